@@ -1,0 +1,229 @@
+/**
+ * Environment -> typed, validated configuration, read once. `loadConfig(env)` is pure (tests pass their own
+ * env); `loadEnvFiles()` reads `.env*` files with dotenv-flow and is called only at the edges (server, tasks).
+ * Every bad value fails with the variable's name, the value and the expected form.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import dotenvFlow from 'dotenv-flow';
+import { MinerError } from './errors.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** drand quicknet public key (G2, compressed), chain.md. */
+export const QUICKNET_PUBLIC_KEY =
+  '83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a';
+
+export const NETWORK_ENDPOINTS: Record<string, string> = {
+  finney: 'wss://entrypoint-finney.opentensor.ai:443',
+  test: 'wss://test.finney.opentensor.ai:443',
+  local: 'ws://127.0.0.1:9944',
+};
+
+export interface MinerConfig {
+  server: {
+    host: string;
+    port: number;
+    bodyMaxBytes: number;
+    queueMax: number;
+    concurrency: number;
+  };
+  video: {
+    ffmpegPath?: string;
+    downloadTimeoutMs: number;
+    downloadMaxBytes: number;
+    maxRedirects: number;
+  };
+  model: {
+    dir: string;
+    providers: string[];
+    threads: number;
+  };
+  security: {
+    blacklistEnabled: boolean;
+    verifyEnabled: boolean;
+    minStakeTao: number;
+    validatorAllowlist: string[];
+    metagraphRefreshMs: number;
+  };
+  chain: {
+    /** The name given (finney, test, local) or 'custom' for a URL. */
+    network: string;
+    endpoint: string;
+    fallbackEndpoint?: string;
+    netuid: number;
+    connectTimeoutMs: number;
+    drandPublicKeyHex: string;
+    elementId: string;
+  };
+  wallet: {
+    path: string;
+    coldkey: string;
+    hotkey: string;
+  };
+  axon: {
+    ip?: string;
+    port?: number;
+  };
+  dockerhub: {
+    username?: string;
+    token?: string;
+    repo: string;
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+/** First non-empty value among a variable and its aliases, with the name it came from. */
+function pick(env: Env, names: string[]): { name: string; value: string } | undefined {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') return { name, value: value.trim() };
+  }
+  return undefined;
+}
+
+function invalid(name: string, value: string, expected: string): MinerError {
+  return new MinerError(`${name}=${JSON.stringify(value)} is not valid: expected ${expected}`, {
+    hint: `fix ${name} in your .env file or environment (see env.example)`,
+  });
+}
+
+export function parseBool(env: Env, names: string[], fallback: boolean): boolean {
+  const found = pick(env, names);
+  if (!found) return fallback;
+  const v = found.value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw invalid(found.name, found.value, 'true/false (also 1/0, yes/no)');
+}
+
+export function parseInteger(env: Env, names: string[], fallback: number, min: number, max: number): number {
+  const found = pick(env, names);
+  if (!found) return fallback;
+  if (!/^-?\d+$/.test(found.value)) throw invalid(found.name, found.value, `an integer from ${min} to ${max}`);
+  const n = Number(found.value);
+  if (n < min || n > max) throw invalid(found.name, found.value, `an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function parseNumber(env: Env, names: string[], fallback: number, min: number, max: number): number {
+  const found = pick(env, names);
+  if (!found) return fallback;
+  const n = Number(found.value);
+  if (!Number.isFinite(n) || n < min || n > max) throw invalid(found.name, found.value, `a number from ${min} to ${max}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** "512MiB", "64k", "1048576" -> bytes. */
+export function parseBytes(env: Env, names: string[], fallback: number): number {
+  const found = pick(env, names);
+  if (!found) return fallback;
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(found.value);
+  const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined || Number(match[1]) <= 0) throw invalid(found.name, found.value, 'a size such as 65536, 64KiB or 512MiB');
+  return Math.floor(Number(match[1]) * unit);
+}
+
+function parseList(env: Env, names: string[]): string[] {
+  const found = pick(env, names);
+  if (!found) return [];
+  return found.value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** `finney`, `test`, `local` or a ws(s) URL -> {network, endpoint}. */
+export function resolveEndpoint(name: string, value: string): { network: string; endpoint: string } {
+  const known = NETWORK_ENDPOINTS[value.toLowerCase()];
+  if (known) return { network: value.toLowerCase(), endpoint: known };
+  if (/^wss?:\/\/[^\s/]+/.test(value)) return { network: 'custom', endpoint: value };
+  throw invalid(name, value, 'finney, test, local or a ws:// / wss:// URL');
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+export function loadConfig(env: Env = process.env): MinerConfig {
+  const endpointSource = pick(env, ['BITTENSOR_SUBTENSOR_ENDPOINT', 'SUBTENSOR_NETWORK']) ?? { name: 'BITTENSOR_SUBTENSOR_ENDPOINT', value: 'finney' };
+  const { network, endpoint } = resolveEndpoint(endpointSource.name, endpointSource.value);
+  const fallbackSource = pick(env, ['BITTENSOR_SUBTENSOR_FALLBACK']);
+  const fallbackEndpoint = fallbackSource ? resolveEndpoint(fallbackSource.name, fallbackSource.value).endpoint : undefined;
+
+  const providers = parseList(env, ['ORT_PROVIDERS']).map((p) => p.toLowerCase());
+  for (const p of providers) {
+    if (!['cpu', 'cuda'].includes(p)) throw invalid('ORT_PROVIDERS', env.ORT_PROVIDERS ?? '', 'a comma-separated list of cpu, cuda');
+  }
+
+  const drand = pick(env, ['DRAND_PUBLIC_KEY']);
+  if (drand && !/^(0x)?[0-9a-fA-F]{192}$/.test(drand.value)) throw invalid(drand.name, drand.value, 'a 96-byte BLS12-381 G2 public key in hex');
+
+  const axonIp = pick(env, ['AXON_IP']);
+  if (axonIp && !IPV4.test(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
+
+  const modelDir = pick(env, ['MODEL_DIR'])?.value ?? 'models/default';
+
+  return {
+    server: {
+      host: pick(env, ['MINER_HOST'])?.value ?? '0.0.0.0',
+      port: parseInteger(env, ['MINER_PORT', 'PORT'], 8000, 1, 65535),
+      bodyMaxBytes: parseBytes(env, ['MAX_BODY_BYTES'], 64 * 1024),
+      queueMax: parseInteger(env, ['QUEUE_MAX'], 4, 0, 1000),
+      concurrency: parseInteger(env, ['INFERENCE_CONCURRENCY'], 1, 1, 64),
+    },
+    video: {
+      ffmpegPath: pick(env, ['FFMPEG_PATH'])?.value,
+      downloadTimeoutMs: Math.round(parseNumber(env, ['DOWNLOAD_TIMEOUT_S'], 20, 0.1, 600) * 1000),
+      downloadMaxBytes: parseBytes(env, ['DOWNLOAD_MAX_BYTES'], 512 * 1024 ** 2),
+      maxRedirects: parseInteger(env, ['DOWNLOAD_MAX_REDIRECTS'], 5, 0, 20),
+    },
+    model: {
+      dir: path.resolve(PROJECT_ROOT, expandHome(modelDir)),
+      providers: providers.length ? providers : ['cpu'],
+      threads: parseInteger(env, ['ORT_THREADS'], 2, 1, 256),
+    },
+    security: {
+      blacklistEnabled: parseBool(env, ['BLACKLIST_ENABLED', 'BLACKLIST'], true),
+      verifyEnabled: parseBool(env, ['VERIFY_ENABLED', 'VERIFY'], true),
+      minStakeTao: parseNumber(env, ['MIN_STAKE_THRESHOLD'], 1000, 0, 1e12),
+      validatorAllowlist: parseList(env, ['VALIDATOR_ALLOWLIST']),
+      metagraphRefreshMs: Math.round(parseNumber(env, ['METAGRAPH_REFRESH_S'], 300, 1, 86400) * 1000),
+    },
+    chain: {
+      network,
+      endpoint,
+      fallbackEndpoint,
+      netuid: parseInteger(env, ['SCOREVISION_NETUID', 'NETUID'], 44, 0, 65535),
+      connectTimeoutMs: Math.round(parseNumber(env, ['CHAIN_CONNECT_TIMEOUT_S'], 30, 1, 600) * 1000),
+      drandPublicKeyHex: (drand?.value ?? QUICKNET_PUBLIC_KEY).replace(/^0x/, '').toLowerCase(),
+      elementId: pick(env, ['SCOREVISION_ELEMENT_ID'])?.value ?? 'manako/DetectFootballEvent',
+    },
+    wallet: {
+      path: expandHome(pick(env, ['BITTENSOR_WALLET_PATH'])?.value ?? '~/.bittensor/wallets'),
+      coldkey: pick(env, ['BITTENSOR_WALLET_COLD', 'WALLET_NAME', 'COLDKEY'])?.value ?? 'default',
+      hotkey: pick(env, ['BITTENSOR_WALLET_HOT', 'HOTKEY_NAME', 'HOTKEY'])?.value ?? 'default',
+    },
+    axon: {
+      ip: axonIp?.value,
+      port: pick(env, ['AXON_PORT']) ? parseInteger(env, ['AXON_PORT'], 8000, 1, 65535) : undefined,
+    },
+    dockerhub: {
+      username: pick(env, ['DOCKERHUB_USERNAME'])?.value,
+      token: pick(env, ['DOCKERHUB_TOKEN'])?.value,
+      repo: pick(env, ['DOCKERHUB_REPO'])?.value ?? 'pt-solution',
+    },
+  };
+}
+
+/**
+ * Load `.env`, `.env.local`, `.env.<NODE_ENV>` ... from the project root into process.env (real environment
+ * wins). Skipped when DOTENV_DISABLE=1 so tests and containers see only what they were given.
+ */
+export function loadEnvFiles(root = PROJECT_ROOT): void {
+  if (process.env.DOTENV_DISABLE === '1') return;
+  dotenvFlow.config({ path: root, silent: true });
+}
