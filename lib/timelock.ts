@@ -110,7 +110,7 @@ export function identityFor(round: bigint | number): Uint8Array {
 
 /** Q_id = hash_to_G1(identity): the point the round's signature is a multiple of. */
 export function identityPoint(round: bigint | number): G1Point {
-  return bls12_381.G1.hashToCurve(identityFor(round), { DST: DRAND_G1_DST }) as G1Point;
+  return bls12_381.G1.hashToCurve(identityFor(round), { DST: DRAND_G1_DST });
 }
 
 /** arkworks serialisation of a GT element: 12 Fp limbs, 48 bytes LE each, c0.c0.c0 first (same tower as noble). */
@@ -144,19 +144,27 @@ function scalarTimesG2(r: bigint): G2Point {
 }
 
 function parseG2(bytes: Uint8Array, what: string): G2Point {
+  let point: G2Point;
   try {
-    return bls12_381.G2.Point.fromBytes(bytes);
+    point = bls12_381.G2.Point.fromBytes(bytes);
   } catch (cause) {
     throw new MinerError(`${what} is not a valid BLS12-381 G2 point`, { cause });
   }
+  // noble accepts the infinity encoding (BLS serialises it) but the pairing rejects it.
+  if (point.is0()) throw new MinerError(`${what} is the point at infinity, not a usable BLS12-381 G2 point`);
+  return point;
 }
 
 function parseG1(bytes: Uint8Array, what: string): G1Point {
+  let point: G1Point;
   try {
-    return bls12_381.G1.Point.fromBytes(bytes);
+    point = bls12_381.G1.Point.fromBytes(bytes);
   } catch (cause) {
     throw new MinerError(`${what} is not a valid BLS12-381 G1 point`, { cause });
   }
+  // noble accepts the infinity encoding (BLS serialises it) but the pairing rejects it.
+  if (point.is0()) throw new MinerError(`${what} is the point at infinity, not a usable BLS12-381 G1 point`);
+  return point;
 }
 
 function parsePublicKey(publicKeyHex: string): G2Point {

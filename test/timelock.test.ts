@@ -234,6 +234,10 @@ test('bad input: each failure is a MinerError that says what is wrong', () => {
   assertMinerError(() => decryptTimelock(good, v.signature.slice(0, 94)), /must be 48 bytes \(G1 compressed\), got 47/);
   assertMinerError(() => decryptTimelock(good, 'ff'.repeat(48)), /not a valid BLS12-381 G1 point/);
   assertMinerError(() => decryptTimelock(good, 'zz'), /not valid hex/);
+  assertMinerError(() => decryptTimelock(good, 'c0' + '00'.repeat(47)), /signature is the point at infinity/);
+  const infinityU = good.slice();
+  infinityU.set(bytes('c0' + '00'.repeat(95)), 0);
+  assertMinerError(() => decryptTimelock(infinityU, v.signature), /U is the point at infinity/);
   assertMinerError(() => encryptTimelock(utf8('x'), 1, QUICKNET_PUBLIC_KEY.slice(2)), /public key must be 96 bytes/);
   assertMinerError(() => encryptTimelock(utf8('x'), -1, QUICKNET_PUBLIC_KEY), /round must be an integer/);
   assertMinerError(() => encryptTimelock(utf8('x'), 1, QUICKNET_PUBLIC_KEY, { nonce: new Uint8Array(8) }), /nonce must be 12 bytes/);
