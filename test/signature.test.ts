@@ -1,0 +1,132 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Keyring } from '@polkadot/keyring';
+import type { KeyringPair } from '@polkadot/keyring/types';
+import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
+import { cryptoWaitReady, encodeAddress } from '@polkadot/util-crypto';
+import {
+  blake2b256Hex,
+  centralMessage,
+  decodeHotkey,
+  fiberMessage,
+  hotkeyToHex,
+  makeNonce,
+  parseSignatureHex,
+  readHeader,
+  sameHotkey,
+  sha256Hex,
+  signRequest,
+  verifyRequestSignature,
+  verifySr25519,
+} from '../lib/signature.ts';
+
+const BODY = '{"challenge_id":"c1","video_url":"https://example.com/v.mp4","frames":null}';
+const body = Buffer.from(BODY);
+let alice: KeyringPair;
+let bob: KeyringPair;
+let miner: KeyringPair;
+
+before(async () => {
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+  alice = keyring.addFromUri('//Alice');
+  bob = keyring.addFromUri('//Bob');
+  miner = keyring.addFromUri('//Charlie');
+});
+
+test('hash vectors from security.md', () => {
+  assert.equal(sha256Hex(body), '257e6468a61badb447410213565c68ba5bbc447c3a983296beb0d8c80de24f0d');
+  assert.equal(blake2b256Hex(body), '9bd4bcf32fa1ae9c9fc3ff2139afe08bd542a0c42a57e6f7744da8989f959e9f');
+  assert.equal(sha256Hex(BODY), sha256Hex(body));
+});
+
+test('message layouts of both schemes', () => {
+  assert.equal(fiberMessage('17_ab', '5Miner', body), '17_ab:5Miner:257e6468a61badb447410213565c68ba5bbc447c3a983296beb0d8c80de24f0d');
+  assert.equal(fiberMessage('17_ab', '5Miner', Buffer.alloc(0)), '17_ab:5Miner');
+  assert.equal(centralMessage('17', body), '179bd4bcf32fa1ae9c9fc3ff2139afe08bd542a0c42a57e6f7744da8989f959e9f');
+});
+
+test('signature hex: 0x + 128 hex only', () => {
+  const good = u8aToHex(alice.sign('x'));
+  assert.equal(parseSignatureHex(good)?.length, 64);
+  assert.equal(parseSignatureHex(good.toUpperCase().replace('0X', '0x'))?.length, 64);
+  assert.equal(parseSignatureHex(good.slice(2)), undefined);
+  assert.equal(parseSignatureHex(good.slice(0, -2)), undefined);
+  assert.equal(parseSignatureHex(`${good}00`), undefined);
+  assert.equal(parseSignatureHex(`${good.slice(0, -1)}g`), undefined);
+});
+
+test('hotkeys compare by public key across SS58 prefixes; junk does not decode', () => {
+  const polkadotSpelling = encodeAddress(alice.publicKey, 0);
+  assert.notEqual(polkadotSpelling, alice.address);
+  assert.ok(sameHotkey(polkadotSpelling, alice.address));
+  assert.ok(!sameHotkey(bob.address, alice.address));
+  assert.equal(hotkeyToHex(polkadotSpelling), u8aToHex(alice.publicKey));
+  assert.equal(decodeHotkey(u8aToHex(alice.publicKey)), undefined, 'hex is not an SS58 header value');
+  assert.equal(decodeHotkey(`${alice.address.slice(0, -1)}x`), undefined, 'bad checksum');
+  assert.equal(decodeHotkey('not an address'), undefined);
+});
+
+test('sr25519: plain and <Bytes>-wrapped messages verify, others do not', () => {
+  const message = centralMessage('1', body);
+  assert.ok(verifySr25519(message, alice.sign(message), alice.publicKey));
+  assert.ok(verifySr25519(message, alice.sign(u8aWrapBytes(new TextEncoder().encode(message))), alice.publicKey));
+  assert.ok(!verifySr25519(message, bob.sign(message), alice.publicKey));
+  assert.ok(!verifySr25519(`${message}0`, alice.sign(message), alice.publicKey));
+  assert.ok(!verifySr25519(message, new Uint8Array(63), alice.publicKey), 'wrong length is false, not a throw');
+});
+
+function verifyHeaders(headers: Record<string, string>, minerHotkeys: string[], bytes: Uint8Array = body) {
+  return verifyRequestSignature({
+    nonce: readHeader(headers, 'nonce')!,
+    body: bytes,
+    signature: parseSignatureHex(readHeader(headers, 'signature')!)!,
+    signerPublicKey: decodeHotkey(readHeader(headers, 'validator-hotkey')!)!,
+    minerHotkeys,
+  });
+}
+
+test('signRequest central: every header twice, verifies as central', () => {
+  const headers = signRequest(alice, 'central', body, { minerHotkey: miner.address, nowMs: 1_700_000_000_000 });
+  assert.deepEqual(Object.keys(headers).sort(), [
+    'X-Miner-Hotkey', 'X-Nonce', 'X-Signature', 'X-Validator-Hotkey', 'miner-hotkey', 'nonce', 'signature', 'validator-hotkey',
+  ]);
+  assert.equal(headers.nonce, '1700000000000000000');
+  assert.equal(headers['X-Nonce'], headers.nonce);
+  assert.equal(headers['validator-hotkey'], alice.address);
+  assert.equal(verifyHeaders(headers, []), 'central');
+});
+
+test('signRequest fiber: bare headers, nonce with suffix, verifies as fiber only with the right miner hotkey', () => {
+  const headers = signRequest(alice, 'fiber', body, { minerHotkey: miner.address });
+  assert.deepEqual(Object.keys(headers).sort(), ['miner-hotkey', 'nonce', 'signature', 'validator-hotkey']);
+  assert.match(headers.nonce, /^\d{19}_[A-Za-z0-9]{10}$/);
+  assert.equal(verifyHeaders(headers, [miner.address]), 'fiber');
+  assert.equal(verifyHeaders(headers, [bob.address]), undefined);
+  assert.equal(verifyHeaders(headers, []), undefined);
+  assert.throws(() => signRequest(alice, 'fiber', body), /minerHotkey/);
+});
+
+test('wrapped signatures verify under both schemes; a one-byte body change does not', () => {
+  for (const scheme of ['central', 'fiber'] as const) {
+    const headers = signRequest(alice, scheme, body, { minerHotkey: miner.address, wrap: true });
+    assert.equal(verifyHeaders(headers, [miner.address]), scheme);
+    const tampered = Buffer.from(body);
+    tampered[tampered.length - 2] ^= 1;
+    assert.equal(verifyHeaders(headers, [miner.address], tampered), undefined);
+  }
+});
+
+test('readHeader: case-insensitive, bare or X- prefixed, bare wins', () => {
+  assert.equal(readHeader({ 'X-Nonce': '5' }, 'nonce'), '5');
+  assert.equal(readHeader({ 'x-nonce': '5' }, 'nonce'), '5');
+  assert.equal(readHeader({ Nonce: '4', 'x-nonce': '5' }, 'nonce'), '4');
+  assert.equal(readHeader({ nonce: '  ' }, 'nonce'), undefined);
+  assert.equal(readHeader({}, 'nonce'), undefined);
+});
+
+test('makeNonce: central is bare unix ns, fiber adds 10 alphanumerics', () => {
+  assert.equal(makeNonce('central', 1234.9), '1234000000');
+  assert.match(makeNonce('fiber', 1000), /^1000000000_[A-Za-z0-9]{10}$/);
+  assert.notEqual(makeNonce('fiber', 1000), makeNonce('fiber', 1000));
+});
