@@ -1,0 +1,56 @@
+/**
+ * Synthetic clips for tests, the demo and the benchmark (no soccer footage exists offline): ffmpeg's
+ * testsrc2 pattern with full-frame white flashes / black cuts at known frames, so frame-index mapping can
+ * be checked end to end.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { MinerError } from './errors.ts';
+
+const run = promisify(execFile);
+
+export interface Marker {
+  /** First and last source frame (inclusive) of the mark; a mark should last >= 2 frames. */
+  from: number;
+  to: number;
+  colour: 'white' | 'black';
+}
+
+export interface ClipSpec {
+  width: number;
+  height: number;
+  fps: number;
+  seconds: number;
+  markers?: Marker[];
+}
+
+/** The argv that renders `spec` to an H.264 mp4 at `output`. */
+export function syntheticClipArgs(spec: ClipSpec, output: string): string[] {
+  const boxes = (spec.markers ?? []).map(
+    (m) => `drawbox=x=0:y=0:w=iw:h=ih:color=${m.colour}:t=fill:enable='between(n\\,${m.from}\\,${m.to})'`,
+  );
+  return [
+    '-y', '-nostdin', '-hide_banner', '-loglevel', 'error',
+    '-f', 'lavfi', '-i', `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps}`,
+    '-t', String(spec.seconds),
+    ...(boxes.length ? ['-vf', boxes.join(',')] : []),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    output,
+  ];
+}
+
+export async function makeSyntheticClip(ffmpegPath: string, spec: ClipSpec, output: string): Promise<string> {
+  try {
+    await run(ffmpegPath, syntheticClipArgs(spec, output));
+  } catch (error) {
+    throw new MinerError(`could not render a synthetic clip: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`, {
+      hint: 'check that ffmpeg has libx264 (the bundled @ffmpeg-installer binary does)',
+    });
+  }
+  return output;
+}
+
+/** Where a marker's first frame lands in Score's 25 fps frame indices. */
+export function markerFrameAt25(marker: Marker, sourceFps: number): number {
+  return Math.round((marker.from / sourceFps) * 25);
+}

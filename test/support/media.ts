@@ -1,0 +1,84 @@
+/** Test media made at test time with the real ffmpeg, and a loopback server with misbehaving routes. */
+import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolveFfmpeg } from '../../lib/video.ts';
+import { makeSyntheticClip, type ClipSpec } from '../../lib/synthetic.ts';
+
+export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
+export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));
+
+export async function clip(name: string, spec: ClipSpec): Promise<string> {
+  return makeSyntheticClip(ffmpeg.path, spec, path.join(tempDir, name));
+}
+
+export interface TestVideoServer {
+  base: string;
+  /** Number of requests per path, to assert what the miner fetched. */
+  hits: Map<string, number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Routes: /files/<name> serves a registered file; /bytes/<name> registered raw bytes; /redirect/<n>/<name>
+ * redirects n times then serves; /slow sends headers then stalls; /huge declares a huge Content-Length;
+ * /endless streams without a length until the client stops; anything else 404.
+ */
+export async function startVideoServer(files: Record<string, string | Buffer>): Promise<TestVideoServer> {
+  const hits = new Map<string, number>();
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer(async (request, response) => {
+    const url = new URL(request.url ?? '/', 'http://x');
+    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+    const parts = url.pathname.split('/').filter(Boolean);
+    const serve = async (name: string) => {
+      const source = files[name];
+      if (source === undefined) return void response.writeHead(404).end('no such file');
+      const body = typeof source === 'string' ? await readFile(source) : source;
+      response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': body.length }).end(body);
+    };
+    if (parts[0] === 'files' && parts[1]) return serve(parts[1]);
+    if (parts[0] === 'redirect') {
+      const left = Number(parts[1]);
+      const target = left > 1 ? `/redirect/${left - 1}/${parts[2]}` : `/files/${parts[2]}`;
+      return void response.writeHead(302, { location: target }).end();
+    }
+    if (parts[0] === 'slow') {
+      response.writeHead(200, { 'content-type': 'video/mp4' });
+      response.write(Buffer.alloc(100));
+      return; // never ends: the client's timeout must fire
+    }
+    if (parts[0] === 'huge') {
+      response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(10 * 1024 ** 3) });
+      return void response.end();
+    }
+    if (parts[0] === 'endless') {
+      response.writeHead(200, { 'content-type': 'video/mp4' });
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (!response.destroyed && response.write(chunk));
+        if (!response.destroyed) response.once('drain', pump);
+      };
+      return pump();
+    }
+    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
