@@ -1,0 +1,47 @@
+/**
+ * `npm start`: load config, say what security is on, build the guard (which syncs the metagraph when the
+ * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
+ * cause and the next step, never a stack trace alone.
+ */
+import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { MinerError, describeError } from '../lib/errors.ts';
+import { log } from '../lib/log.ts';
+import { startMiner } from './app.ts';
+import { createGuardFromConfig } from './guard.ts';
+
+async function main(): Promise<void> {
+  loadEnvFiles();
+  const config = loadConfig();
+  const { blacklistEnabled, verifyEnabled } = config.security;
+  log.info(`Blacklist: ${blacklistEnabled ? 'ENABLED' : 'DISABLED'}`);
+  log.info(`Verify: ${verifyEnabled ? 'ENABLED' : 'DISABLED'}`);
+  if (!blacklistEnabled && !verifyEnabled) log.warn('All security DISABLED - local testing only');
+
+  const guard = await createGuardFromConfig(config);
+  let miner;
+  try {
+    miner = await startMiner(config, guard);
+  } catch (error) {
+    guard.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new MinerError(`port ${config.server.port} is already in use`, { hint: 'stop the other process or set MINER_PORT to a free port' });
+    }
+    throw error;
+  }
+  log.info(`miner listening on ${config.server.host}:${miner.port}`, { docs: `${miner.url}/docs` });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    miner.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error) => {
+  process.stderr.write(`${describeError(error, process.env.LOG_LEVEL === 'debug')}\n`);
+  process.exit(1);
+});
