@@ -1,9 +1,24 @@
 /**
  * The request guard: the seam between the raw request and the challenge handler. It sees the headers and
  * the raw body bytes exactly as received (the signatures cover those bytes) and either resolves or throws a
- * MinerError carrying the status (401/403). The security issue replaces `openGuard` with the real checks.
+ * MinerError carrying the status (401/403).
+ *
+ * Order (security.md): stake gate first (needs only the caller's hotkey), then signature + nonce. Within the
+ * signature step: headers present -> signature well-formed -> nonce acceptable -> signature verifies under
+ * either scheme -> nonce consumed. The nonce is recorded only after the signature verifies, so a forged
+ * request cannot burn a real validator's nonce or grow the store.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { u8aToHex } from '@polkadot/util';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+import type { MinerConfig } from '../lib/config.ts';
+import { MinerError, httpError } from '../lib/errors.ts';
+import { log } from '../lib/log.ts';
+import { HEADER, decodeHotkey, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/signature.ts';
+import { NonceStore } from './nonces.ts';
+import type { StakeSource } from './stake.ts';
+
+export type { StakeSource } from './stake.ts';
 
 export interface GuardRequest {
   headers: IncomingHttpHeaders;
@@ -25,3 +40,217 @@ export const openGuard: RequestGuard = {
   health: () => ({ blacklist: false, verify: false }),
   close() {},
 };
+
+export interface GuardOptions {
+  blacklistEnabled: boolean;
+  verifyEnabled: boolean;
+  /** Stake gate threshold in TAO (`total_stake / 1e9 < minStakeTao` is rejected). */
+  minStakeTao: number;
+  /** SS58 hotkeys (any prefix) that skip the stake lookup; they still have to sign when verify is on. */
+  validatorAllowlist?: readonly string[];
+  /** Required when blacklistEnabled. The guard closes it on close(). */
+  stakeSource?: StakeSource;
+  /**
+   * This miner's hotkey (SS58). The fiber scheme signs it; without it the fiber scheme can only be checked
+   * against the request's own `miner-hotkey` header.
+   */
+  minerHotkey?: string;
+  /** Injected by tests (clock, purge); default: a store with the 120 s window. The guard closes it. */
+  nonces?: NonceStore;
+}
+
+/** Python's str(float) for the 403 text ("Insufficient stake of 999.5", "... of 12.0"). */
+export function formatStake(tao: number): string {
+  return Number.isInteger(tao) && Math.abs(tao) < 1e16 ? `${tao}.0` : String(tao);
+}
+
+function reject(status: 401 | 403, detail: string, reason: string, fields: Record<string, unknown> = {}): never {
+  // Missing headers are what port scanners produce: keep them out of the default log level.
+  (status === 401 && reason === 'missing header' ? log.debug : log.info)('request rejected', { status, detail, reason, ...fields });
+  throw httpError(status, detail);
+}
+
+function requireHeader(headers: IncomingHttpHeaders, name: string): string {
+  const value = readHeader(headers, name);
+  if (value === undefined) reject(401, `Missing header: ${name}`, 'missing header');
+  return value;
+}
+
+function decodeAllowlist(list: readonly string[]): Set<string> {
+  const keys = new Set<string>();
+  for (const entry of list) {
+    const key = decodeHotkey(entry);
+    if (!key) {
+      throw new MinerError(`VALIDATOR_ALLOWLIST entry ${JSON.stringify(entry)} is not an SS58 hotkey address`, {
+        hint: 'use comma-separated SS58 addresses such as 5DFwFpurRFaT5VtjdsATUnRakGhvUdgCghF61457QbWdsnJp',
+      });
+    }
+    keys.add(u8aToHex(key));
+  }
+  return keys;
+}
+
+/** The real guard. Throws a MinerError at creation for a configuration that could never accept a request. */
+export function createGuard(options: GuardOptions): RequestGuard {
+  const { blacklistEnabled, verifyEnabled, minStakeTao, stakeSource } = options;
+  if (blacklistEnabled && !stakeSource) {
+    throw new MinerError('the stake gate is enabled but has no stake source', {
+      hint: 'pass stakeSource to createGuard (createGuardFromConfig builds one from the chain)',
+    });
+  }
+  const allowlist = decodeAllowlist(options.validatorAllowlist ?? []);
+  const nonces = verifyEnabled ? (options.nonces ?? new NonceStore()) : undefined;
+  const ownKey = options.minerHotkey === undefined ? undefined : decodeHotkey(options.minerHotkey);
+  if (options.minerHotkey !== undefined && !ownKey) {
+    throw new MinerError(`miner hotkey ${JSON.stringify(options.minerHotkey)} is not an SS58 address`, { hint: 'check the wallet file' });
+  }
+
+  function stakeGate(headers: IncomingHttpHeaders): void {
+    const hotkey = requireHeader(headers, HEADER.validatorHotkey);
+    const key = decodeHotkey(hotkey);
+    // Not an address at all: it cannot be in the metagraph either.
+    if (!key) reject(403, 'Hotkey not found in metagraph', 'hotkey is not SS58', { hotkey });
+    const hex = u8aToHex(key);
+    if (allowlist.has(hex)) return;
+    const rao = stakeSource!.lookup(hex);
+    if (rao === undefined) reject(403, 'Hotkey not found in metagraph', 'not in metagraph', { hotkey });
+    // Same float arithmetic as the reference miner: total_stake / 1e9 < threshold.
+    const tao = Number(rao) / 1e9;
+    if (tao < minStakeTao) reject(403, `Insufficient stake of ${formatStake(tao)}`, 'stake below threshold', { hotkey, min: minStakeTao });
+  }
+
+  /** The miner-hotkey strings a fiber signer may have put in its message. */
+  function fiberHotkeys(headers: IncomingHttpHeaders): string[] {
+    const claimed = readHeader(headers, HEADER.minerHotkey);
+    if (!options.minerHotkey) return claimed ? [claimed] : [];
+    const candidates = [options.minerHotkey];
+    // The caller may spell our key with another SS58 prefix; the message holds its spelling.
+    if (claimed && claimed !== options.minerHotkey && sameHotkey(claimed, options.minerHotkey)) candidates.push(claimed);
+    return candidates;
+  }
+
+  function signatureGate(headers: IncomingHttpHeaders, body: Buffer): void {
+    const hotkey = requireHeader(headers, HEADER.validatorHotkey);
+    const nonce = requireHeader(headers, HEADER.nonce);
+    const signatureHex = requireHeader(headers, HEADER.signature);
+
+    const signature = parseSignatureHex(signatureHex);
+    if (!signature) reject(401, 'Invalid signature', 'signature is not 0x + 128 hex', { hotkey });
+    const signer = decodeHotkey(hotkey);
+    if (!signer) reject(401, 'Invalid signature', 'validator-hotkey is not SS58', { hotkey });
+
+    const verdict = nonces!.check(nonce);
+    if (verdict !== 'ok') reject(401, 'Invalid nonce', `nonce ${verdict}`, { hotkey, nonce });
+
+    const scheme = verifyRequestSignature({ nonce, body, signature, signerPublicKey: signer, minerHotkeys: fiberHotkeys(headers) });
+    if (!scheme) reject(401, 'Invalid signature', 'does not verify under either scheme', { hotkey });
+
+    // Checked again atomically: two requests racing with one nonce cannot both pass.
+    if (!nonces!.consume(nonce)) reject(401, 'Invalid nonce', 'nonce replayed', { hotkey, nonce });
+    log.debug('request verified', { hotkey, scheme });
+  }
+
+  return {
+    async check({ headers, body }) {
+      if (blacklistEnabled) stakeGate(headers);
+      if (verifyEnabled) signatureGate(headers, body);
+    },
+    health() {
+      return {
+        blacklist: blacklistEnabled,
+        verify: verifyEnabled,
+        min_stake_tao: blacklistEnabled ? minStakeTao : undefined,
+        allowlist: allowlist.size,
+        miner_hotkey: options.minerHotkey,
+        nonces: nonces?.size,
+        metagraph: blacklistEnabled ? stakeSource?.health() : undefined,
+      };
+    },
+    close() {
+      nonces?.close();
+      stakeSource?.close?.();
+    },
+  };
+}
+
+/** Hint shared by every start-up failure: the two ways out. */
+export const SECURITY_SETUP_HINT =
+  'mount the hotkey wallet read-only (e.g. -v ~/.bittensor/wallets:/root/.bittensor/wallets:ro) and set ' +
+  'BITTENSOR_WALLET_COLD / BITTENSOR_WALLET_HOT, or for local testing only set BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';
+
+export interface GuardFromConfigDeps {
+  /** The miner's hotkey address; default: lib/wallet.ts loadHotkey(config.wallet). */
+  loadMinerHotkey?: (config: MinerConfig) => Promise<string>;
+  /** Default: createChainStakeSource(config) from server/stake-chain.ts, synced before returning. */
+  createStakeSource?: (config: MinerConfig) => Promise<StakeSource>;
+}
+
+async function defaultMinerHotkey(config: MinerConfig): Promise<string> {
+  const { loadHotkey } = await import('../lib/wallet.ts');
+  return (await loadHotkey(config.wallet)).address;
+}
+
+async function defaultStakeSource(config: MinerConfig): Promise<StakeSource> {
+  const { createChainStakeSource } = await import('./stake-chain.ts');
+  return createChainStakeSource(config);
+}
+
+/**
+ * The guard the server runs, from configuration. Logs the toggles, loads the miner hotkey (verify), syncs the
+ * metagraph (blacklist) and fails with a MinerError that names what is missing and the two ways out — at
+ * start-up, before the port opens, never as a 500 on the first request. Both toggles off: openGuard.
+ */
+export async function createGuardFromConfig(config: MinerConfig, deps: GuardFromConfigDeps = {}): Promise<RequestGuard> {
+  const { blacklistEnabled, verifyEnabled } = config.security;
+  log.info(`Blacklist: ${blacklistEnabled ? 'ENABLED' : 'DISABLED'}`);
+  log.info(`Verify: ${verifyEnabled ? 'ENABLED' : 'DISABLED'}`);
+  if (!blacklistEnabled && !verifyEnabled) {
+    log.warn('All security DISABLED - local testing only');
+    return openGuard;
+  }
+  await cryptoWaitReady();
+
+  // The allow-list is checked first: a typo there should not wait for a chain sync to be reported.
+  decodeAllowlist(config.security.validatorAllowlist);
+
+  let minerHotkey: string | undefined;
+  if (verifyEnabled) {
+    try {
+      minerHotkey = await (deps.loadMinerHotkey ?? defaultMinerHotkey)(config);
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error);
+      throw new MinerError(`request verification is enabled but the miner hotkey cannot be loaded: ${cause}`, {
+        hint: SECURITY_SETUP_HINT,
+        cause: error,
+      });
+    }
+    log.info('miner hotkey loaded', { hotkey: minerHotkey });
+  }
+
+  let stakeSource: StakeSource | undefined;
+  if (blacklistEnabled) {
+    try {
+      stakeSource = await (deps.createStakeSource ?? defaultStakeSource)(config);
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error);
+      throw new MinerError(
+        `the stake gate is enabled but the metagraph of netuid ${config.chain.netuid} cannot be read from ${config.chain.endpoint}: ${cause}`,
+        {
+          hint:
+            'check BITTENSOR_SUBTENSOR_ENDPOINT / SCOREVISION_NETUID and network access to the endpoint; ' +
+            'for local testing only set BLACKLIST_ENABLED=false and VERIFY_ENABLED=false',
+          cause: error,
+        },
+      );
+    }
+  }
+
+  return createGuard({
+    blacklistEnabled,
+    verifyEnabled,
+    minStakeTao: config.security.minStakeTao,
+    validatorAllowlist: config.security.validatorAllowlist,
+    stakeSource,
+    minerHotkey,
+  });
+}
