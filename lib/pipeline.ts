@@ -4,6 +4,7 @@
  * Runs inside the inference worker; pure orchestration over lib/video, lib/model and lib/postprocess.
  */
 import { decodeClips } from './video.ts';
+import { postprocessOptionsFrom } from './manifest.ts';
 import type { Model } from './model.ts';
 import { WindowAccumulator, postprocess, type Prediction } from './postprocess.ts';
 
@@ -20,9 +21,9 @@ export async function runPipeline(videoPath: string, model: Model, ffmpegPath: s
   const started = performance.now();
   const { manifest } = model;
   const numClasses = manifest.classes.length;
-  const scores = new WindowAccumulator(numClasses);
-  const displacement = manifest.outputs.displacement ? new WindowAccumulator(1) : undefined;
-  let frames = 0;
+  const margins = { marginFrames: manifest.timing.marginFrames };
+  const scores = new WindowAccumulator(numClasses, margins);
+  const displacement = manifest.outputs.displacement ? new WindowAccumulator(1, margins) : undefined;
   let clips = 0;
   let inferMs = 0;
   for await (const clip of decodeClips(videoPath, ffmpegPath, {
@@ -38,15 +39,9 @@ export async function runPipeline(videoPath: string, model: Model, ffmpegPath: s
     inferMs += performance.now() - t0;
     scores.add(clip.startFrame, output.scores, clip.validFrames);
     if (displacement && output.displacement) displacement.add(clip.startFrame, output.displacement, clip.validFrames);
-    frames = clip.startFrame + clip.validFrames;
     clips++;
   }
-  const predictions = postprocess(scores.result(), frames, {
-    fps: manifest.timing.fps,
-    classes: manifest.classes,
-    thresholds: model.thresholds,
-    nmsWindowS: model.nmsWindowS,
-    displacement: displacement?.result(),
-  });
+  const frames = scores.numFrames;
+  const predictions = postprocess(scores.result(), frames, { ...postprocessOptionsFrom(manifest), displacement: displacement?.result() });
   return { predictions, stats: { frames, clips, inferMs: Math.round(inferMs), totalMs: Math.round(performance.now() - started) } };
 }

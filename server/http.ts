@@ -28,13 +28,10 @@ export interface Reply {
 export type Handler = (request: HandlerRequest) => Promise<Reply>;
 
 export function errorReply(error: unknown): Reply {
-  if (error instanceof MinerError && error.status < 500) {
+  if (error instanceof MinerError) {
+    if (error.status >= 500) log.warn(error.message, { status: error.status });
     const headers = error.status === 503 ? { 'retry-after': '5' } : undefined;
     return { status: error.status, body: { detail: error.message }, headers };
-  }
-  if (error instanceof MinerError) {
-    log.error(error.message, { status: error.status });
-    return { status: error.status, body: { detail: error.message } };
   }
   log.error('unhandled error', { stack: (error as Error)?.stack ?? String(error) });
   return { status: 500, body: { detail: 'Internal server error' } };

@@ -1,0 +1,103 @@
+/**
+ * `npm run bench`: where the time of one challenge goes, as ratios measured in one run (these machines are
+ * noisy). On a generated 30 s 1280x720 25 fps H.264 clip served on loopback:
+ *   (a) decode-only: the miner's own ffmpeg command writing to /dev/null — the physical floor;
+ *   (b) a full POST /challenge against the real server with the bundled model, and (b)/(a);
+ *   (c) GET /health latency p50/p99 while a challenge runs (the event loop must stay free);
+ *   (d) the miner process's peak RSS (VmHWM; ffmpeg runs as its own child process and is not included).
+ * Targets on the 2-core machines: ratio <= 1.3, /health p99 < 50 ms, peak RSS < 600 MB.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../lib/config.ts';
+import { serveFiles } from '../lib/fileserver.ts';
+import { loadManifest } from '../lib/manifest.ts';
+import { makeSyntheticClip } from '../lib/synthetic.ts';
+import { ffmpegDecodeArgs, resolveFfmpeg } from '../lib/video.ts';
+import { startMinerProcess } from '../scripts/miner-process.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const run = promisify(execFile);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, BLACKLIST_ENABLED: 'false', VERIFY_ENABLED: 'false' });
+  const manifest = loadManifest(config.model.dir);
+  const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
+  const clip = path.join(os.tmpdir(), 'score-miner-bench-30s-720p.mp4');
+  if (!existsSync(clip)) {
+    console.log('rendering the 30 s 1280x720 clip (once; cached in the temp folder) ...');
+    const partial = `${clip}.part.mp4`; // renamed when complete, so an interrupted render is never reused
+    await makeSyntheticClip(ffmpeg.path, { width: 1280, height: 720, fps: 25, seconds: 30 }, partial);
+    await rename(partial, clip);
+  }
+  const files = await serveFiles([clip]);
+  const miner = await startMinerProcess();
+  try {
+    const decodeArgs = ffmpegDecodeArgs(clip, { fps: manifest.timing.fps, width: manifest.input.width, height: manifest.input.height, colour: manifest.input.colour }, 'null');
+    const body = JSON.stringify({ challenge_id: 'bench', video_url: files.urlFor(clip), frames: null });
+    const challenge = async () => {
+      const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      if (!response.ok) throw new Error(`POST /challenge answered ${response.status}: ${await response.text()}`);
+      return (await response.json()) as { processing_time: number; predictions: unknown[] };
+    };
+
+    const decodeMs: number[] = [];
+    const challengeMs: number[] = [];
+    const healthMs: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      // Interleaved so both see the same machine load.
+      decodeMs.push(await timed(() => run(ffmpeg.path, decodeArgs)));
+      let running = true;
+      const probe = (async () => {
+        while (running) {
+          healthMs.push(await timed(() => fetch(`${miner.url}/health`).then((r) => r.json())));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      challengeMs.push(await timed(challenge));
+      running = false;
+      await probe;
+    }
+    const a = median(decodeMs);
+    const b = median(challengeMs);
+    const rows = [
+      ['clip', '30 s 1280x720 25 fps H.264', ''],
+      ['model', `${manifest.name} ${manifest.version} (${manifest.input.width}x${manifest.input.height} ${manifest.input.colour} @ ${manifest.timing.fps} fps)`, ''],
+      ['(a) decode-only, median', `${(a / 1000).toFixed(3)} s`, ''],
+      ['(b) full challenge, median', `${(b / 1000).toFixed(3)} s`, ''],
+      ['(b)/(a)', (b / a).toFixed(2), '<= 1.3'],
+      ['(c) /health p50 during challenge', `${percentile(healthMs, 50).toFixed(1)} ms`, ''],
+      ['(c) /health p99 during challenge', `${percentile(healthMs, 99).toFixed(1)} ms (${healthMs.length} probes)`, '< 50 ms'],
+      ['(d) miner peak RSS', `${(await peakRssMb(miner.pid)).toFixed(0)} MB`, '< 600 MB'],
+    ];
+    console.log(`\nscore-miner benchmark, ${RUNS} runs, ${os.cpus().length} cores, ${ffmpeg.source} ffmpeg`);
+    console.table(rows.map(([measure, value, target]) => ({ measure, value, target })));
+  } finally {
+    await miner.stop();
+    await files.close();
+  }
+}
+
+main().catch((error) => {
+  console.error(`error: ${(error as Error).message}`);
+  process.exit(1);
+});

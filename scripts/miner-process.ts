@@ -1,0 +1,49 @@
+/**
+ * Start the real miner (`server/main.ts`) as a child process on a free loopback port and wait for
+ * GET /docs = 200, the way Score's spot-check harness waits for readiness. Used by the demo and the benchmark.
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { PROJECT_ROOT } from '../lib/config.ts';
+
+export interface MinerProcess {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+/** `env` is added to the current environment; security is off unless `env` turns it on. */
+export async function startMinerProcess(env: Record<string, string> = {}, readyTimeoutMs = 120_000): Promise<MinerProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, DOTENV_DISABLE: '1', BLACKLIST_ENABLED: 'false', VERIFY_ENABLED: 'false', MINER_HOST: '127.0.0.1', MINER_PORT: String(port), ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let alive = true;
+  void exited.then(() => (alive = false));
+  const stop = async () => {
+    if (alive) child.kill('SIGTERM');
+    await exited;
+  };
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive) throw new Error('the miner exited during start-up (its log is above)');
+    if (await fetch(`${url}/docs`).then((r) => r.ok, () => false)) return { url, pid: child.pid!, stop };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stop();
+  throw new Error(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`);
+}

@@ -1,0 +1,198 @@
+/**
+ * The miner end to end: a real server on an ephemeral port (model in a worker thread, real ffmpeg and
+ * onnxruntime), real fetch, videos rendered by ffmpeg and served by the test's own loopback server.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../lib/config.ts';
+import { markerFrameAt25, type Marker } from '../lib/synthetic.ts';
+import { startMiner, type RunningMiner } from '../server/app.ts';
+import { clip, startVideoServer, type TestVideoServer } from './support/media.ts';
+
+const FLASH: Marker = { from: 60, to: 62, colour: 'white' }; // 30 fps: 2.0 s -> 25 fps frame 50
+const CUT: Marker = { from: 150, to: 152, colour: 'black' }; // 30 fps: 5.0 s -> 25 fps frame 125
+
+interface ChallengeReply {
+  challenge_id?: string;
+  predictions?: { frame: number; action: string; confidence: number }[];
+  processing_time?: number;
+  detail?: string;
+}
+
+let miner: RunningMiner;
+let videos: TestVideoServer;
+
+function post(body: string | object, headers: Record<string, string> = {}) {
+  return fetch(`${miner.url}/challenge`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function challenge(videoPath: string, extra: object = {}): Promise<{ status: number; json: ChallengeReply; headers: Headers }> {
+  const response = await post({ challenge_id: 'c1', video_url: `${videos.base}${videoPath}`, ...extra });
+  return { status: response.status, json: (await response.json()) as ChallengeReply, headers: response.headers };
+}
+
+async function assertHealthy(): Promise<void> {
+  const response = await fetch(`${miner.url}/health`);
+  assert.equal(response.status, 200);
+  assert.equal(((await response.json()) as { status: string }).status, 'ok');
+}
+
+before(async () => {
+  const marked = await clip('marked30.mp4', { width: 640, height: 360, fps: 30, seconds: 8, markers: [FLASH, CUT] });
+  const plain = await clip('plain25.mp4', { width: 320, height: 180, fps: 25, seconds: 4 });
+  const long = await clip('long.mp4', { width: 640, height: 360, fps: 25, seconds: 60 });
+  const bytes = await readFile(marked);
+  videos = await startVideoServer({
+    'marked30.mp4': marked,
+    'plain25.mp4': plain,
+    'long.mp4': long,
+    'junk.mp4': Buffer.from('<html>not a video</html>'.repeat(50)),
+    'truncated.mp4': bytes.subarray(0, Math.floor(bytes.length * 0.6)),
+  });
+  const config = loadConfig({
+    BLACKLIST_ENABLED: 'false',
+    VERIFY_ENABLED: 'false',
+    MINER_HOST: '127.0.0.1',
+    QUEUE_MAX: '0',
+    DOWNLOAD_TIMEOUT_S: '1',
+  });
+  miner = await startMiner({ ...config, server: { ...config.server, port: 0 } });
+});
+
+after(async () => {
+  await miner?.close();
+  await videos?.close();
+});
+
+describe('POST /challenge', () => {
+  it('finds the marks of a 30 fps clip at their 25 fps frame indices', async () => {
+    const { status, json } = await challenge('/files/marked30.mp4');
+    assert.equal(status, 200);
+    assert.equal(json.challenge_id, 'c1');
+    assert.deepEqual(
+      json.predictions!.map((p) => [p.frame, p.action]),
+      [
+        [markerFrameAt25(FLASH, 30), 'goal'],
+        [markerFrameAt25(CUT, 30), 'ball_out_of_play'],
+      ],
+    );
+    for (const p of json.predictions!) {
+      assert.ok(Number.isInteger(p.frame) && p.frame >= 0);
+      assert.ok(p.confidence >= 0.5 && p.confidence <= 1, `confidence ${p.confidence}`);
+    }
+    assert.equal(typeof json.processing_time, 'number');
+    assert.ok(json.processing_time! > 0);
+  });
+
+  it('is deterministic: the same clip gives identical predictions', async () => {
+    const first = await challenge('/files/marked30.mp4');
+    const second = await challenge('/files/marked30.mp4');
+    assert.deepEqual(second.json.predictions, first.json.predictions);
+  });
+
+  it('emits nothing on plain content', async () => {
+    const { status, json } = await challenge('/files/plain25.mp4');
+    assert.equal(status, 200);
+    assert.deepEqual(json.predictions, []);
+  });
+
+  it('tolerates extra fields such as frames and image_url', async () => {
+    const { status } = await challenge('/files/plain25.mp4', { frames: null, image_url: null, something_new: [1, 2] });
+    assert.equal(status, 200);
+  });
+
+  const badBodies: [string, string | object, RegExp][] = [
+    ['invalid JSON', '{"challenge_id": "c1", ', /^Invalid JSON body/],
+    ['a JSON array', '[1, 2]', /^Body must be a JSON object/],
+    ['missing video_url', { challenge_id: 'c1' }, /^Missing field: video_url$/],
+    ['video_url not a string', { challenge_id: 'c1', video_url: 42 }, /^Field video_url must be a string$/],
+    ['video_url not http(s)', { challenge_id: 'c1', video_url: 'ftp://x/y.mp4' }, /^Field video_url must be an http\(s\) URL$/],
+    ['missing challenge_id', { video_url: 'http://127.0.0.1/x.mp4' }, /^Missing field: challenge_id$/],
+    ['challenge_id an object', { challenge_id: {}, video_url: 'http://127.0.0.1/x.mp4' }, /^Field challenge_id must be a string$/],
+  ];
+  for (const [name, body, detail] of badBodies) {
+    it(`400 for ${name}, naming the problem`, async () => {
+      const response = await post(body);
+      assert.equal(response.status, 400);
+      assert.match(((await response.json()) as ChallengeReply).detail!, detail);
+      await assertHealthy();
+    });
+  }
+
+  const badVideos: [string, string, number, RegExp][] = [
+    ['a 404 video', '/files/missing.mp4', 502, /HTTP 404/],
+    ['a server slower than the download timeout', '/slow', 502, /timed out after 1 s/],
+    ['bytes that are not a video', '/files/junk.mp4', 422, /Video could not be decoded/],
+    ['a truncated mp4', '/files/truncated.mp4', 422, /Video could not be decoded/],
+  ];
+  for (const [name, videoPath, status, detail] of badVideos) {
+    it(`${status} for ${name}`, async () => {
+      const reply = await challenge(videoPath);
+      assert.equal(reply.status, status);
+      assert.match(reply.json.detail!, detail);
+      await assertHealthy();
+    });
+  }
+
+  it('413 for a body over the cap, and keeps serving', async () => {
+    const response = await post({ challenge_id: 'c1', video_url: 'http://127.0.0.1/x.mp4', pad: 'x'.repeat(70 * 1024) });
+    assert.equal(response.status, 413);
+    assert.match(((await response.json()) as ChallengeReply).detail!, /larger than 65536 bytes/);
+    await assertHealthy();
+  });
+
+  it('answers /health while inference runs, and 503 with Retry-After when the queue is full', async () => {
+    const running = challenge('/files/long.mp4');
+    // Wait until the long challenge holds the only worker, probing /health all along.
+    let depth: { running: number } | undefined;
+    for (let i = 0; i < 200 && depth?.running !== 1; i++) {
+      const response = await fetch(`${miner.url}/health`);
+      assert.equal(response.status, 200);
+      depth = ((await response.json()) as { queue: { running: number } }).queue;
+      if (depth.running !== 1) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(depth?.running, 1, 'the long challenge never started');
+    const busy = await challenge('/files/plain25.mp4');
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get('retry-after'), '5');
+    assert.match(busy.json.detail!, /queue full/);
+    await assertHealthy();
+    assert.equal((await running).status, 200);
+    // Room again once it finished.
+    assert.equal((await challenge('/files/plain25.mp4')).status, 200);
+  });
+});
+
+describe('other routes', () => {
+  it('GET /docs is an HTML 200 (the spot-check readiness probe)', async () => {
+    const response = await fetch(`${miner.url}/docs`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type')!, /text\/html/);
+    assert.match(await response.text(), /POST \/challenge/);
+  });
+  it('GET /openapi.json describes /challenge', async () => {
+    const json = (await (await fetch(`${miner.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    assert.ok(json.paths['/challenge']);
+  });
+  it('GET /health reports model, ffmpeg, providers, queue and security', async () => {
+    const json = (await (await fetch(`${miner.url}/health`)).json()) as Record<string, any>;
+    assert.equal(json.model.name, 'default-flash-cut');
+    assert.deepEqual(json.providers, ['cpu']);
+    assert.match(json.ffmpeg.version, /^ffmpeg version/);
+    assert.deepEqual(json.queue, { admitted: 0, running: 0, waiting: 0, capacity: 1 });
+    assert.equal(json.security.verify_enabled, false);
+    assert.equal(typeof json.uptime_s, 'number');
+  });
+  it('unknown paths are 404 and wrong methods 405, as JSON', async () => {
+    const missing = await fetch(`${miner.url}/nope`);
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as ChallengeReply).detail!, /Not found/);
+    const wrong = await fetch(`${miner.url}/challenge`);
+    assert.equal(wrong.status, 405);
+  });
+});
