@@ -1,0 +1,141 @@
+/**
+ * tasks/challenge.ts against a stand-in miner on a real socket: the stand-in runs the real guard, so this
+ * proves the client's headers survive HTTP and pass the miner's checks, and that every failure exits 1 with
+ * the cause.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Keyring } from '@polkadot/keyring';
+import type { KeyringPair } from '@polkadot/keyring/types';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+import { MinerError } from '../lib/errors.ts';
+import { createGuard, type RequestGuard } from '../server/guard.ts';
+import { createMemoryStakeSource } from '../server/stake.ts';
+import { main } from '../tasks/challenge.ts';
+
+let miner: KeyringPair;
+let guard: RequestGuard;
+let server: http.Server;
+let url: string;
+let dir: string;
+/** What the stand-in answers on 200; tests swap it. */
+let reply: (request: { challenge_id: string; videoBytes: number }) => unknown;
+const seen: Array<{ headers: http.IncomingHttpHeaders; videoBytes: number }> = [];
+
+before(async () => {
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+  const alice = keyring.addFromUri('//Alice');
+  miner = keyring.addFromUri('//Charlie');
+  guard = createGuard({
+    blacklistEnabled: true,
+    verifyEnabled: true,
+    minStakeTao: 1000,
+    stakeSource: createMemoryStakeSource({ [alice.address]: 2_000n * 1_000_000_000n }),
+    minerHotkey: miner.address,
+  });
+  server = http.createServer(async (req, res) => {
+    const send = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+    if (req.method === 'GET' && req.url === '/health') return send(200, { status: 'ok', security: guard.health() });
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    try {
+      await guard.check({ headers: req.headers, body });
+    } catch (error) {
+      return send((error as MinerError).status, { detail: (error as MinerError).message });
+    }
+    const request = JSON.parse(body.toString()) as { challenge_id: string; video_url: string };
+    const video = await fetch(request.video_url).catch(() => undefined);
+    if (!video?.ok) return send(502, { detail: `cannot fetch ${request.video_url}` });
+    const videoBytes = (await video.arrayBuffer()).byteLength;
+    seen.push({ headers: req.headers, videoBytes });
+    return send(200, reply({ challenge_id: request.challenge_id, videoBytes }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  dir = await mkdtemp(path.join(os.tmpdir(), 'challenge-test-'));
+  await writeFile(path.join(dir, 'clip.mp4'), Buffer.alloc(1234, 7));
+  await writeFile(path.join(dir, 'truth.json'), JSON.stringify([{ frame: 100, action: 'pass' }, { frame: 310, action: 'goal' }]));
+});
+
+after(async () => {
+  guard.close();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function runMain(argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const goodReply = ({ challenge_id }: { challenge_id: string }) => ({
+  challenge_id,
+  predictions: [{ frame: 310, action: 'goal', confidence: 0.9 }, { frame: 600, action: 'pass', confidence: 0.6 }],
+  processing_time: 1.25,
+});
+
+test('central scheme with --file: the miner fetches the clip, the reply is accepted and scored', async () => {
+  reply = goodReply;
+  const { code, out, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice', '--truth', path.join(dir, 'truth.json'), '--challenge-id', 'abc']);
+  assert.equal(code, 0, err);
+  assert.equal(seen.at(-1)?.videoBytes, 1234);
+  const headers = seen.at(-1)!.headers;
+  assert.equal(headers['x-nonce'], headers.nonce, 'central sends every header twice');
+  assert.match(out, /2 predictions/);
+  assert.match(out, /frame\s+310\s+12\.40 s\s+goal/);
+  assert.match(out, /miner processing_time 1\.25 s/);
+  assert.match(out, new RegExp(`score: ${((10.9 - 1.0) / 11.9).toFixed(4)}`));
+  assert.match(out, /ok: the validator would accept/);
+});
+
+test('fiber scheme takes the miner hotkey from /health and passes the guard', async () => {
+  reply = goodReply;
+  const { code, err, out } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice', '--scheme', 'fiber', '--json']);
+  assert.equal(code, 0, err);
+  const result = JSON.parse(out) as { ok: boolean; scheme: string; status: number };
+  assert.deepEqual([result.ok, result.scheme, result.status], [true, 'fiber', 200]);
+  assert.equal(seen.at(-1)?.headers['miner-hotkey'], miner.address);
+  assert.equal(seen.at(-1)?.headers['x-nonce'], undefined, 'fiber sends bare headers only');
+});
+
+test('a rejected request exits 1 with the status, the detail and the next step', async () => {
+  const { code, err } = await runMain(['--url', url, '--video-url', 'http://127.0.0.1:9/none.mp4', '--uri', '//Bob']);
+  assert.equal(code, 1);
+  assert.match(err, /miner answered 403: Hotkey not found in metagraph/);
+  assert.match(err, /VALIDATOR_ALLOWLIST/);
+  const unsigned = await runMain(['--url', url, '--video-url', 'http://127.0.0.1:9/none.mp4', '--scheme', 'none']);
+  assert.equal(unsigned.code, 1);
+  assert.match(unsigned.err, /miner answered 401: Missing header: validator-hotkey/);
+});
+
+test('a reply the validator would reject exits 1 naming the field', async () => {
+  reply = ({ challenge_id }) => ({ challenge_id, predictions: [{ frame: 1.5, action: 'pass' }], processing_time: 1 });
+  const { code, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice']);
+  assert.equal(code, 1);
+  assert.match(err, /invalid reply: predictions\[0\]\.frame must be an integer >= 0/);
+  reply = ({ challenge_id }) => ({ challenge_id, predictions: [] });
+  const missing = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /processing_time/);
+});
+
+test('usage errors exit 2; --help exits 0', async () => {
+  assert.equal((await runMain(['--nope'])).code, 2);
+  assert.equal((await runMain(['--scheme', 'rsa'])).code, 2);
+  const help = await runMain(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /--video-url URL/);
+  const both = await runMain(['--video-url', 'http://x/y.mp4', '--file', 'y.mp4', '--uri', '//Alice']);
+  assert.equal(both.code, 1);
+  assert.match(both.err, /exactly one of --video-url URL or --file PATH/);
+});
