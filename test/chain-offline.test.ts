@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Metadata, TypeRegistry } from '@polkadot/types';
+import type { RuntimeVersion } from '@polkadot/types/interfaces';
 import { expandMetadata } from '@polkadot/types/metadata';
 import { Keyring } from '@polkadot/keyring';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
@@ -101,7 +102,7 @@ test('a signed set_commitment for spec 381 decodes back and its sr25519 signatur
   const genesisHash = '0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03';
   const blockHash = u8aToHex(new Uint8Array(32).fill(0xab));
   const era = registry.createType('ExtrinsicEra', { current: 5_000_123, period: 128 });
-  const runtimeVersion = registry.createType('RuntimeVersion', { specVersion: 381, transactionVersion: 1 });
+  const runtimeVersion = registry.createType('RuntimeVersion', { specVersion: 381, transactionVersion: 1 }) as unknown as RuntimeVersion;
 
   const extrinsic = registry.createType('Extrinsic', call, { version: 4 });
   extrinsic.sign(pair, { blockHash, genesisHash, era, nonce: 7, tip: 0, runtimeVersion, signedExtensions: declared });
