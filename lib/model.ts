@@ -92,7 +92,7 @@ async function createSession(modelPath: string, providers: ProviderName[], threa
       return createSession(modelPath, ['cpu'], threads);
     }
     throw new MinerError(`cannot load ${modelPath}: ${message}`, {
-      hint: 'model.onnx is missing, truncated or not an ONNX model onnxruntime 1.30 can read (IR <= 11); re-export it, or run `npx tsx scripts/build-model.ts` for the default',
+      hint: 'model.onnx is missing, truncated or not an ONNX model onnxruntime-node 1.30 can read; re-export it, or run `npx tsx scripts/build-model.ts` for the default',
       cause: error,
     });
   }
