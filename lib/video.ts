@@ -197,7 +197,7 @@ export function ffmpegDecodeArgs(input: string, spec: Pick<DecodeSpec, 'fps' | '
     '-vf', filter,
     '-pix_fmt', spec.colour === 'rgb' ? 'rgb24' : 'gray',
     '-f', 'rawvideo',
-    output === 'pipe' ? 'pipe:1' : '/dev/null',
+    ...(output === 'pipe' ? ['pipe:1'] : ['-y', '/dev/null']),
   ];
 }
 

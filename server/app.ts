@@ -37,7 +37,6 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     pool,
     download: { timeoutMs: config.video.downloadTimeoutMs, maxBytes: config.video.downloadMaxBytes, maxRedirects: config.video.maxRedirects },
     ffmpeg,
-    security: config.security,
     startedAt,
   });
   const server = createHttpServer(handler, { bodyMaxBytes: config.server.bodyMaxBytes });

@@ -1,5 +1,5 @@
 /**
- * `npm start`: load config, say what security is on, build the guard (which syncs the metagraph when the
+ * `npm start`: load config, build the guard (it logs the security toggles and syncs the metagraph when the
  * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
  * cause and the next step, never a stack trace alone.
  */
@@ -12,11 +12,7 @@ import { createGuardFromConfig } from './guard.ts';
 async function main(): Promise<void> {
   loadEnvFiles();
   const config = loadConfig();
-  const { blacklistEnabled, verifyEnabled } = config.security;
-  log.info(`Blacklist: ${blacklistEnabled ? 'ENABLED' : 'DISABLED'}`);
-  log.info(`Verify: ${verifyEnabled ? 'ENABLED' : 'DISABLED'}`);
-  if (!blacklistEnabled && !verifyEnabled) log.warn('All security DISABLED - local testing only');
-
+  // Logs the Blacklist/Verify toggles, syncs the metagraph when the stake gate is on.
   const guard = await createGuardFromConfig(config);
   let miner;
   try {

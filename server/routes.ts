@@ -41,7 +41,6 @@ export interface RouteDeps {
   pool: InferencePool;
   download: DownloadOptions;
   ffmpeg: FfmpegBinary;
-  security: { blacklistEnabled: boolean; verifyEnabled: boolean };
   startedAt: number;
 }
 
@@ -86,7 +85,7 @@ function health(deps: RouteDeps): Reply {
       providers: info.providers,
       ffmpeg: { path: deps.ffmpeg.path, source: deps.ffmpeg.source, version: deps.ffmpeg.version },
       queue: deps.pool.depth,
-      security: { blacklist_enabled: deps.security.blacklistEnabled, verify_enabled: deps.security.verifyEnabled, ...deps.guard.health() },
+      security: deps.guard.health(),
     },
   };
 }

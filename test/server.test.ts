@@ -185,7 +185,8 @@ describe('other routes', () => {
     assert.deepEqual(json.providers, ['cpu']);
     assert.match(json.ffmpeg.version, /^ffmpeg version/);
     assert.deepEqual(json.queue, { admitted: 0, running: 0, waiting: 0, capacity: 1 });
-    assert.equal(json.security.verify_enabled, false);
+    assert.equal(json.security.verify, false);
+    assert.equal(json.security.blacklist, false);
     assert.equal(typeof json.uptime_s, 'number');
   });
   it('unknown paths are 404 and wrong methods 405, as JSON', async () => {
