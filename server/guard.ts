@@ -175,8 +175,9 @@ export function createGuard(options: GuardOptions): RequestGuard {
 
 /** Hint shared by every start-up failure: the two ways out. */
 export const SECURITY_SETUP_HINT =
-  'mount the hotkey wallet read-only (e.g. -v ~/.bittensor/wallets:/root/.bittensor/wallets:ro) and set ' +
-  'BITTENSOR_WALLET_COLD / BITTENSOR_WALLET_HOT, or for local testing only set BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';
+  'mount the hotkey wallet read-only (docker run -v ~/.bittensor/wallets:/wallets:ro -e BITTENSOR_WALLET_PATH=/wallets ' +
+  '-e BITTENSOR_WALLET_COLD=<coldkey name> -e BITTENSOR_WALLET_HOT=<hotkey name>), or for local testing only set ' +
+  'BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';
 
 export interface GuardFromConfigDeps {
   /** The miner's hotkey address; default: lib/wallet.ts loadHotkey(config.wallet). */
@@ -219,8 +220,9 @@ export async function createGuardFromConfig(config: MinerConfig, deps: GuardFrom
       minerHotkey = await (deps.loadMinerHotkey ?? defaultMinerHotkey)(config);
     } catch (error) {
       const cause = error instanceof Error ? error.message : String(error);
+      const walletHint = error instanceof MinerError && error.hint ? `; or fix the wallet: ${error.hint}` : '';
       throw new MinerError(`request verification is enabled but the miner hotkey cannot be loaded: ${cause}`, {
-        hint: SECURITY_SETUP_HINT,
+        hint: `${SECURITY_SETUP_HINT}${walletHint}`,
         cause: error,
       });
     }
@@ -232,7 +234,9 @@ export async function createGuardFromConfig(config: MinerConfig, deps: GuardFrom
     try {
       stakeSource = await (deps.createStakeSource ?? defaultStakeSource)(config);
     } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
+      // Name the root cause once (the sync error wraps the connection error).
+      const root = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      const cause = root instanceof Error ? root.message : String(root);
       throw new MinerError(
         `the stake gate is enabled but the metagraph of netuid ${config.chain.netuid} cannot be read from ${config.chain.endpoint}: ${cause}`,
         {

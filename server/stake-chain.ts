@@ -1,14 +1,53 @@
 /**
- * The stake gate's chain side: a SyncedStakeSource fed by the subnet's metagraph, synced before the port
- * opens. Kept apart from server/stake.ts so tests of the gate never load @polkadot/api.
+ * The stake gate's chain side: a SyncedStakeSource fed by the subnet's metagraph (lib/metagraph.ts) over a
+ * connection from lib/chain.ts, synced before the port opens. Kept apart from server/stake.ts so tests of the
+ * gate never load @polkadot/api.
+ *
+ * One connection is kept between refreshes (a metadata download per sync would be wasteful); after a failed
+ * sync it is dropped, so the next refresh reconnects — possibly to the fallback endpoint — instead of
+ * retrying a stuck socket.
  */
+import type { ApiPromise } from '@polkadot/api';
 import type { MinerConfig } from '../lib/config.ts';
-import { MinerError } from '../lib/errors.ts';
-import { SyncedStakeSource } from './stake.ts';
+import { log } from '../lib/log.ts';
+import { SyncedStakeSource, type StakeSnapshot } from './stake.ts';
 
-export async function createChainStakeSource(config: MinerConfig): Promise<SyncedStakeSource> {
-  // Placeholder until lib/metagraph.ts lands: fail at start-up with the way out, never at the first request.
-  throw new MinerError(`reading the metagraph of netuid ${config.chain.netuid} is not wired yet`, {
-    hint: 'set BLACKLIST_ENABLED=false for now',
+export interface ChainStakeDeps {
+  /** Default: lib/chain.ts connectChain(config.chain). */
+  connect?: () => Promise<ApiPromise>;
+  /** Default: lib/metagraph.ts fetchStakes. */
+  fetchStakes?: (api: ApiPromise, netuid: number) => Promise<StakeSnapshot>;
+}
+
+/** A stake source over the chain, already synced once (throws MinerError when that first sync fails). */
+export async function createChainStakeSource(config: MinerConfig, deps: ChainStakeDeps = {}): Promise<SyncedStakeSource> {
+  const connect = deps.connect ?? (async () => (await import('../lib/chain.ts')).connectChain(config.chain));
+  const fetchStakes = deps.fetchStakes ?? (async (api: ApiPromise, netuid: number) => (await import('../lib/metagraph.ts')).fetchStakes(api, netuid));
+  let api: ApiPromise | undefined;
+
+  const drop = async () => {
+    const stale = api;
+    api = undefined;
+    await stale?.disconnect().catch(() => undefined);
+  };
+
+  const source = new SyncedStakeSource({
+    label: `netuid ${config.chain.netuid} on ${config.chain.network}`,
+    refreshMs: config.security.metagraphRefreshMs,
+    fetchSnapshot: async () => {
+      api ??= await connect();
+      return fetchStakes(api, config.chain.netuid);
+    },
+    onSyncFailed: drop,
+    onClose: drop,
   });
+
+  try {
+    await source.start();
+  } catch (error) {
+    source.close();
+    throw error;
+  }
+  log.info('stake gate ready', { netuid: config.chain.netuid, endpoint: config.chain.endpoint, min_stake_tao: config.security.minStakeTao });
+  return source;
 }

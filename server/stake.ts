@@ -53,6 +53,10 @@ export interface SyncedStakeSourceOptions {
   /** Shown in logs and errors, e.g. "netuid 44 on finney". */
   label?: string;
   now?: () => number;
+  /** Called after every failed sync, timeouts included (the chain source drops its connection here). */
+  onSyncFailed?: (error: unknown) => void | Promise<void>;
+  /** Called by close() (release connections). */
+  onClose?: () => void | Promise<void>;
 }
 
 interface Snapshot {
@@ -79,6 +83,7 @@ export class SyncedStakeSource implements StakeSource {
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<boolean>;
   private lastError?: string;
+  private lastFailure?: unknown;
   private lastAttemptAt?: number;
   private consecutiveFailures = 0;
   private syncs = 0;
@@ -97,6 +102,7 @@ export class SyncedStakeSource implements StakeSource {
         hint:
           'check BITTENSOR_SUBTENSOR_ENDPOINT and SCOREVISION_NETUID and that the endpoint is reachable from here; ' +
           'for local testing without a chain set BLACKLIST_ENABLED=false and VERIFY_ENABLED=false',
+        cause: this.lastFailure,
       });
     }
     if (this.options.refreshMs > 0 && !this.timer) {
@@ -132,9 +138,11 @@ export class SyncedStakeSource implements StakeSource {
       log.info('metagraph synced', { source: this.label, hotkeys: stakes.size, block: this.snapshot.block, ms: this.now() - started });
       return true;
     } catch (error) {
+      await Promise.resolve(this.options.onSyncFailed?.(error)).catch(() => undefined);
+      this.lastFailure = error;
       this.lastError = error instanceof Error ? error.message : String(error);
       this.consecutiveFailures++;
-      log.warn('metagraph sync failed; keeping the last good snapshot', {
+      log.warn(this.snapshot ? 'metagraph sync failed; keeping the last good snapshot' : 'metagraph sync failed; no snapshot yet', {
         source: this.label,
         error: this.lastError,
         failures: this.consecutiveFailures,
@@ -171,5 +179,6 @@ export class SyncedStakeSource implements StakeSource {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    void Promise.resolve(this.options.onClose?.()).catch(() => undefined);
   }
 }
