@@ -66,8 +66,11 @@ function node(opType: string, inputs: string[], outputs: string[], attribute: P.
   return { opType, input: inputs, output: outputs, name: outputs[0], attribute };
 }
 
-/** The ONNX bytes of the default model. */
-export function buildDefaultOnnx(): Uint8Array {
+/**
+ * The ONNX bytes of the default model. `withDisplacement` (tests only, never bundled) adds a second output
+ * `displacement` [1, T] = -brightness, so a white frame (brightness 1) moves its event one frame earlier.
+ */
+export function buildDefaultOnnx(options: { withDisplacement?: boolean } = {}): Uint8Array {
   const { height: H, width: W, clipFrames: T, historyFrames: P, margin, gain } = DEFAULT_MODEL;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const graph: P.IGraphProto = {
@@ -97,6 +100,11 @@ export function buildDefaultOnnx(): Uint8Array {
       node('Transpose', ['logits'], ['scores'], [ints('perm', [0, 2, 1])]), // [1,T,2]
     ],
   };
+  if (options.withDisplacement) {
+    graph.output!.push({ name: 'displacement', type: tensorType(FLOAT, [1, T]) });
+    graph.initializer!.push(int64s('shape_nt', [1, T]));
+    graph.node!.push(node('Reshape', ['neg_brightness', 'shape_nt'], ['displacement']));
+  }
   const model: P.IModelProto = {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],

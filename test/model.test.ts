@@ -9,6 +9,7 @@ import { MinerError } from '../lib/errors.ts';
 import { parseManifest, postprocessOptionsFrom, type ManifestInput } from '../lib/manifest.ts';
 import { activate, loadModel, normalisationTable, packClip, type Model } from '../lib/model.ts';
 import { postprocess, WindowAccumulator } from '../lib/postprocess.ts';
+import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_DIR = path.join(ROOT, 'models', 'default');
@@ -204,6 +205,33 @@ describe('loadModel errors', () => {
     await model.release();
     await model.release(); // idempotent
     await assert.rejects(model.inferClip(video(T, [], [])), (e: unknown) => e instanceof MinerError && e.message.includes('released'));
+  });
+});
+
+describe('displacement output (test variant of the default graph)', () => {
+  it('is fetched, checked against the manifest and shifts the event', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'model.onnx'), buildDefaultOnnx({ withDisplacement: true }));
+    const manifest = JSON.parse(manifestText());
+    manifest.outputs.displacement = { name: 'displacement' };
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(manifest));
+    const model = await loadModel(dir, { threads: 1 });
+    try {
+      const out = await model.inferClip(video(T, [20, 21], []));
+      assert.ok(out.displacement instanceof Float32Array && out.displacement.length === T);
+      assert.equal(out.displacement[20], -1); // -brightness of a white frame
+      assert.ok(Math.abs(out.displacement[0] + 128 / 255) < 1e-4, `displacement[0] = ${out.displacement[0]}`);
+      const predictions = postprocess(out.scores, T, { ...postprocessOptionsFrom(model.manifest), displacement: out.displacement });
+      assert.deepEqual(predictions.map((p) => [p.frame, p.action]), [[19, 'goal']]);
+    } finally {
+      await model.release();
+    }
+    // the same file without the displacement declared still loads (extra outputs are not fetched)
+    manifest.outputs.displacement = undefined;
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(manifest));
+    const plain = await loadModel(dir, { threads: 1 });
+    assert.equal((await plain.inferClip(video(T, [], []))).displacement, undefined);
+    await plain.release();
   });
 });
 
