@@ -37,7 +37,10 @@ export interface Model {
   /** Shorthands for manifest.postprocess.thresholds / nmsWindowS (complete: every Score action). */
   readonly thresholds: Readonly<Record<ActionName, number>>;
   readonly nmsWindowS: Readonly<Record<ActionName, number>>;
-  /** Run one clip of exactly timing.clipFrames raw frames. Calls are serialised (one input buffer). */
+  /**
+   * Run one clip of exactly timing.clipFrames raw frames (pad a short last clip, e.g. by repeating its last
+   * frame). Calls are serialised (one input buffer); keep `frames` unchanged until the promise settles.
+   */
   inferClip(frames: Uint8Array): Promise<ClipOutput>;
   /** One run on a blank clip (first-run allocations out of the way); resolves to its duration in ms. */
   warmup(): Promise<number>;
