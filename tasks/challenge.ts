@@ -148,7 +148,7 @@ async function minerHotkeyFromHealth(url: string, timeoutS: number): Promise<str
 
 /** Next step for each status the miner may answer with (security.md's table). */
 export function hintForStatus(status: number, detail: string): string {
-  if (status === 401 && detail.startsWith('Missing header')) return 'the miner verifies signatures: sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';
+  if (status === 401 && detail.startsWith('Missing header')) return 'the miner requires signed requests (BLACKLIST_ENABLED/VERIFY_ENABLED on): sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';
   if (status === 401 && detail === 'Invalid nonce') return "check both machines' clocks (NTP): nonces older or newer than 120 s are refused, and each nonce works once";
   if (status === 401) return 'the signature did not verify: for --scheme fiber pass the miner hotkey the miner runs with (--miner-hotkey); make sure nothing between you and the miner rewrites the body';
   if (status === 403 && detail.startsWith('Insufficient stake')) return "your key's stake is below the miner's MIN_STAKE_THRESHOLD: add it to the miner's VALIDATOR_ALLOWLIST or lower the threshold for the test";

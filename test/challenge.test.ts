@@ -5,13 +5,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
+import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { MinerError } from '../lib/errors.ts';
 import { createGuard, type RequestGuard } from '../server/guard.ts';
@@ -32,11 +33,17 @@ before(async () => {
   const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
   const alice = keyring.addFromUri('//Alice');
   miner = keyring.addFromUri('//Charlie');
+  // A hotkey file like btcli writes (secretSeed + ss58Address), for --wallet.
+  const seed = new Uint8Array(32).fill(42);
+  const walletKey = keyring.addFromSeed(seed);
+  dir = await mkdtemp(path.join(os.tmpdir(), 'challenge-test-'));
+  await mkdir(path.join(dir, 'wallets', 'cold', 'hotkeys'), { recursive: true });
+  await writeFile(path.join(dir, 'wallets', 'cold', 'hotkeys', 'hot'), JSON.stringify({ secretSeed: u8aToHex(seed), ss58Address: walletKey.address }));
   guard = createGuard({
     blacklistEnabled: true,
     verifyEnabled: true,
     minStakeTao: 1000,
-    stakeSource: createMemoryStakeSource({ [alice.address]: 2_000n * 1_000_000_000n }),
+    stakeSource: createMemoryStakeSource({ [alice.address]: 2_000n * 1_000_000_000n, [walletKey.address]: 1_000n * 1_000_000_000n }),
     minerHotkey: miner.address,
   });
   server = http.createServer(async (req, res) => {
@@ -59,7 +66,6 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'challenge-test-'));
   await writeFile(path.join(dir, 'clip.mp4'), Buffer.alloc(1234, 7));
   await writeFile(path.join(dir, 'truth.json'), JSON.stringify([{ frame: 100, action: 'pass' }, { frame: 310, action: 'goal' }]));
 });
@@ -106,6 +112,17 @@ test('fiber scheme takes the miner hotkey from /health and passes the guard', as
   assert.deepEqual([result.ok, result.scheme, result.status], [true, 'fiber', 200]);
   assert.equal(seen.at(-1)?.headers['miner-hotkey'], miner.address);
   assert.equal(seen.at(-1)?.headers['x-nonce'], undefined, 'fiber sends bare headers only');
+});
+
+test('--wallet/--hotkey/--wallet-path sign with a hotkey file (lib/wallet.ts)', async () => {
+  reply = goodReply;
+  const wallet = ['--wallet-path', path.join(dir, 'wallets'), '--wallet', 'cold', '--hotkey', 'hot'];
+  const { code, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), ...wallet]);
+  assert.equal(code, 0, err);
+  assert.match(err, /signer=5/);
+  const missing = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--wallet-path', path.join(dir, 'wallets'), '--wallet', 'cold', '--hotkey', 'nope']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /hotkey file not found/);
 });
 
 test('a rejected request exits 1 with the status, the detail and the next step', async () => {
