@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const files = await serveFiles([clip]);
   const miner = await startMinerProcess();
   try {
-    const decodeArgs = ffmpegDecodeArgs(clip, { fps: manifest.timing.fps, width: manifest.input.width, height: manifest.input.height, colour: manifest.input.colour }, 'null');
+    const decodeArgs = ffmpegDecodeArgs(clip, { fps: manifest.timing.fps, width: manifest.input.width, height: manifest.input.height, colour: manifest.input.colour, resize: manifest.input.resize }, 'null');
     const body = JSON.stringify({ challenge_id: 'bench', video_url: files.urlFor(clip), frames: null });
     const challenge = async () => {
       const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

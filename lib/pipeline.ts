@@ -31,6 +31,7 @@ export async function runPipeline(videoPath: string, model: Model, ffmpegPath: s
     width: manifest.input.width,
     height: manifest.input.height,
     colour: manifest.input.colour,
+    resize: manifest.input.resize,
     clipFrames: manifest.timing.clipFrames,
     strideFrames: manifest.timing.strideFrames,
   })) {

@@ -170,6 +170,8 @@ export interface DecodeSpec {
   width: number;
   height: number;
   colour: 'rgb' | 'gray';
+  /** ffmpeg scale flags (model.json `input.resize`). */
+  resize: string;
   /** Frames per window (T) and the step between window starts (S <= T). */
   clipFrames: number;
   strideFrames: number;
@@ -188,9 +190,9 @@ export function frameBytes(spec: Pick<DecodeSpec, 'width' | 'height' | 'colour'>
 }
 
 /** The ffmpeg argv that turns a file into raw frames on stdout (or into nothing, for the decode-only floor). */
-export function ffmpegDecodeArgs(input: string, spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour'>, output: 'pipe' | 'null' = 'pipe'): string[] {
+export function ffmpegDecodeArgs(input: string, spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize'>, output: 'pipe' | 'null' = 'pipe'): string[] {
   // setpts makes frame 0 the first decoded frame; the fps filter (not -r) resamples without extra frames.
-  const filter = `setpts=PTS-STARTPTS,fps=${spec.fps},scale=${spec.width}:${spec.height}:flags=area`;
+  const filter = `setpts=PTS-STARTPTS,fps=${spec.fps},scale=${spec.width}:${spec.height}:flags=${spec.resize}`;
   return [
     '-nostdin', '-hide_banner', '-loglevel', 'error',
     '-i', input, '-an', '-sn', '-dn',

@@ -46,8 +46,8 @@ describe('ffmpeg resolution', () => {
     assert.throws(() => resolveFfmpeg('/nonexistent/ffmpeg'), /FFMPEG_PATH=\/nonexistent\/ffmpeg does not run/);
   });
   it('builds a decode command with the fps filter, not -r', () => {
-    const args = ffmpegDecodeArgs('in.mp4', { fps: 12.5, width: 64, height: 36, colour: 'gray' });
-    assert.ok(args.includes('setpts=PTS-STARTPTS,fps=12.5,scale=64:36:flags=area'));
+    const args = ffmpegDecodeArgs('in.mp4', { fps: 12.5, width: 64, height: 36, colour: 'gray', resize: 'bicubic' });
+    assert.ok(args.includes('setpts=PTS-STARTPTS,fps=12.5,scale=64:36:flags=bicubic'));
     assert.ok(!args.includes('-r'));
     assert.deepEqual(args.slice(-5), ['-pix_fmt', 'gray', '-f', 'rawvideo', 'pipe:1']);
   });
@@ -89,7 +89,7 @@ describe('download', () => {
 });
 
 describe('decode into clip windows', () => {
-  const spec: DecodeSpec = { fps: 25, width: 32, height: 18, colour: 'gray', clipFrames: 20, strideFrames: 15 };
+  const spec: DecodeSpec = { fps: 25, width: 32, height: 18, colour: 'gray', resize: 'area', clipFrames: 20, strideFrames: 15 };
 
   it('maps a 30 fps clip onto the model rate with marks at the right frames', async () => {
     // 2 s at 30 fps = 60 source frames -> 50 frames at 25 fps; white flash on source frames 30-32 (1.0 s).
