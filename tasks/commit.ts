@@ -1,0 +1,198 @@
+/**
+ * Publish the miner's image on chain where Score's validators read it, and wait until the chain reveals it.
+ *
+ *   npx tsx tasks/commit.ts --image user/repo --tag v1.0.0 --digest sha256:<64 hex>
+ *
+ * 1. load config and the hotkey; build the payload {"role","track","image_repo","image_tag","image_digest",
+ *    "element_id","hotkey"} and refuse it over 778 bytes
+ * 2. timelock-encrypt it to the drand round about one block ahead (like the SDK's set_reveal_commitment)
+ * 3. check the hotkey is registered on the netuid, submit Commitments.set_commitment with one TimelockEncrypted field
+ * 4. poll Commitments.RevealedCommitments until the payload appears (the chain drops undecryptable
+ *    commitments silently, so a commit is only done when its reveal is seen)
+ * `--dry-run --json` stops after step 2 without connecting and prints {payload, reveal_round, ciphertext_hex}.
+ */
+import { pathToFileURL } from 'node:url';
+import { minimist } from 'zx';
+import { u8aToHex } from '@polkadot/util';
+import type { ApiPromise } from '@polkadot/api';
+import type { ProviderInterface } from '@polkadot/rpc-provider/types';
+import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { MinerError, describeError } from '../lib/errors.ts';
+import { log } from '../lib/log.ts';
+import { loadHotkey } from '../lib/wallet.ts';
+import { connectChain, connectProvider, submitTx, uidOf, bestBlockNumber } from '../lib/chain.ts';
+import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, payloadJson, type Payload } from '../lib/commitment.ts';
+import { encryptCommitmentJson, revealRoundFor } from '../lib/timelock.ts';
+import { readPending, readRevealed } from '../lib/neuron.ts';
+
+export const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
+
+Commit the image to the chain (timelock-encrypted, revealed about one block later) and wait for the reveal.
+
+  --image <repo>          image repository, e.g. user/repo or ghcr.io/user/repo
+  --tag <tag>             image tag, e.g. v1.0.0
+  --digest <sha256:...>   digest of the pushed image (sha256: + 64 hex)
+  --reveal-timeout <s>    how long to wait for the reveal (default 180)
+  --dry-run               build and encrypt only; do not connect
+  --json                  print the result as JSON on stdout
+  --verbose               print stack traces on failure
+  --help                  this text
+
+Reads BITTENSOR_SUBTENSOR_ENDPOINT, BITTENSOR_SUBTENSOR_FALLBACK, SCOREVISION_NETUID, SCOREVISION_ELEMENT_ID,
+BITTENSOR_WALLET_PATH/_COLD/_HOT, DRAND_PUBLIC_KEY, CHAIN_CONNECT_TIMEOUT_S (see env.example).`;
+
+type Env = Record<string, string | undefined>;
+
+export interface CommitDeps {
+  /** Environment (default process.env). */
+  env?: Env;
+  /** Connect through this provider instead of the configured endpoint (tests: a ChopsticksProvider). */
+  provider?: ProviderInterface;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+  /** Reveal polling interval (default 2000 ms). */
+  pollMs?: number;
+  /** Accept HOTKEY_URI dev keys (tests). */
+  allowDevKeys?: boolean;
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export interface CommitOptions {
+  image: string;
+  tag: string;
+  digest: string;
+  revealTimeoutS: number;
+  dryRun: boolean;
+}
+
+export interface CommitResult {
+  payload: Payload;
+  reveal_round: number;
+  ciphertext_hex: string;
+  netuid: number;
+  hotkey: string;
+  uid?: number;
+  commit_block?: number;
+  reveal_block?: number;
+}
+
+/** The whole commit story; throws MinerError with a hint on any failure. */
+export async function commit(options: CommitOptions, deps: CommitDeps = {}): Promise<CommitResult> {
+  const env = deps.env ?? process.env;
+  const now = deps.now ?? Date.now;
+  const config = loadConfig(env);
+  const { netuid } = config.chain;
+  if (netuid !== 44) log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney): validators of subnet 44 will not see this commitment`, { SCOREVISION_NETUID: netuid });
+  if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${config.chain.endpoint}), not finney`);
+
+  const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
+  const payload = buildPayload({ imageRepo: options.image, imageTag: options.tag, imageDigest: options.digest, elementId: config.chain.elementId, hotkey: hotkey.address });
+  const json = payloadJson(payload);
+  const size = checkPayloadSize(json);
+  const round = revealRoundFor(Math.floor(now() / 1000), 1);
+  const ciphertext = encryptCommitmentJson(json, round, config.chain.drandPublicKeyHex);
+  const result: CommitResult = { payload, reveal_round: round, ciphertext_hex: u8aToHex(ciphertext), netuid, hotkey: hotkey.address };
+  log.info('payload ready', { bytes: size, reveal_round: round, ciphertext_bytes: ciphertext.length, hotkey: hotkey.address });
+  if (options.dryRun) return result;
+
+  const api = deps.provider
+    ? await connectProvider(deps.provider, { timeoutMs: config.chain.connectTimeoutMs })
+    : await connectChain(config.chain);
+  try {
+    const uid = await uidOf(api, netuid, hotkey.address);
+    if (uid === undefined) {
+      throw new MinerError(`hotkey ${hotkey.address} is not registered on netuid ${netuid}`, {
+        hint: `register it first (btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}), or check BITTENSOR_WALLET_HOT / SCOREVISION_NETUID`,
+      });
+    }
+    result.uid = uid;
+    log.info('submitting set_commitment', { netuid, uid });
+    const included = await submitTx(api, api.tx.commitments.setCommitment(netuid, commitmentInfo(ciphertext, round)), hotkey.pair, {
+      context: { hotkey: hotkey.address, netuid },
+    });
+    result.commit_block = included.blockNumber;
+    log.info('commitment included', { block: included.blockNumber, hash: included.blockHash });
+    result.reveal_block = await waitForReveal(api, { netuid, hotkey: hotkey.address, json, round, sinceBlock: included.blockNumber, timeoutS: options.revealTimeoutS, pollMs: deps.pollMs ?? 2000 });
+    log.info('commitment revealed', { block: result.reveal_block });
+    return result;
+  } finally {
+    await api.disconnect().catch(() => undefined);
+  }
+}
+
+async function waitForReveal(
+  api: ApiPromise,
+  w: { netuid: number; hotkey: string; json: string; round: number; sinceBlock: number; timeoutS: number; pollMs: number },
+): Promise<number> {
+  const started = Date.now();
+  const deadline = started + w.timeoutS * 1000;
+  let lastProgress = started;
+  for (;;) {
+    const entries = await readRevealed(api, w.netuid, w.hotkey);
+    const hit = entries.find((e) => e.block >= w.sinceBlock && isSamePayload(e.text, w.json));
+    if (hit) return hit.block;
+    if (Date.now() >= deadline) break;
+    if (Date.now() - lastProgress >= 10_000) {
+      lastProgress = Date.now();
+      log.info('waiting for the reveal', { reveal_round: w.round, block: await bestBlockNumber(api), waited_s: Math.round((Date.now() - started) / 1000) });
+    }
+    await new Promise((r) => setTimeout(r, Math.max(50, Math.min(w.pollMs, deadline - Date.now()))));
+  }
+  const pending = await readPending(api, w.netuid, w.hotkey);
+  if (pending?.revealRounds.includes(BigInt(w.round))) {
+    throw new MinerError(`the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s; it is still pending on chain`, {
+      hint: 'the chain reveals when the drand round reaches it; check again with `npx tsx tasks/status.ts` in a minute, or rerun with a longer --reveal-timeout',
+    });
+  }
+  throw new MinerError(`the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s and is no longer pending: the chain could not decrypt it`, {
+    hint: 'the chain drops commitments it cannot decrypt; unset DRAND_PUBLIC_KEY (it must be drand quicknet\'s key on finney) and commit again',
+  });
+}
+
+function parseArgs(argv: string[]) {
+  return minimist(argv, {
+    string: ['image', 'tag', 'digest', 'reveal-timeout'],
+    boolean: ['dry-run', 'json', 'help', 'verbose'],
+    alias: { h: 'help' },
+  });
+}
+
+/** Parse arguments, run, print; returns the exit code (never calls process.exit). */
+export async function main(argv: string[] = process.argv.slice(2), deps: CommitDeps = {}): Promise<number> {
+  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const args = parseArgs(argv);
+  if (args.help) {
+    out(USAGE);
+    return 0;
+  }
+  try {
+    const unknown = Object.keys(args).filter((k) => !['_', 'image', 'tag', 'digest', 'reveal-timeout', 'dry-run', 'json', 'help', 'h', 'verbose'].includes(k));
+    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    for (const name of ['image', 'tag', 'digest'] as const) {
+      if (!args[name]) throw new MinerError(`--${name} is required`, { hint: 'usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>' });
+    }
+    const timeout = args['reveal-timeout'] === undefined ? 180 : Number(args['reveal-timeout']);
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new MinerError(`--reveal-timeout ${args['reveal-timeout']} is not a positive number of seconds`);
+    const result = await commit({ image: args.image, tag: args.tag, digest: args.digest, revealTimeoutS: timeout, dryRun: args['dry-run'] }, deps);
+    if (args.json) {
+      out(JSON.stringify(args['dry-run'] ? { payload: result.payload, reveal_round: result.reveal_round, ciphertext_hex: result.ciphertext_hex } : result));
+    } else if (args['dry-run']) {
+      out(`dry run: payload ${JSON.stringify(result.payload)}\nreveal round ${result.reveal_round}, ciphertext ${result.ciphertext_hex.length / 2 - 1} bytes (not submitted)`);
+    } else {
+      out(`committed ${result.payload.image_repo}:${result.payload.image_tag}@${result.payload.image_digest} for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}: included in block ${result.commit_block}, revealed in block ${result.reveal_block}`);
+    }
+    return 0;
+  } catch (error) {
+    err(describeError(error, args.verbose));
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  loadEnvFiles();
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}
