@@ -218,10 +218,35 @@ export async function explainDispatchError(api: ApiPromise, dispatchError: Dispa
   return new ChainError(full, `${full}: ${message}`, hint);
 }
 
+/** Subtensor's `CustomTransactionError` codes ("1010: Invalid Transaction: Custom error: N"). */
+export const SUBTENSOR_CUSTOM_ERRORS: Record<number, { name: string; hint: string }> = {
+  0: { name: 'ColdkeyInSwapSchedule', hint: 'the coldkey is scheduled for a swap; wait until the swap completes' },
+  1: { name: 'StakeAmountTooLow', hint: 'stake at least 0.0005 TAO' },
+  2: { name: 'BalanceTooLow', hint: 'the account has less than requested' },
+  3: { name: 'SubnetDoesntExist', hint: 'check SCOREVISION_NETUID (Score Vision is 44 on finney)' },
+  4: { name: 'HotkeyAccountDoesntExist', hint: 'the hotkey is not registered; register it first (btcli subnet register)' },
+  5: { name: 'NotEnoughStakeToWithdraw', hint: 'not enough stake for this amount (fees included)' },
+  6: { name: 'RateLimitExceeded', hint: 'too many transactions of this kind; wait a few blocks and rerun' },
+  7: { name: 'InsufficientLiquidity', hint: "the subnet pool's liquidity is too low for this amount" },
+  8: { name: 'SlippageTooHigh', hint: 'reduce the amount' },
+  9: { name: 'TransferDisallowed', hint: 'this subnet does not allow stake transfers' },
+  10: { name: 'HotKeyNotRegisteredInNetwork', hint: 'the hotkey is not registered on this subnet; register it first (btcli subnet register)' },
+  11: { name: 'InvalidIpAddress', hint: 'set AXON_IP to your public IPv4' },
+  12: { name: 'ServingRateLimitExceeded', hint: 'the axon was served too recently (rate limit about 50 blocks); wait about 10 minutes and rerun' },
+  13: { name: 'InvalidPort', hint: 'set AXON_PORT/MINER_PORT to a port from 1 to 65535' },
+  14: { name: 'TransactionPriorityTooLow', hint: 'another transaction from this account is pending; wait one block and rerun' },
+  255: { name: 'BadRequest', hint: 'the runtime refused the call (e.g. staking disabled on this subnet, bad arguments)' },
+};
+
 /** Explain a transaction-pool rejection such as "1010: Invalid Transaction: Transaction is outdated". */
 export function explainPoolError(error: unknown): ChainError {
   const text = error instanceof Error ? error.message : String(error);
   let hint = 'rerun; if it persists, check the chain status and your endpoint';
+  const custom = /Custom error: (\d+)|"custom":\s*(\d+)/i.exec(text);
+  const known = custom ? SUBTENSOR_CUSTOM_ERRORS[Number(custom[1] ?? custom[2])] : undefined;
+  if (known) {
+    return new ChainError(`Invalid.Custom.${known.name}`, `transaction rejected by the node: ${known.name} (subtensor custom error ${custom![1] ?? custom![2]})`, known.hint);
+  }
   if (/outdated|stale|Priority is too low|AlreadyImported|already imported/i.test(text)) {
     hint = 'another transaction from this hotkey used the same nonce; wait one block and rerun';
   } else if (/bad signature|BadProof/i.test(text)) {
@@ -306,4 +331,9 @@ export async function uidOf(api: ApiPromise, netuid: number, hotkey: string): Pr
   const value = await api.query.subtensorModule.uids(netuid, hotkey);
   const json = value.toJSON();
   return json === null || json === undefined ? undefined : Number(json);
+}
+
+/** connectChain for the configured endpoints, or connectProvider when a provider is given (tests). */
+export async function openApi(chain: { endpoint: string; fallbackEndpoint?: string; connectTimeoutMs: number }, provider?: ProviderInterface): Promise<ApiPromise> {
+  return provider ? connectProvider(provider, { timeoutMs: chain.connectTimeoutMs }) : connectChain(chain);
 }

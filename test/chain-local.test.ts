@@ -12,11 +12,14 @@ import { mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed, encodeAddr
 import { startLocalChain, TEST_NETUID, type LocalChain } from './support/localchain.ts';
 import { ChainError, submitTx, uidOf } from '../lib/chain.ts';
 import { buildPayload, commitmentInfo, payloadJson } from '../lib/commitment.ts';
-import { encryptCommitmentJson, revealRoundFor, QUICKNET_GENESIS_SECS } from '../lib/timelock.ts';
+import { encryptCommitmentJson, revealRoundFor } from '../lib/timelock.ts';
 import { readPending, readRevealed } from '../lib/neuron.ts';
 import { QUICKNET_PUBLIC_KEY } from '../lib/config.ts';
 import { loadHotkey } from '../lib/wallet.ts';
 import { main as commitMain } from '../tasks/commit.ts';
+import { main as axonMain } from '../tasks/axon.ts';
+import { main as statusMain } from '../tasks/status.ts';
+import { fetchStakes, stakeOf, zipStakes } from '../lib/metagraph.ts';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 let local: LocalChain;
@@ -56,12 +59,14 @@ function envFor(hotkeyName: string, extra: Record<string, string> = {}): Record<
   };
 }
 
-async function runCommit(argv: string[], env: Record<string, string>) {
+async function runTask(task: 'commit' | 'axon' | 'status', argv: string[], env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await commitMain(argv, { env, provider: local.newProvider(), pollMs: 200, out: (l) => out.push(l), err: (l) => err.push(l) });
+  const deps = { env, provider: local.newProvider(), pollMs: 200, out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+  const code = await (task === 'commit' ? commitMain : task === 'axon' ? axonMain : statusMain)(argv, deps);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
+const runCommit = (argv: string[], env: Record<string, string>) => runTask('commit', argv, env);
 
 test('register a hotkey and commit a TimelockEncrypted field -> Commitment event, pending entry, harness reveal', async () => {
   const hk = await loadHotkey({ path: walletDir, coldkey: 'cold', hotkey: 'direct' }, { env: {} }).catch(() => undefined);
@@ -188,5 +193,101 @@ test('SpaceLimitExceeded is explained with the blocks until the next epoch', asy
   } finally {
     await local.setStorage({ Commitments: { MaxSpace: 3100 } });
   }
-  void QUICKNET_GENESIS_SECS;
+});
+
+test('tasks/axon.ts main: serve_axon round trip, skip when unchanged, refuse private addresses, rate limit explained', async () => {
+  const address = makeWalletHotkey('axon');
+  await local.registerHotkey(TEST_NETUID, address);
+  const env = envFor('axon', { AXON_IP: '203.0.113.7', AXON_PORT: '8091' });
+  // a young chain is still inside the first serving-rate-limit window: open it for the first publish
+  await local.setStorage({ SubtensorModule: { ServingRateLimit: [[[TEST_NETUID], 0]] } });
+
+  const first = await runTask('axon', ['--json'], env);
+  assert.equal(first.code, 0, first.err);
+  const r1 = JSON.parse(first.out);
+  assert.equal(r1.changed, true);
+  assert.deepEqual([r1.axon.ip, r1.axon.port, r1.axon.ipType, r1.axon.protocol], ['203.0.113.7', 8091, 4, 4]);
+  const stored = (await local.api.query.subtensorModule.axons(TEST_NETUID, address)).toJSON() as { ip: number | string; port: number; version: number };
+  assert.equal(BigInt(stored.ip), 3405803783n);
+  assert.equal(stored.port, 8091);
+  assert.equal(stored.version, 1000); // package version 0.1.0
+
+  const second = await runTask('axon', [], env);
+  assert.equal(second.code, 0, second.err);
+  assert.match(second.out, /already published/);
+
+  const priv = await runTask('axon', [], envFor('axon', { AXON_IP: '192.168.1.20' }));
+  assert.equal(priv.code, 1);
+  assert.match(priv.err, /AXON_IP 192\.168\.1\.20 is private \(RFC 1918\)/);
+
+  const noIp = await runTask('axon', [], envFor('axon'));
+  assert.equal(noIp.code, 1);
+  assert.match(noIp.err, /AXON_IP is not set/);
+
+  // a new port right away: the chain's serving rate limit, explained
+  await local.setStorage({ SubtensorModule: { ServingRateLimit: [[[TEST_NETUID], 50]] } });
+  const again = await runTask('axon', ['--force'], envFor('axon', { AXON_IP: '10.0.0.5', AXON_PORT: '9000' }));
+  assert.equal(again.code, 1, again.out);
+  assert.match(again.err, /ServingRateLimitExceeded/);
+  assert.match(again.err, /next: .*wait about 10 minutes/);
+});
+
+test('metagraph: stake a hotkey and see it in fetchStakes (selective call, same as the full metagraph)', async () => {
+  const hotkey = local.keyring.addFromUri('//StakeTestHotkey').address;
+  await local.registerHotkey(TEST_NETUID, hotkey);
+  const before = await fetchStakes(local.api, TEST_NETUID);
+  assert.ok(before.hotkeys.includes(hotkey));
+  assert.equal(stakeOf(before, hotkey), 0n);
+
+  await local.addStake(hotkey, TEST_NETUID, 100n * 10n ** 9n);
+  const after = await fetchStakes(local.api, TEST_NETUID);
+  assert.ok(after.block > before.block);
+  const stake = stakeOf(after, hotkey);
+  assert.ok(stake > 0n, `stake after add_stake: ${stake}`);
+  assert.equal(after.stakes.get(u8aToHex(local.keyring.decodeAddress(hotkey))), stake);
+
+  const full = (await local.api.call.subnetInfoRuntimeApi.getMetagraph(TEST_NETUID)).toJSON() as { hotkeys: string[]; totalStake: Array<number | string> };
+  const fromFull = zipStakes(full.hotkeys, full.totalStake)!;
+  assert.equal(fromFull.stakes.get(u8aToHex(local.keyring.decodeAddress(hotkey))), stake);
+  assert.equal(after.source, 'selective');
+  assert.deepEqual(after.hotkeys, fromFull.hotkeys);
+  assert.equal(stakeOf(after, local.dev.Ferdie.address), 0n);
+});
+
+test('tasks/status.ts main: a complete miner has only the test-network warnings; a bare hotkey gets each fix', async () => {
+  const address = makeWalletHotkey('complete');
+  await local.registerHotkey(TEST_NETUID, address);
+  const env = envFor('complete', { AXON_IP: '198.51.100.9', AXON_PORT: '8000' });
+  assert.equal((await runTask('axon', [], env)).code, 0);
+  const stop = local.autoReveal(TEST_NETUID, 200);
+  try {
+    const c = await runCommit(['--image', 'user/repo', '--tag', 'v9', '--digest', DIGEST, '--reveal-timeout', '60'], env);
+    assert.equal(c.code, 0, c.err);
+  } finally {
+    await stop();
+  }
+  const s = await runTask('status', ['--json'], env);
+  const report = JSON.parse(s.out);
+  assert.equal(report.registered, true);
+  assert.equal(report.hotkey, address);
+  assert.deepEqual(report.axon && [report.axon.ip, report.axon.port], ['198.51.100.9', 8000]);
+  assert.equal(report.pending, null);
+  assert.equal(report.revealed.passes_filter, true);
+  assert.equal(report.revealed.payload.image_tag, 'v9');
+  assert.deepEqual(report.problems.map((p: { problem: string }) => p.problem), ['netuid is 1, not 44 (Score Vision on finney)', 'network is local, not finney']);
+  assert.equal(s.code, 1); // the test-network warnings count as problems
+
+  const bareAddress = makeWalletHotkey('bare');
+  const bare = await runTask('status', [], envFor('bare'));
+  assert.equal(bare.code, 1);
+  assert.match(bare.out, new RegExp(`problem: hotkey ${bareAddress} is not registered on netuid 1\n  next: btcli subnet register`));
+  assert.match(bare.out, /registered NO/);
+});
+
+test('--help on every task prints usage and exits 0', async () => {
+  for (const task of ['commit', 'axon', 'status'] as const) {
+    const r = await runTask(task, ['--help'], envFor('none'));
+    assert.equal(r.code, 0);
+    assert.match(r.out, new RegExp(`^usage: npx tsx tasks/${task}\\.ts`));
+  }
 });

@@ -196,6 +196,8 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
     SubtensorModule: {
       MaxRegistrationsPerBlock: [[[0], 1000], [[TEST_NETUID], 1000]],
       TargetRegistrationsPerInterval: [[[0], 1000], [[TEST_NETUID], 1000]],
+      // staking on the genesis subnet is off until its owner starts the subtoken; tests stake
+      ...(api.query.subtensorModule.subtokenEnabled ? { SubtokenEnabled: [[[TEST_NETUID], true]] } : {}),
     },
   });
 

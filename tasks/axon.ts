@@ -1,0 +1,141 @@
+/**
+ * Publish where validators reach the miner: SubtensorModule.serve_axon(AXON_IP, AXON_PORT or MINER_PORT).
+ *
+ *   npx tsx tasks/axon.ts [--force] [--json]
+ *
+ * 1. read AXON_IP (public IPv4; loopback/private refused unless --force) and the port
+ * 2. load the hotkey, connect, check it is registered on the netuid
+ * 3. skip when the chain already holds the same ip:port; else submit serve_axon
+ * 4. read Axons(netuid, hotkey) back and verify
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { minimist } from 'zx';
+import type { ProviderInterface } from '@polkadot/rpc-provider/types';
+import { PROJECT_ROOT, loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { MinerError, describeError } from '../lib/errors.ts';
+import { log } from '../lib/log.ts';
+import { loadHotkey } from '../lib/wallet.ts';
+import { openApi, submitTx, uidOf } from '../lib/chain.ts';
+import { axonArgs, nonPublicReason, versionToInt, type AxonInfo } from '../lib/axon.ts';
+import { readAxon } from '../lib/neuron.ts';
+
+export const USAGE = `usage: npx tsx tasks/axon.ts [--force] [--json] [--verbose]
+
+Publish the miner's address on chain (serve_axon) so validators can reach it; skipped when unchanged.
+
+  --force     publish even a loopback/private/CGNAT address (local test chains only)
+  --json      print the result as JSON on stdout
+  --verbose   print stack traces on failure
+  --help      this text
+
+Reads AXON_IP (public IPv4), AXON_PORT (else MINER_PORT, default 8000), SCOREVISION_NETUID,
+BITTENSOR_SUBTENSOR_ENDPOINT/_FALLBACK, BITTENSOR_WALLET_PATH/_COLD/_HOT.`;
+
+type Env = Record<string, string | undefined>;
+
+export interface AxonDeps {
+  env?: Env;
+  provider?: ProviderInterface;
+  allowDevKeys?: boolean;
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export interface AxonResult {
+  hotkey: string;
+  netuid: number;
+  uid: number;
+  ip: string;
+  port: number;
+  /** false when the chain already held this ip:port. */
+  changed: boolean;
+  block?: number;
+  axon: AxonInfo;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function serveAxon(options: { force: boolean }, deps: AxonDeps = {}): Promise<AxonResult> {
+  const env = deps.env ?? process.env;
+  const config = loadConfig(env);
+  const { netuid } = config.chain;
+  const ip = config.axon.ip;
+  if (!ip) {
+    throw new MinerError('AXON_IP is not set', { hint: "set AXON_IP to this server's public IPv4 (e.g. the output of `curl -4 https://ifconfig.me`)" });
+  }
+  const port = config.axon.port ?? config.server.port;
+  const why = nonPublicReason(ip);
+  if (why && !options.force) {
+    throw new MinerError(`AXON_IP ${ip} is ${why}: validators on the internet cannot reach it`, {
+      hint: 'set AXON_IP to your public IPv4 (and forward the port to the miner); use --force only on a local test chain',
+    });
+  }
+  if (netuid !== 44) log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney)`);
+  const args = axonArgs({ netuid, ip, port, version: versionToInt(packageVersion()) });
+  const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
+
+  const api = await openApi(config.chain, deps.provider);
+  try {
+    const uid = await uidOf(api, netuid, hotkey.address);
+    if (uid === undefined) {
+      throw new MinerError(`hotkey ${hotkey.address} is not registered on netuid ${netuid}`, {
+        hint: `register it first (btcli subnet register --netuid ${netuid}), or check BITTENSOR_WALLET_HOT / SCOREVISION_NETUID`,
+      });
+    }
+    const current = await readAxon(api, netuid, hotkey.address);
+    if (current && current.ip === ip && current.port === port) {
+      log.info('axon already published', { ip, port, since_block: current.block });
+      return { hotkey: hotkey.address, netuid, uid, ip, port, changed: false, axon: current };
+    }
+    log.info('publishing axon', { ip, port, previous: current ? `${current.ip}:${current.port}` : 'none' });
+    const tx = api.tx.subtensorModule.serveAxon(args.netuid, args.version, args.ip, args.port, args.ipType, args.protocol, args.placeholder1, args.placeholder2);
+    const included = await submitTx(api, tx, hotkey.pair, { context: { hotkey: hotkey.address, netuid } });
+    const after = await readAxon(api, netuid, hotkey.address);
+    if (!after || after.ip !== ip || after.port !== port) {
+      throw new MinerError(`serve_axon was included in block ${included.blockNumber} but the chain holds ${after ? `${after.ip}:${after.port}` : 'no axon'}, not ${ip}:${port}`, {
+        hint: 'run `npx tsx tasks/status.ts` to see what the chain holds, then rerun this task',
+      });
+    }
+    log.info('axon published', { ip, port, block: included.blockNumber });
+    return { hotkey: hotkey.address, netuid, uid, ip, port, changed: true, block: included.blockNumber, axon: after };
+  } finally {
+    await api.disconnect().catch(() => undefined);
+  }
+}
+
+export async function main(argv: string[] = process.argv.slice(2), deps: AxonDeps = {}): Promise<number> {
+  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const args = minimist(argv, { boolean: ['force', 'json', 'help', 'verbose'], alias: { h: 'help' } });
+  if (args.help) {
+    out(USAGE);
+    return 0;
+  }
+  try {
+    const unknown = Object.keys(args).filter((k) => !['_', 'force', 'json', 'help', 'h', 'verbose'].includes(k));
+    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    const result = await serveAxon({ force: args.force }, deps);
+    if (args.json) out(JSON.stringify(result));
+    else if (result.changed) out(`axon ${result.ip}:${result.port} published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid} in block ${result.block}`);
+    else out(`axon ${result.ip}:${result.port} already published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}; nothing to do`);
+    return 0;
+  } catch (error) {
+    err(describeError(error, args.verbose));
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  loadEnvFiles();
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}

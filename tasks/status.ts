@@ -1,0 +1,165 @@
+/**
+ * What the chain says about this miner, and what to do about each problem.
+ *
+ *   npx tsx tasks/status.ts [--json]
+ *
+ * registered? uid, axon ip:port, stake, pending commitment (reveal round), latest revealed payload and block,
+ * whether validators would use it (track "private", role absent or "miner", element_id, image_repo, image_tag).
+ * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
+ */
+import { pathToFileURL } from 'node:url';
+import { minimist } from 'zx';
+import type { ProviderInterface } from '@polkadot/rpc-provider/types';
+import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { MinerError, describeError } from '../lib/errors.ts';
+import { loadHotkey } from '../lib/wallet.ts';
+import { bestBlockNumber, openApi, uidOf } from '../lib/chain.ts';
+import { latestRevealed, validatorFilter } from '../lib/commitment.ts';
+import { readAxon, readPending, readRevealed } from '../lib/neuron.ts';
+import { fetchStakes, stakeOf } from '../lib/metagraph.ts';
+
+export const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
+
+Show the miner's on-chain state (registration, axon, stake, commitments) and what to fix.
+Exit code 0 when all is well, 1 when something needs doing.
+
+  --json      print the report as JSON on stdout
+  --verbose   print stack traces on failure
+  --help      this text`;
+
+type Env = Record<string, string | undefined>;
+
+export interface StatusDeps {
+  env?: Env;
+  provider?: ProviderInterface;
+  allowDevKeys?: boolean;
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export interface StatusReport {
+  network: string;
+  endpoint: string;
+  netuid: number;
+  block: number;
+  hotkey: string;
+  registered: boolean;
+  uid: number | null;
+  axon: { ip: string; port: number; block: number } | null;
+  stake_rao: string;
+  stake_tao: number;
+  pending: { block: number; reveal_rounds: string[] } | null;
+  revealed: { block: number; text: string; passes_filter: boolean; payload: Record<string, unknown> | null } | null;
+  problems: Array<{ problem: string; fix: string }>;
+  ok: boolean;
+}
+
+export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
+  const env = deps.env ?? process.env;
+  const config = loadConfig(env);
+  const { netuid, elementId } = config.chain;
+  const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
+  const api = await openApi(config.chain, deps.provider);
+  try {
+    const problems: StatusReport['problems'] = [];
+    if (netuid !== 44) problems.push({ problem: `netuid is ${netuid}, not 44 (Score Vision on finney)`, fix: 'set SCOREVISION_NETUID=44 unless you are testing on purpose' });
+    if (config.chain.network !== 'finney') problems.push({ problem: `network is ${config.chain.network}, not finney`, fix: 'set BITTENSOR_SUBTENSOR_ENDPOINT=finney unless you are testing on purpose' });
+
+    const block = await bestBlockNumber(api);
+    const uid = await uidOf(api, netuid, hotkey.address);
+    const registered = uid !== undefined;
+    if (!registered) problems.push({ problem: `hotkey ${hotkey.address} is not registered on netuid ${netuid}`, fix: `btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}` });
+
+    const axon = await readAxon(api, netuid, hotkey.address);
+    const wantPort = config.axon.port ?? config.server.port;
+    if (registered && !axon) problems.push({ problem: 'no axon published: validators cannot find the miner', fix: 'set AXON_IP (and AXON_PORT) and run `npx tsx tasks/axon.ts`' });
+    else if (axon && config.axon.ip && (axon.ip !== config.axon.ip || axon.port !== wantPort)) {
+      problems.push({ problem: `the chain holds axon ${axon.ip}:${axon.port} but this config says ${config.axon.ip}:${wantPort}`, fix: 'run `npx tsx tasks/axon.ts` to publish the configured address' });
+    }
+
+    let stake = 0n;
+    try {
+      stake = stakeOf(await fetchStakes(api, netuid), hotkey.address);
+    } catch (error) {
+      problems.push({ problem: `could not read stake: ${error instanceof Error ? error.message : String(error)}`, fix: 'check the endpoint; stake is informational only' });
+    }
+
+    const pending = await readPending(api, netuid, hotkey.address);
+    const latest = latestRevealed(await readRevealed(api, netuid, hotkey.address));
+    let revealed: StatusReport['revealed'] = null;
+    if (latest) {
+      const verdict = validatorFilter(latest.text, elementId);
+      revealed = { block: latest.block, text: latest.text, passes_filter: verdict.ok, payload: verdict.payload ?? null };
+      problems.push(...verdict.problems);
+      if (verdict.ok && verdict.payload?.hotkey !== undefined && verdict.payload.hotkey !== hotkey.address) {
+        problems.push({ problem: `the revealed payload names hotkey ${String(verdict.payload.hotkey)}, not ${hotkey.address}`, fix: 'commit again with `tasks/commit.ts`' });
+      }
+    } else if (registered && !pending) {
+      problems.push({ problem: 'no revealed commitment: validators do not know your image', fix: 'run `npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`' });
+    }
+    if (pending && pending.revealRounds.length > 0 && !latest) {
+      problems.push({ problem: `a commitment is pending (reveal round ${pending.revealRounds.join(', ')}) and nothing is revealed yet`, fix: 'wait a minute and run status again; if it stays pending, commit again' });
+    }
+
+    return {
+      network: config.chain.network,
+      endpoint: config.chain.endpoint,
+      netuid,
+      block,
+      hotkey: hotkey.address,
+      registered,
+      uid: uid ?? null,
+      axon: axon ? { ip: axon.ip, port: axon.port, block: axon.block } : null,
+      stake_rao: stake.toString(),
+      stake_tao: Number(stake) / 1e9,
+      pending: pending ? { block: pending.block, reveal_rounds: pending.revealRounds.map(String) } : null,
+      revealed,
+      problems,
+      ok: problems.length === 0,
+    };
+  } finally {
+    await api.disconnect().catch(() => undefined);
+  }
+}
+
+export function formatStatus(r: StatusReport): string {
+  const lines = [
+    `hotkey    ${r.hotkey} on netuid ${r.netuid} (${r.network}, block ${r.block})`,
+    `registered ${r.registered ? `yes, uid ${r.uid}` : 'NO'}`,
+    `axon      ${r.axon ? `${r.axon.ip}:${r.axon.port} (block ${r.axon.block})` : 'none'}`,
+    `stake     ${r.stake_tao} TAO (${r.stake_rao} rao)`,
+    `pending   ${r.pending ? `commitment from block ${r.pending.block}, reveal round ${r.pending.reveal_rounds.join(', ') || '-'}` : 'none'}`,
+    `revealed  ${r.revealed ? `block ${r.revealed.block}: ${r.revealed.text}` : 'none'}`,
+    `validator ${r.revealed ? (r.revealed.passes_filter ? 'would use this commitment' : 'would IGNORE this commitment') : 'has nothing to use'}`,
+  ];
+  if (r.problems.length === 0) lines.push('ok: nothing to do');
+  for (const p of r.problems) lines.push(`problem: ${p.problem}\n  next: ${p.fix}`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[] = process.argv.slice(2), deps: StatusDeps = {}): Promise<number> {
+  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const args = minimist(argv, { boolean: ['json', 'help', 'verbose'], alias: { h: 'help' } });
+  if (args.help) {
+    out(USAGE);
+    return 0;
+  }
+  try {
+    const unknown = Object.keys(args).filter((k) => !['_', 'json', 'help', 'h', 'verbose'].includes(k));
+    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    const report = await status(deps);
+    out(args.json ? JSON.stringify(report) : formatStatus(report));
+    return report.ok ? 0 : 1;
+  } catch (error) {
+    err(describeError(error, args.verbose));
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  loadEnvFiles();
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}
