@@ -170,7 +170,7 @@ export function loadConfig(env: Env = process.env): MinerConfig {
   return {
     server: {
       host: pick(env, ['MINER_HOST'])?.value ?? '0.0.0.0',
-      port: parseInteger(env, ['MINER_PORT', 'PORT'], 8000, 1, 65535),
+      port: parseInteger(env, ['MINER_PORT', 'PORT'], 8000, 0, 65535), // 0: any free port (tests)
       bodyMaxBytes: parseBytes(env, ['MAX_BODY_BYTES'], 64 * 1024),
       queueMax: parseInteger(env, ['QUEUE_MAX'], 4, 0, 1000),
       concurrency: parseInteger(env, ['INFERENCE_CONCURRENCY'], 1, 1, 64),

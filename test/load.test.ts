@@ -45,8 +45,8 @@ before(async () => {
     minerHotkey: minerKey.address,
     nonces,
   });
-  const config = loadConfig({ MINER_HOST: '127.0.0.1', QUEUE_MAX: '16' });
-  miner = await startMiner({ ...config, server: { ...config.server, port: 0 } }, guard);
+  const config = loadConfig({ MINER_HOST: '127.0.0.1', MINER_PORT: '0', QUEUE_MAX: '16' });
+  miner = await startMiner(config, guard);
 });
 
 after(async () => {

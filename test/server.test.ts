@@ -58,10 +58,11 @@ before(async () => {
     BLACKLIST_ENABLED: 'false',
     VERIFY_ENABLED: 'false',
     MINER_HOST: '127.0.0.1',
+    MINER_PORT: '0',
     QUEUE_MAX: '0',
     DOWNLOAD_TIMEOUT_S: '1',
   });
-  miner = await startMiner({ ...config, server: { ...config.server, port: 0 } });
+  miner = await startMiner(config);
 });
 
 after(async () => {
