@@ -4,13 +4,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { u8aToHex } from '@polkadot/util';
 import { mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed, encodeAddress } from '@polkadot/util-crypto';
 import { startLocalChain, TEST_NETUID, type LocalChain } from './support/localchain.ts';
-import { ChainError, submitTx, uidOf } from '../lib/chain.ts';
+import { ChainError, connectChain, submitTx, uidOf } from '../lib/chain.ts';
+import { PROJECT_ROOT } from '../lib/config.ts';
 import { buildPayload, commitmentInfo, payloadJson } from '../lib/commitment.ts';
 import { encryptCommitmentJson, revealRoundFor } from '../lib/timelock.ts';
 import { readPending, readRevealed } from '../lib/neuron.ts';
@@ -289,5 +292,43 @@ test('--help on every task prints usage and exits 0', async () => {
     const r = await runTask(task, ['--help'], envFor('none'));
     assert.equal(r.code, 0);
     assert.match(r.out, new RegExp(`^usage: npx tsx tasks/${task}\\.ts`));
+  }
+});
+
+test('connectChain over WebSocket: the primary endpoint is down, the fallback answers', async () => {
+  const ws = await local.serveWs();
+  try {
+    const api = await connectChain({ endpoint: 'ws://127.0.0.1:1', fallbackEndpoint: ws.url, connectTimeoutMs: 20_000 });
+    try {
+      assert.equal(api.genesisHash.toHex(), local.api.genesisHash.toHex());
+      assert.equal(api.runtimeVersion.specVersion.toNumber(), 300);
+      assert.deepEqual([...api.registry.signedExtensions], [...local.api.registry.signedExtensions]);
+      assert.equal(await uidOf(api, TEST_NETUID, local.dev.Ferdie.address), undefined);
+    } finally {
+      await api.disconnect();
+    }
+  } finally {
+    await ws.close();
+  }
+});
+
+test('tasks/commit.ts run alone as a subprocess over WebSocket: commits and sees the reveal', async () => {
+  const address = makeWalletHotkey('subprocess');
+  await local.registerHotkey(TEST_NETUID, address);
+  const ws = await local.serveWs();
+  const stop = local.autoReveal(TEST_NETUID, 200);
+  try {
+    const { stdout } = await promisify(execFile)('npx', ['tsx', 'tasks/commit.ts', '--image', 'user/repo', '--tag', 'v7', '--digest', DIGEST, '--json', '--reveal-timeout', '60'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...envFor('subprocess', { BITTENSOR_SUBTENSOR_ENDPOINT: ws.url, CHAIN_CONNECT_TIMEOUT_S: '20' }) },
+    });
+    const result = JSON.parse(stdout);
+    assert.equal(result.hotkey, address);
+    assert.ok(result.reveal_block > result.commit_block);
+    const entries = await readRevealed(local.api, TEST_NETUID, address);
+    assert.equal(JSON.parse(entries[entries.length - 1].text).image_tag, 'v7');
+  } finally {
+    await stop();
+    await ws.close();
   }
 });

@@ -19,6 +19,8 @@
  * Blocks are built instantly when a transaction arrives (buildBlockMode Instant); `newBlock()` builds one on demand.
  */
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,6 +160,11 @@ export interface LocalChain {
    * the field from CommitmentOf. Decryption failures are dropped silently (as on chain). Builds a block.
    */
   revealPending(netuid: number, options?: { maxRound?: bigint }): Promise<RevealedByHarness[]>;
+  /**
+   * Serve the chain's JSON-RPC over a WebSocket on 127.0.0.1 (for code that connects by URL, e.g. tasks run
+   * as subprocesses with BITTENSOR_SUBTENSOR_ENDPOINT=url). A minimal RFC 6455 server, no extra dependency.
+   */
+  serveWs(): Promise<{ url: string; close(): Promise<void> }>;
   /** Run revealPending every `intervalMs` until the returned stop function is called. */
   autoReveal(netuid: number, intervalMs?: number): () => Promise<void>;
   close(): Promise<void>;
@@ -253,6 +260,7 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
       revealing = run.catch(() => undefined);
       return run;
     },
+    serveWs: () => serveWebSocket(chain, cs.allHandlers),
     autoReveal: (netuid, intervalMs = 300) => {
       let stopped = false;
       const loop = (async () => {
@@ -338,4 +346,145 @@ async function revealOnce(local: LocalChain, netuid: number, maxRound?: bigint):
   await local.setStorage(rawWrites);
   await local.newBlock();
   return revealed;
+}
+
+// ---------------------------------------------------------------- a minimal JSON-RPC WebSocket server
+
+type RpcHandlers = Chopsticks['allHandlers'];
+
+function wsFrame(text: string): Buffer {
+  const payload = Buffer.from(text, 'utf8');
+  const len = payload.length;
+  const header = len < 126 ? Buffer.from([0x81, len]) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  if (len >= 126 && len < 65536) {
+    header[0] = 0x81;
+    header[1] = 126;
+    header.writeUInt16BE(len, 2);
+  } else if (len >= 65536) {
+    header[0] = 0x81;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(len), 2);
+  }
+  return Buffer.concat([header, payload]);
+}
+
+/** Parse complete client frames from `buffer`; returns [messages, rest, closed]. Client frames are masked. */
+function parseFrames(buffer: Buffer): { messages: Array<{ opcode: number; data: Buffer }>; rest: Buffer } {
+  const messages: Array<{ opcode: number; data: Buffer }> = [];
+  let offset = 0;
+  let partial: Buffer[] = [];
+  let partialOpcode = 0;
+  for (;;) {
+    if (buffer.length - offset < 2) break;
+    const b0 = buffer[offset];
+    const b1 = buffer[offset + 1];
+    let len = b1 & 0x7f;
+    let pos = offset + 2;
+    if (len === 126) {
+      if (buffer.length - pos < 2) break;
+      len = buffer.readUInt16BE(pos);
+      pos += 2;
+    } else if (len === 127) {
+      if (buffer.length - pos < 8) break;
+      len = Number(buffer.readBigUInt64BE(pos));
+      pos += 8;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const maskLen = masked ? 4 : 0;
+    if (buffer.length - pos < maskLen + len) break;
+    const mask = buffer.subarray(pos, pos + maskLen);
+    const data = Buffer.from(buffer.subarray(pos + maskLen, pos + maskLen + len));
+    if (masked) for (let i = 0; i < data.length; i++) data[i] ^= mask[i & 3];
+    offset = pos + maskLen + len;
+    const opcode = b0 & 0x0f;
+    const fin = (b0 & 0x80) !== 0;
+    if (opcode !== 0) partialOpcode = opcode;
+    partial.push(data);
+    if (fin) {
+      messages.push({ opcode: partialOpcode, data: Buffer.concat(partial) });
+      partial = [];
+    }
+  }
+  return { messages, rest: buffer.subarray(offset) };
+}
+
+async function serveWebSocket(chain: Blockchain, handlers: RpcHandlers): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Duplex>();
+  const server = http.createServer((_req, res) => {
+    res.writeHead(426).end('WebSocket only');
+  });
+  server.on('upgrade', (req, socket: Duplex) => {
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string') {
+      socket.destroy();
+      return;
+    }
+    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    sockets.add(socket);
+    const subscriptions = new Map<string, () => void>();
+    const send = (value: unknown) => {
+      if (!socket.destroyed) socket.write(wsFrame(JSON.stringify(value)));
+    };
+    const manager = {
+      subscribe: (method: string, subid: string, onCancel: () => void = () => undefined) => {
+        subscriptions.set(subid, onCancel);
+        return (result: unknown) => send({ jsonrpc: '2.0', method, params: { subscription: subid, result } });
+      },
+      unsubscribe: (subid: string) => {
+        subscriptions.get(subid)?.();
+        subscriptions.delete(subid);
+      },
+    };
+    const cleanup = () => {
+      for (const cancel of subscriptions.values()) cancel();
+      subscriptions.clear();
+      sockets.delete(socket);
+    };
+    let buffer: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const { messages, rest } = parseFrames(buffer);
+      buffer = rest;
+      for (const { opcode, data } of messages) {
+        if (opcode === 0x8) {
+          socket.end(Buffer.from([0x88, 0]));
+          cleanup();
+          return;
+        }
+        if (opcode === 0x9) {
+          socket.write(Buffer.concat([Buffer.from([0x8a, data.length]), data]));
+          continue;
+        }
+        if (opcode !== 0x1) continue;
+        let request: { id?: number | string; method?: string; params?: unknown[] };
+        try {
+          request = JSON.parse(data.toString('utf8'));
+        } catch {
+          send({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
+          continue;
+        }
+        const handler = request.method ? handlers[request.method] : undefined;
+        if (!handler) {
+          send({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `Method not found: ${request.method}` } });
+          continue;
+        }
+        handler({ chain }, request.params ?? [], manager).then(
+          (result: unknown) => send({ jsonrpc: '2.0', id: request.id, result: result ?? null }),
+          (error: { code?: number; message?: string }) => send({ jsonrpc: '2.0', id: request.id, error: { code: error?.code ?? -32603, message: error?.message ?? String(error) } }),
+        );
+      }
+    });
+    socket.on('close', cleanup);
+    socket.on('error', cleanup);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
