@@ -287,6 +287,7 @@ export async function submitTx(api: ApiPromise, tx: SubmittableExtrinsic<'promis
   const timeoutMs = options.timeoutMs ?? 120_000;
   const label = `${tx.method.section}.${tx.method.method}`;
   let unsub: (() => void) | undefined;
+  let settled = false;
   let timer: NodeJS.Timeout | undefined;
   try {
     return await new Promise<SubmitResult>((resolve, reject) => {
@@ -311,11 +312,13 @@ export async function submitTx(api: ApiPromise, tx: SubmittableExtrinsic<'promis
         }
       })
         .then((u) => {
-          unsub = u;
+          if (settled) u();
+          else unsub = u;
         })
         .catch((error: unknown) => reject(explainPoolError(error)));
     });
   } finally {
+    settled = true;
     clearTimeout(timer);
     unsub?.();
   }

@@ -8,7 +8,7 @@
  * address must equal `ss58Address`. Dev URIs (`//Alice`) are honoured only when explicitly allowed (tests).
  * The coldkey is never read.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
@@ -16,6 +16,7 @@ import { hexToU8a, isHex, stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, mnemonicValidate, signatureVerify } from '@polkadot/util-crypto';
 import type { MinerConfig } from './config.ts';
 import { MinerError } from './errors.ts';
+import { log } from './log.ts';
 
 export const SS58_PREFIX = 42;
 
@@ -198,5 +199,12 @@ export async function loadHotkey(wallet: WalletNames, options: LoadHotkeyOptions
     }
     throw new MinerError(`cannot read hotkey file ${file}: ${(error as Error).message}`, { hint: 'check the path and permissions' });
   }
-  return parseHotkeyFile(text, file);
+  const hotkey = parseHotkeyFile(text, file);
+  try {
+    const mode = statSync(file).mode & 0o777;
+    if (mode & 0o077) log.warn(`hotkey file ${file} is readable by other users (mode ${mode.toString(8)}); run chmod 600 on it`);
+  } catch {
+    // the file was just read; a failing stat is not worth failing over
+  }
+  return hotkey;
 }

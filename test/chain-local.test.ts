@@ -91,6 +91,14 @@ test('register a hotkey and commit a TimelockEncrypted field -> Commitment event
   assert.equal(ev.event.data[1].toString(), address);
   if (ev.event.method === 'TimelockCommitment') assert.equal(ev.event.data[2].toString(), String(round));
 
+  // the extrinsic in the block: signed by the hotkey with a mortal era of 128 blocks
+  const block = await local.api.rpc.chain.getBlock(result.blockHash);
+  const ext = block.block.extrinsics.find((x) => x.isSigned && x.signer.toString() === address);
+  assert.ok(ext);
+  assert.equal(`${ext.method.section}.${ext.method.method}`, 'commitments.setCommitment');
+  assert.equal(ext.era.isMortalEra, true);
+  assert.equal(ext.era.asMortalEra.period.toNumber(), 128);
+
   const pending = await readPending(local.api, TEST_NETUID, address);
   assert.ok(pending);
   assert.deepEqual(pending.revealRounds, [BigInt(round)]);
@@ -255,6 +263,19 @@ test('metagraph: stake a hotkey and see it in fetchStakes (selective call, same 
   assert.equal(after.source, 'selective');
   assert.deepEqual(after.hotkeys, fromFull.hotkeys);
   assert.equal(stakeOf(after, local.dev.Ferdie.address), 0n);
+
+  // a runtime whose selective call answers without the two vectors: the full metagraph is used instead
+  const selectiveNulls = {
+    rpc: local.api.rpc,
+    at: async (hash: string) => {
+      const at = await local.api.at(hash);
+      return { call: { subnetInfoRuntimeApi: { getMetagraph: at.call.subnetInfoRuntimeApi.getMetagraph, getSelectiveMetagraph: async () => ({ toJSON: () => ({ netuid: TEST_NETUID, hotkeys: null, totalStake: null }) }) } } };
+    },
+  } as unknown as typeof local.api;
+  const viaFull = await fetchStakes(selectiveNulls, TEST_NETUID);
+  assert.equal(viaFull.source, 'full');
+  assert.equal(stakeOf(viaFull, hotkey), stake);
+  await assert.rejects(fetchStakes(local.api, 4242), /netuid 4242 does not exist/);
 });
 
 test('tasks/status.ts main: a complete miner has only the test-network warnings; a bare hotkey gets each fix', async () => {

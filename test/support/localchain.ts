@@ -222,7 +222,7 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
       for (let attempt = 1; ; attempt++) {
         const before = applyErrors.length;
         try {
-          return await submitTx(api, tx.method.section ? api.tx[tx.method.section][tx.method.method](...tx.method.args) : tx, signer, { timeoutMs: 60_000 });
+          return await submitTx(api, tx, signer, { timeoutMs: 60_000 });
         } catch (error) {
           const refused = applyErrors.slice(before).some((e) => JSON.stringify(e.error).includes('exhaustsResources'));
           if (!refused || attempt >= 3) throw error;
