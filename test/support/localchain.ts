@@ -10,6 +10,7 @@
  *   local.drand.publicKeyHex                           // use as DRAND_PUBLIC_KEY for the code under test
  *   await local.revealPending(1)                       // what the pallet does when the drand round arrives
  *   const stop = local.autoReveal(1)                   // ... repeatedly in the background
+ *   const ws = await local.serveWs()                   // JSON-RPC over ws://127.0.0.1:<port> (subprocesses)
  *   await local.close()
  *
  * Genesis comes from the wasm's own GenesisBuilder (preset "default" + dev balances + Sudo = //Alice),
@@ -17,6 +18,14 @@
  * chopsticks lacks (allowUnresolvedImports), so the drand/reveal paths of the pallet cannot run: the harness
  * plays drand with its own BLS key and reveals by decrypting CommitmentOf and writing RevealedCommitments.
  * Blocks are built instantly when a transaction arrives (buildBlockMode Instant); `newBlock()` builds one on demand.
+ *
+ * Adjustments made at start (each a real-runtime limitation, not a shortcut around the code under test):
+ * - Babe.EpochIndex pushed far ahead: chopsticks cannot complete this BABE runtime's 15-block session rotation,
+ *   whose on_initialize then claims the full block weight and every transaction fails with exhaustsResources;
+ * - registration limits of netuid 0/1 raised, SubtokenEnabled(1) = true (so tests can register and stake).
+ * The chain starts at block 1 with netuids 0 (root) and 1; //Alice..//Ferdie hold 1e9 TAO each.
+ * Failed transactions: chopsticks reports a refused transaction only as status Invalid; the reason is in
+ * `applyErrors` (set LOCALCHAIN_DEBUG=1 to print them). CHOPSTICKS_LOG_LEVEL (default error) for its logger.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
