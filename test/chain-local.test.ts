@@ -353,3 +353,21 @@ test('tasks/commit.ts run alone as a subprocess over WebSocket: commits and sees
     await ws.close();
   }
 });
+
+test('harness: fund sets the free balance and keeps Balances.TotalIssuance consistent', async () => {
+  const who = local.keyring.addFromUri('//FundMe').address;
+  const issuance = async () => BigInt((await local.api.query.balances.totalIssuance()).toString());
+  const free = async () => BigInt(((await local.api.query.system.account(who)).toJSON() as { data: { free: number | string } }).data.free);
+  const before = await issuance();
+  await local.fund(who, 5n * 10n ** 9n);
+  assert.equal(await free(), 5n * 10n ** 9n);
+  assert.equal(await issuance(), before + 5n * 10n ** 9n);
+  await local.fund(who, 2n * 10n ** 9n);
+  assert.equal(await free(), 2n * 10n ** 9n);
+  assert.equal(await issuance(), before + 2n * 10n ** 9n);
+  // the funded account can pay for a transaction
+  const pair = local.keyring.addFromUri('//FundMe');
+  const r = await local.send(local.api.tx.system.remark('0x02'), pair);
+  assert.ok(r.blockNumber > 0);
+  assert.ok((await free()) < 2n * 10n ** 9n);
+});
