@@ -51,6 +51,27 @@ test('the runtime declares only extensions we know (spec 381) and the overrides 
   assert.ok(SUBTENSOR_EXTENSION_OVERRIDES.ChargeTransactionPaymentWrapper);
 });
 
+test("the overrides match the metadata: each overridden extension's explicit and implicit types encode to nothing", () => {
+  const metadata = registry.metadata;
+  const extensions = metadata.extrinsic.transactionExtensions;
+  let checked = 0;
+  for (const ext of extensions) {
+    const name = ext.identifier.toString();
+    const override = SUBTENSOR_EXTENSION_OVERRIDES[name];
+    if (!override) continue;
+    const explicitBytes = registry.createType(registry.createLookupType(ext.type)).toU8a().length;
+    const implicitBytes = registry.createType(registry.createLookupType(ext.implicit)).toU8a().length;
+    assert.deepEqual([Object.keys(override.extrinsic), Object.keys(override.payload)], [[], []], name);
+    assert.equal(explicitBytes, 0, `${name} carries ${explicitBytes} explicit bytes but the override declares none`);
+    assert.equal(implicitBytes, 0, `${name} signs ${implicitBytes} implicit bytes but the override declares none`);
+    checked++;
+  }
+  assert.equal(checked, 3);
+  // and ChargeTransactionPayment (known to polkadot-js) carries the compact tip
+  const ctp = extensions.find((e) => e.identifier.toString() === 'ChargeTransactionPayment')!;
+  assert.equal(u8aToHex(registry.createType(registry.createLookupType(ctp.type), 5).toU8a()), '0x14');
+});
+
 test('set_commitment with one TimelockEncrypted field encodes byte-exactly like calls.json', () => {
   const { ciphertext, round } = ciphertextFromVector();
   assert.equal(round, BigInt(calls.set_commitment.reveal_round));
