@@ -1,6 +1,6 @@
 /**
  * Offline checks against real subtensor metadata (no network, no runtime): call encodings against
- * /work/shared/vectors/calls.json, and a signed set_commitment built for finney's current extension list
+ * ../shared/vectors/calls.json, and a signed set_commitment built for finney's current extension list
  * (metadata v16, spec 381) that decodes back and verifies.
  */
 import { test, before } from 'node:test';
@@ -15,9 +15,10 @@ import { hexToU8a, u8aToHex } from '@polkadot/util';
 import { blake2AsU8a, cryptoWaitReady, signatureVerify } from '@polkadot/util-crypto';
 import { extensionOverridesFor, unknownExtensions, SUBTENSOR_EXTENSION_OVERRIDES, blocksUntilNextEpoch } from '../lib/chain.ts';
 import { commitmentInfo, parseRevealedCommitments } from '../lib/commitment.ts';
+import { SHARED_DIR } from './support/shared.ts';
 import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../lib/axon.ts';
 
-const SHARED = process.env.SHARED_DIR ?? '/work/shared';
+const SHARED = SHARED_DIR;
 const calls = JSON.parse(readFileSync(path.join(SHARED, 'vectors/calls.json'), 'utf8'));
 
 let registry: TypeRegistry;

@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import * as wasm from '@ideallabs/timelock_wasm_wrapper';
-import { PROJECT_ROOT, QUICKNET_PUBLIC_KEY } from '../lib/config.ts';
+import { QUICKNET_PUBLIC_KEY } from '../lib/config.ts';
+import { SHARED_DIR } from './support/shared.ts';
 import { MinerError } from '../lib/errors.ts';
 import {
   MAX_COMMITMENT_JSON_BYTES,
@@ -30,7 +31,7 @@ import {
   verifyDrandRound,
 } from '../lib/timelock.ts';
 
-const VECTORS_DIR = path.resolve(PROJECT_ROOT, '../shared/vectors');
+const VECTORS_DIR = path.join(SHARED_DIR, 'vectors');
 const VECTOR_FILES = [
   'ts_round1000_hello_bittensor.json',
   'ts_round2000.json',

@@ -41,9 +41,10 @@ import { compactAddLength, hexToString, hexToU8a, stringToU8a, u8aToHex } from '
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { Blockchain, ChopsticksProvider as ChopsticksProviderType, Genesis } from '@acala-network/chopsticks-core';
 import { connectProvider, submitTx, type SubmitResult } from '../../lib/chain.ts';
+import { SHARED_DIR } from './shared.ts';
 import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, signDrandRound } from '../../lib/timelock.ts';
 
-export const RUNTIME_WASM = process.env.SUBTENSOR_RUNTIME_WASM ?? path.join(process.env.SHARED_DIR ?? '/work/shared', 'chain-fixtures/subtensor-runtime-spec300.wasm');
+export const RUNTIME_WASM = process.env.SUBTENSOR_RUNTIME_WASM ?? path.join(SHARED_DIR, 'chain-fixtures/subtensor-runtime-spec300.wasm');
 export const DEV_ACCOUNTS = ['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie'] as const;
 /** Free balance of each dev account at genesis (rao): 1e9 TAO. */
 export const DEV_BALANCE = 10n ** 18n;
