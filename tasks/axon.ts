@@ -10,10 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { minimist } from 'zx';
-import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import { PROJECT_ROOT, loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { PROJECT_ROOT, loadConfig } from '../lib/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
 import { MinerError, describeError } from '../lib/errors.ts';
 import { log } from '../lib/log.ts';
 import { loadHotkey } from '../lib/wallet.ts';
@@ -33,15 +32,7 @@ Publish the miner's address on chain (serve_axon) so validators can reach it; sk
 Reads AXON_IP (public IPv4), AXON_PORT (else MINER_PORT, default 8000), SCOREVISION_NETUID,
 BITTENSOR_SUBTENSOR_ENDPOINT/_FALLBACK, BITTENSOR_WALLET_PATH/_COLD/_HOT.`;
 
-type Env = Record<string, string | undefined>;
-
-export interface AxonDeps {
-  env?: Env;
-  provider?: ProviderInterface;
-  allowDevKeys?: boolean;
-  out?: (line: string) => void;
-  err?: (line: string) => void;
-}
+export type AxonDeps = ChainTaskDeps;
 
 export interface AxonResult {
   hotkey: string;
@@ -133,9 +124,4 @@ export async function main(argv: string[] = process.argv.slice(2), deps: AxonDep
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  loadEnvFiles();
-  main().then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

@@ -10,9 +10,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
 import { minimist } from 'zx';
-import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { loadConfig } from '../lib/config.ts';
+import { runIfEntryPoint } from '../lib/task.ts';
 import { MinerError, describeError } from '../lib/errors.ts';
 import { serveFiles, type FileServer } from '../lib/fileserver.ts';
 import { scoreResponse, validateResponse, type GroundTruthEvent } from '../lib/scoring.ts';
@@ -121,7 +121,6 @@ export function parseOptions(argv: string[]): Options {
 /** The validator's key: a dev URI, or the hotkey file named by flags / environment (lib/wallet.ts). */
 async function loadSigner(options: Options): Promise<Signer> {
   const { loadHotkey } = await import('../lib/wallet.ts');
-  loadEnvFiles();
   const config = loadConfig();
   const wallet = {
     path: options.walletPath ?? config.wallet.path,
@@ -309,6 +308,4 @@ export async function main(argv: string[], io: ChallengeIo = defaultIo): Promise
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+runIfEntryPoint(import.meta.url, main);

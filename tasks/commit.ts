@@ -11,12 +11,11 @@
  *    commitments silently, so a commit is only done when its reveal is seen)
  * `--dry-run --json` stops after step 2 without connecting and prints {payload, reveal_round, ciphertext_hex}.
  */
-import { pathToFileURL } from 'node:url';
 import { minimist } from 'zx';
 import { u8aToHex } from '@polkadot/util';
 import type { ApiPromise } from '@polkadot/api';
-import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { loadConfig } from '../lib/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
 import { MinerError, describeError } from '../lib/errors.ts';
 import { log } from '../lib/log.ts';
 import { loadHotkey } from '../lib/wallet.ts';
@@ -41,21 +40,11 @@ Commit the image to the chain (timelock-encrypted, revealed about one block late
 Reads BITTENSOR_SUBTENSOR_ENDPOINT, BITTENSOR_SUBTENSOR_FALLBACK, SCOREVISION_NETUID, SCOREVISION_ELEMENT_ID,
 BITTENSOR_WALLET_PATH/_COLD/_HOT, DRAND_PUBLIC_KEY, CHAIN_CONNECT_TIMEOUT_S (see env.example).`;
 
-type Env = Record<string, string | undefined>;
-
-export interface CommitDeps {
-  /** Environment (default process.env). */
-  env?: Env;
-  /** Connect through this provider instead of the configured endpoint (tests: a ChopsticksProvider). */
-  provider?: ProviderInterface;
+export interface CommitDeps extends ChainTaskDeps {
   /** Clock in ms (default Date.now). */
   now?: () => number;
   /** Reveal polling interval (default 2000 ms). */
   pollMs?: number;
-  /** Accept HOTKEY_URI dev keys (tests). */
-  allowDevKeys?: boolean;
-  out?: (line: string) => void;
-  err?: (line: string) => void;
 }
 
 export interface CommitOptions {
@@ -190,9 +179,4 @@ export async function main(argv: string[] = process.argv.slice(2), deps: CommitD
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  loadEnvFiles();
-  main().then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

@@ -7,10 +7,9 @@
  * whether validators would use it (track "private", role absent or "miner", element_id, image_repo, image_tag).
  * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
  */
-import { pathToFileURL } from 'node:url';
 import { minimist } from 'zx';
-import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import { loadConfig, loadEnvFiles } from '../lib/config.ts';
+import { loadConfig } from '../lib/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
 import { MinerError, describeError } from '../lib/errors.ts';
 import { loadHotkey } from '../lib/wallet.ts';
 import { bestBlockNumber, openApi, uidOf } from '../lib/chain.ts';
@@ -27,15 +26,7 @@ Exit code 0 when all is well, 1 when something needs doing.
   --verbose   print stack traces on failure
   --help      this text`;
 
-type Env = Record<string, string | undefined>;
-
-export interface StatusDeps {
-  env?: Env;
-  provider?: ProviderInterface;
-  allowDevKeys?: boolean;
-  out?: (line: string) => void;
-  err?: (line: string) => void;
-}
+export type StatusDeps = ChainTaskDeps;
 
 export interface StatusReport {
   network: string;
@@ -157,9 +148,4 @@ export async function main(argv: string[] = process.argv.slice(2), deps: StatusD
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  loadEnvFiles();
-  main().then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfEntryPoint(import.meta.url, main);
