@@ -4,7 +4,8 @@
  *   (a) decode-only: the miner's own ffmpeg command writing to /dev/null — the physical floor;
  *   (b) a full POST /challenge against the real server with the bundled model, and (b)/(a);
  *   (c) GET /health latency p50/p99 while a challenge runs (the event loop must stay free);
- *   (d) the miner process's peak RSS (VmHWM; ffmpeg runs as its own child process and is not included).
+ *   (d) the miner process's peak RSS (VmHWM; ffmpeg runs as its own child process and is not included);
+ *   (e) the model alone per clip (byte conversion + onnxruntime run + activation), in this process.
  * Targets on the 2-core machines: ratio <= 1.3, /health p99 < 50 ms, peak RSS < 600 MB.
  */
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../lib/config.ts';
 import { serveFiles } from '../lib/fileserver.ts';
 import { loadManifest } from '../lib/manifest.ts';
+import { loadModel } from '../lib/model.ts';
 import { makeSyntheticClip } from '../lib/synthetic.ts';
 import { ffmpegDecodeArgs, resolveFfmpeg } from '../lib/video.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
@@ -79,6 +81,14 @@ async function main(): Promise<void> {
     await challenge();
     running = false;
     await probe;
+    // (e) The model alone, on one clip of blank frames, after the challenges (so it does not compete with them).
+    const model = await loadModel(config.model.dir, { providers: config.model.providers, threads: config.model.threads });
+    const blank = new Uint8Array(model.clipBytes);
+    await model.warmup();
+    const clipMs: number[] = [];
+    for (let i = 0; i < 20; i++) clipMs.push(await timed(() => model.inferClip(blank)));
+    await model.release();
+
     const a = median(decodeMs);
     const b = median(challengeMs);
     const rows = [
@@ -90,6 +100,7 @@ async function main(): Promise<void> {
       ['(c) /health p50 during challenge', `${percentile(healthMs, 50).toFixed(1)} ms`, ''],
       ['(c) /health p99 during challenge', `${percentile(healthMs, 99).toFixed(1)} ms (${healthMs.length} probes)`, '< 50 ms'],
       ['(d) miner peak RSS', `${(await peakRssMb(miner.pid)).toFixed(0)} MB`, '< 600 MB'],
+      ['(e) model per clip, median', `${median(clipMs).toFixed(2)} ms (${manifest.timing.clipFrames} frames)`, ''],
     ];
     console.log(`\nscore-miner benchmark, ${RUNS} runs, ${os.cpus().length} cores, ${ffmpeg.source} ffmpeg`);
     console.table(rows.map(([measure, value, target]) => ({ measure, value, target })));

@@ -150,15 +150,6 @@ describe('bundled model on synthetic frames', () => {
     assert.ok(y.scores[61] > 0.99 && y.scores[20] < 0.01);
   });
 
-  it('costs far less than decoding: under 20 ms per 64-frame clip (conversion + run + activation)', async () => {
-    const clip = video(T, [20], []);
-    const runs = 20;
-    const t0 = performance.now();
-    for (let i = 0; i < runs; i++) await model.inferClip(clip);
-    const ms = (performance.now() - t0) / runs;
-    assert.ok(ms < 20, `${ms.toFixed(2)} ms per clip`);
-  });
-
   it('refuses a clip of the wrong size with a clear MinerError', async () => {
     await assert.rejects(model.inferClip(new Uint8Array(FRAME * 10)), (e: unknown) => e instanceof MinerError && /inferClip expects 64 frames of 64x36 rgb24 \(442368 bytes\), got 69120 bytes/.test(e.message));
   });
@@ -186,13 +177,15 @@ describe('loadModel errors', () => {
     }
   });
 
-  it('cuda without CUDA libraries falls back to cpu', async (t) => {
+  it('cuda falls back to cpu when CUDA cannot be used, and still infers', async () => {
+    // CPU-only installs (ONNXRUNTIME_NODE_INSTALL=skip) have no CUDA provider library; with one but no GPU,
+    // onnxruntime also refuses it. Either way the session must end up on cpu and work.
     const binDir = path.dirname(fileURLToPath(import.meta.resolve('onnxruntime-node')));
-    const hasCuda = fs.readdirSync(path.join(binDir, '..', 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));
-    if (hasCuda) return t.skip('CUDA provider libraries are installed here');
+    const hasCudaLibrary = fs.readdirSync(path.join(binDir, '..', 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));
     const model = await loadModel(DEFAULT_DIR, { providers: ['cuda', 'cpu'], threads: 1 });
     try {
-      assert.deepEqual(model.providers, ['cpu']);
+      if (hasCudaLibrary) assert.ok(['cuda', 'cpu'].includes(model.providers[0]), `providers ${model.providers}`);
+      else assert.deepEqual(model.providers, ['cpu']);
       const { scores } = await model.inferClip(video(T, [20, 21], []));
       assert.ok(scores[40] > 0.99);
     } finally {
