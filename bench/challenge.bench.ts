@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../lib/config.ts';
+import { describeError } from '../lib/errors.ts';
 import { serveFiles } from '../lib/fileserver.ts';
 import { loadManifest } from '../lib/manifest.ts';
 import { loadModel } from '../lib/model.ts';
@@ -111,6 +112,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`error: ${(error as Error).message}`);
+  console.error(describeError(error));
   process.exit(1);
 });

@@ -30,6 +30,6 @@ export function describeError(error: unknown, verbose = false): string {
   const message = error instanceof Error ? error.message : String(error);
   const lines = [`error: ${message}`];
   if (verbose && error instanceof Error && error.stack) lines.push(error.stack);
-  else lines.push('  next: rerun with --verbose for the stack trace, or open an issue with this line');
+  else lines.push('  next: unexpected error: rerun with --verbose (tasks) or LOG_LEVEL=debug (server) for the stack trace, and report it');
   return lines.join('\n');
 }

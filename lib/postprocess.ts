@@ -6,9 +6,10 @@
  *    25 fps frame indices and sorts.
  */
 import { type ActionName, SCORE_FPS } from './actions.ts';
+import type { Prediction as ResponsePrediction } from './scoring.ts';
 
-export interface Prediction {
-  frame: number;
+/** What the miner emits: a response prediction with a known action and a confidence always present. */
+export interface Prediction extends ResponsePrediction {
   action: ActionName;
   confidence: number;
 }

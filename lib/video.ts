@@ -108,18 +108,6 @@ async function fetchFollowing(start: URL, options: DownloadOptions, signal: Abor
   }
 }
 
-/** Counts bytes through the stream and aborts past the cap, so a lying Content-Length cannot fill the disk. */
-function sizeCap(maxBytes: number, onOver: () => Error) {
-  let seen = 0;
-  return async function* (source: AsyncIterable<Uint8Array>) {
-    for await (const chunk of source) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) throw onOver();
-      yield chunk;
-    }
-  };
-}
-
 /**
  * Stream `rawUrl` into a temp file. Every failure (DNS, refused, HTTP status, timeout, too large) is a 502
  * MinerError with the cause; the temp file is removed on failure and by `cleanup()` on success.
@@ -144,13 +132,15 @@ export async function downloadVideo(rawUrl: string, options: DownloadOptions): P
       throw tooLarge();
     }
     if (!response.body) throw downloadError(url.href, 'empty response body');
-    const counter = async function* (source: AsyncIterable<Uint8Array>) {
+    // Counted while streaming, so a lying (or absent) Content-Length cannot fill the disk.
+    const capped = async function* (source: AsyncIterable<Uint8Array>) {
       for await (const chunk of source) {
         bytes += chunk.byteLength;
+        if (bytes > options.maxBytes) throw tooLarge();
         yield chunk;
       }
     };
-    await pipeline(Readable.fromWeb(response.body as never), sizeCap(options.maxBytes, tooLarge), counter, createWriteStream(file));
+    await pipeline(Readable.fromWeb(response.body as never), capped, createWriteStream(file));
     if (bytes === 0) throw downloadError(url.href, 'empty response body');
     return { path: file, bytes, cleanup };
   } catch (error) {

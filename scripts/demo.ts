@@ -7,9 +7,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describeError } from '../lib/errors.ts';
+import { MinerError, describeError } from '../lib/errors.ts';
 import { serveFiles } from '../lib/fileserver.ts';
-import { scoreResponse } from '../lib/scoring.ts';
+import { scoreResponse, type Prediction } from '../lib/scoring.ts';
 import { makeSyntheticClip, markerFrameAt25, type Marker } from '../lib/synthetic.ts';
 import { resolveFfmpeg } from '../lib/video.ts';
 import { startMinerProcess, type MinerProcess } from './miner-process.ts';
@@ -37,8 +37,8 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const wallS = (performance.now() - t0) / 1000;
-    const reply = (await response.json()) as { predictions?: { frame: number; action: string; confidence?: number }[]; processing_time?: number; detail?: string };
-    if (!response.ok) throw new Error(`POST /challenge answered ${response.status}: ${reply.detail}`);
+    const reply = (await response.json()) as { predictions?: Prediction[]; processing_time?: number; detail?: string };
+    if (!response.ok) throw new MinerError(`POST /challenge answered ${response.status}: ${reply.detail}`, { hint: 'the miner log above shows the cause (see README, Troubleshooting)' });
 
     console.log('\npredictions (frame at 25 fps):');
     console.table(reply.predictions);

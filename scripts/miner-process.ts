@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { PROJECT_ROOT } from '../lib/config.ts';
+import { MinerError } from '../lib/errors.ts';
 
 export interface MinerProcess {
   url: string;
@@ -40,10 +41,10 @@ export async function startMinerProcess(env: Record<string, string> = {}, readyT
   };
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
-    if (!alive) throw new Error('the miner exited during start-up (its log is above)');
+    if (!alive) throw new MinerError('the miner exited during start-up', { hint: 'its log above names the cause; fix that and rerun' });
     if (await fetch(`${url}/docs`).then((r) => r.ok, () => false)) return { url, pid: child.pid!, stop };
     await new Promise((r) => setTimeout(r, 200));
   }
   await stop();
-  throw new Error(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`);
+  throw new MinerError(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`, { hint: 'check its log above; a large model may need longer to load' });
 }
