@@ -7,11 +7,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { serveFiles } from '../lib/fileserver.ts';
-import { scoreResponse, type Prediction } from '../lib/scoring.ts';
-import { makeSyntheticClip, markerFrameAt25, type Marker } from '../lib/synthetic.ts';
-import { resolveFfmpeg } from '../lib/video.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { serveFiles } from '../lib/core/fileserver.ts';
+import { scoreResponse, type Prediction } from '../lib/protocol/scoring.ts';
+import { makeSyntheticClip, markerFrameAt25, type Marker } from '../lib/inference/synthetic.ts';
+import { resolveFfmpeg } from '../lib/inference/video.ts';
 import { startMinerProcess, type MinerProcess } from './miner-process.ts';
 
 const MARKERS: Marker[] = [

@@ -4,8 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { PROJECT_ROOT } from '../lib/config.ts';
-import { MinerError } from '../lib/errors.ts';
+import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
 
 export interface MinerProcess {
   url: string;

@@ -3,9 +3,9 @@
  * before the port opens — then listen. Used by server/main.ts and by tests (port 0, their own guard).
  */
 import type { AddressInfo } from 'node:net';
-import type { MinerConfig } from '../lib/config.ts';
-import { log } from '../lib/log.ts';
-import { resolveFfmpeg } from '../lib/video.ts';
+import type { MinerConfig } from '../lib/core/config.ts';
+import { log } from '../lib/core/log.ts';
+import { resolveFfmpeg } from '../lib/inference/video.ts';
 import { createHttpServer } from './http.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { InferencePool } from './pool.ts';

@@ -1,5 +1,5 @@
 /** GET /docs (Score's spot-check readiness probe needs a 200 here) and GET /openapi.json. */
-import { ACTIONS } from '../lib/actions.ts';
+import { ACTIONS } from '../lib/protocol/actions.ts';
 
 const errorSchema = { type: 'object', required: ['detail'], properties: { detail: { type: 'string' } } };
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorSchema } } });

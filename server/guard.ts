@@ -11,10 +11,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import type { MinerConfig } from '../lib/config.ts';
-import { MinerError, httpError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
-import { HEADER, decodeHotkey, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/signature.ts';
+import type { MinerConfig } from '../lib/core/config.ts';
+import { MinerError, httpError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { HEADER, decodeHotkey, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/protocol/signature.ts';
 import { NonceStore } from './nonces.ts';
 import type { StakeSource } from './stake.ts';
 
@@ -187,7 +187,7 @@ export interface GuardFromConfigDeps {
 }
 
 async function defaultMinerHotkey(config: MinerConfig): Promise<string> {
-  const { loadHotkey } = await import('../lib/wallet.ts');
+  const { loadHotkey } = await import('../lib/chain/wallet.ts');
   return (await loadHotkey(config.wallet)).address;
 }
 

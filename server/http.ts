@@ -5,8 +5,8 @@
  */
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { MinerError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
 
 export interface HandlerRequest {
   method: string;

@@ -3,9 +3,9 @@
  * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
  * cause and the next step, never a stack trace alone.
  */
-import { loadConfig, loadEnvFiles } from '../lib/config.ts';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
+import { loadConfig, loadEnvFiles } from '../lib/core/config.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
 import { startMiner } from './app.ts';
 import { createGuardFromConfig } from './guard.ts';
 

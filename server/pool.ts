@@ -4,8 +4,8 @@
  * once, before any download. Workers load and warm the model before the pool reports ready.
  */
 import { Worker } from 'node:worker_threads';
-import { MinerError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
 import type { PipelineResult, WorkerInfo, WorkerRequest, WorkerResponse } from './worker.ts';
 
 export interface PoolOptions {

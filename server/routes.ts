@@ -3,9 +3,9 @@
  * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400)
  * -> download (502) -> admission to the inference queue (503) -> decode/inference (422/500) -> reply.
  */
-import { MinerError, httpError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
-import { downloadVideo, type DownloadOptions, type FfmpegBinary } from '../lib/video.ts';
+import { MinerError, httpError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { downloadVideo, type DownloadOptions, type FfmpegBinary } from '../lib/inference/video.ts';
 import type { Handler, HandlerRequest, Reply } from './http.ts';
 import type { RequestGuard } from './guard.ts';
 import type { InferencePool } from './pool.ts';

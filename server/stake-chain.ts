@@ -8,8 +8,8 @@
  * retrying a stuck socket.
  */
 import type { ApiPromise } from '@polkadot/api';
-import type { MinerConfig } from '../lib/config.ts';
-import { log } from '../lib/log.ts';
+import type { MinerConfig } from '../lib/core/config.ts';
+import { log } from '../lib/core/log.ts';
 import { SyncedStakeSource, type StakeSnapshot } from './stake.ts';
 
 export interface ChainStakeDeps {
@@ -21,8 +21,8 @@ export interface ChainStakeDeps {
 
 /** A stake source over the chain, already synced once (throws MinerError when that first sync fails). */
 export async function createChainStakeSource(config: MinerConfig, deps: ChainStakeDeps = {}): Promise<SyncedStakeSource> {
-  const connect = deps.connect ?? (async () => (await import('../lib/chain.ts')).connectChain(config.chain));
-  const fetchStakes = deps.fetchStakes ?? (async (api: ApiPromise, netuid: number) => (await import('../lib/metagraph.ts')).fetchStakes(api, netuid));
+  const connect = deps.connect ?? (async () => (await import('../lib/chain/connection.ts')).connectChain(config.chain));
+  const fetchStakes = deps.fetchStakes ?? (async (api: ApiPromise, netuid: number) => (await import('../lib/chain/metagraph.ts')).fetchStakes(api, netuid));
   let api: ApiPromise | undefined;
 
   const drop = async () => {

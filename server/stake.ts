@@ -5,9 +5,9 @@
  * The chain call itself is injected (`fetchSnapshot`), so this module does not depend on lib/metagraph.ts.
  */
 import { isHex } from '@polkadot/util';
-import { MinerError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
-import { hotkeyToHex } from '../lib/signature.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { hotkeyToHex } from '../lib/protocol/signature.ts';
 
 export interface StakeSource {
   /** Total stake in rao of the hotkey with this 32-byte public key (`0x` + 64 lowercase hex); undefined when absent. */

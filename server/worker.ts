@@ -3,10 +3,10 @@
  * message. Errors go back as {message, status} so the server answers with the right code.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { MinerError } from '../lib/errors.ts';
-import { loadModel } from '../lib/model.ts';
-import { runPipeline, type PipelineStats } from '../lib/pipeline.ts';
-import type { Prediction } from '../lib/postprocess.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { loadModel } from '../lib/inference/model.ts';
+import { runPipeline, type PipelineStats } from '../lib/inference/pipeline.ts';
+import type { Prediction } from '../lib/inference/postprocess.ts';
 
 export interface WorkerInfo {
   model: { name: string; version: string; dir: string; fps: number; clipFrames: number; strideFrames: number; classes: number };

@@ -11,14 +11,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { minimist } from 'zx';
-import { PROJECT_ROOT, loadConfig } from '../lib/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
-import { loadHotkey } from '../lib/wallet.ts';
-import { openApi, submitTx, uidOf } from '../lib/chain.ts';
-import { axonArgs, nonPublicReason, versionToInt, type AxonInfo } from '../lib/axon.ts';
-import { readAxon } from '../lib/neuron.ts';
+import { PROJECT_ROOT, loadConfig } from '../lib/core/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { openApi, submitTx, uidOf } from '../lib/chain/connection.ts';
+import { axonArgs, nonPublicReason, versionToInt, type AxonInfo } from '../lib/chain/axon.ts';
+import { readAxon } from '../lib/chain/neuron.ts';
 
 export const USAGE = `usage: npx tsx tasks/axon.ts [--force] [--json] [--verbose]
 

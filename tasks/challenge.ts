@@ -11,12 +11,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { minimist } from 'zx';
-import { loadConfig } from '../lib/config.ts';
-import { runIfEntryPoint } from '../lib/task.ts';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { serveFiles, type FileServer } from '../lib/fileserver.ts';
-import { scoreResponse, validateResponse, type GroundTruthEvent } from '../lib/scoring.ts';
-import { decodeHotkey, signRequest, type SignatureScheme, type Signer } from '../lib/signature.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { runIfEntryPoint } from '../lib/core/task.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { serveFiles, type FileServer } from '../lib/core/fileserver.ts';
+import { scoreResponse, validateResponse, type GroundTruthEvent } from '../lib/protocol/scoring.ts';
+import { decodeHotkey, signRequest, type SignatureScheme, type Signer } from '../lib/protocol/signature.ts';
 
 /** Score's validator gives each challenge this budget (connect + upload + work + reply). */
 const VALIDATOR_BUDGET_S = 30;
@@ -120,7 +120,7 @@ export function parseOptions(argv: string[]): Options {
 
 /** The validator's key: a dev URI, or the hotkey file named by flags / environment (lib/wallet.ts). */
 async function loadSigner(options: Options): Promise<Signer> {
-  const { loadHotkey } = await import('../lib/wallet.ts');
+  const { loadHotkey } = await import('../lib/chain/wallet.ts');
   const config = loadConfig();
   const wallet = {
     path: options.walletPath ?? config.wallet.path,

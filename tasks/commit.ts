@@ -14,15 +14,15 @@
 import { minimist } from 'zx';
 import { u8aToHex } from '@polkadot/util';
 import type { ApiPromise } from '@polkadot/api';
-import { loadConfig } from '../lib/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { log } from '../lib/log.ts';
-import { loadHotkey } from '../lib/wallet.ts';
-import { connectChain, connectProvider, submitTx, uidOf, bestBlockNumber } from '../lib/chain.ts';
-import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, payloadJson, type Payload } from '../lib/commitment.ts';
-import { encryptCommitmentJson, revealRoundFor } from '../lib/timelock.ts';
-import { readPending, readRevealed } from '../lib/neuron.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { connectChain, connectProvider, submitTx, uidOf, bestBlockNumber } from '../lib/chain/connection.ts';
+import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, payloadJson, type Payload } from '../lib/chain/commitment.ts';
+import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
+import { readPending, readRevealed } from '../lib/chain/neuron.ts';
 
 export const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
 

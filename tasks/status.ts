@@ -8,14 +8,14 @@
  * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
  */
 import { minimist } from 'zx';
-import { loadConfig } from '../lib/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/task.ts';
-import { MinerError, describeError } from '../lib/errors.ts';
-import { loadHotkey } from '../lib/wallet.ts';
-import { bestBlockNumber, openApi, uidOf } from '../lib/chain.ts';
-import { latestRevealed, validatorFilter } from '../lib/commitment.ts';
-import { readAxon, readPending, readRevealed } from '../lib/neuron.ts';
-import { fetchStakes, stakeOf } from '../lib/metagraph.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
+import { MinerError, describeError } from '../lib/core/errors.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { bestBlockNumber, openApi, uidOf } from '../lib/chain/connection.ts';
+import { latestRevealed, validatorFilter } from '../lib/chain/commitment.ts';
+import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 
 export const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
 

@@ -1,6 +1,6 @@
 /**
  * Offline checks against real subtensor metadata (no network, no runtime): call encodings against
- * ../shared/vectors/calls.json, and a signed set_commitment built for finney's current extension list
+ * test/fixtures/vectors/calls.json, and a signed set_commitment built for finney's current extension list
  * (metadata v16, spec 381) that decodes back and verifies.
  */
 import { test, before } from 'node:test';
@@ -13,13 +13,13 @@ import { expandMetadata } from '@polkadot/types/metadata';
 import { Keyring } from '@polkadot/keyring';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
 import { blake2AsU8a, cryptoWaitReady, signatureVerify } from '@polkadot/util-crypto';
-import { extensionOverridesFor, unknownExtensions, SUBTENSOR_EXTENSION_OVERRIDES, blocksUntilNextEpoch } from '../lib/chain.ts';
-import { commitmentInfo, parseRevealedCommitments } from '../lib/commitment.ts';
-import { SHARED_DIR } from './support/shared.ts';
-import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../lib/axon.ts';
+import { extensionOverridesFor, unknownExtensions, SUBTENSOR_EXTENSION_OVERRIDES, blocksUntilNextEpoch } from '../lib/chain/connection.ts';
+import { commitmentInfo, parseRevealedCommitments } from '../lib/chain/commitment.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
+import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
 
-const SHARED = SHARED_DIR;
-const calls = JSON.parse(readFileSync(path.join(SHARED, 'vectors/calls.json'), 'utf8'));
+
+const calls = JSON.parse(readFileSync(path.join(FIXTURES_DIR, 'vectors/calls.json'), 'utf8'));
 
 let registry: TypeRegistry;
 let decorated: ReturnType<typeof expandMetadata>;
@@ -27,7 +27,7 @@ let decorated: ReturnType<typeof expandMetadata>;
 before(async () => {
   await cryptoWaitReady();
   registry = new TypeRegistry();
-  const metadata = new Metadata(registry, readFileSync(path.join(SHARED, 'chain-fixtures/subtensor-metadata-spec381.scale')));
+  const metadata = new Metadata(registry, readFileSync(path.join(FIXTURES_DIR, 'chain/subtensor-metadata-spec381.scale')));
   registry.setMetadata(metadata, undefined, undefined, true);
   decorated = expandMetadata(registry, metadata);
 });

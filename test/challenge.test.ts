@@ -14,7 +14,7 @@ import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import { MinerError } from '../lib/errors.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { createGuard, type RequestGuard } from '../server/guard.ts';
 import { createMemoryStakeSource } from '../server/stake.ts';
 import { main } from '../tasks/challenge.ts';

@@ -16,11 +16,11 @@ import { cryptoWaitReady, encodeAddress, sr25519PairFromSeed } from '@polkadot/u
 import {
   MAX_PAYLOAD_BYTES, buildPayload, checkPayloadSize, decodeRevealedText, isSamePayload, latestRevealed,
   parseRevealedCommitments, payloadJson, validateDigest, validatorFilter,
-} from '../lib/commitment.ts';
-import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, scaleEncodeString, signDrandRound, revealRoundFor } from '../lib/timelock.ts';
-import { applyExtensionOverrides, connectChain } from '../lib/chain.ts';
-import { MinerError } from '../lib/errors.ts';
-import { PROJECT_ROOT } from '../lib/config.ts';
+} from '../lib/chain/commitment.ts';
+import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, scaleEncodeString, signDrandRound, revealRoundFor } from '../lib/chain/timelock.ts';
+import { applyExtensionOverrides, connectChain } from '../lib/chain/connection.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { main as commitMain } from '../tasks/commit.ts';
 
 const run = promisify(execFile);

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { KeyringPair } from '@polkadot/keyring/types';
-import { loadConfig } from '../lib/config.ts';
-import { MinerError } from '../lib/errors.ts';
-import { fetchStakes, stakeOf } from '../lib/metagraph.ts';
-import { signRequest } from '../lib/signature.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
+import { signRequest } from '../lib/protocol/signature.ts';
 import { startMiner } from '../server/app.ts';
 import { createGuardFromConfig, formatStake, type RequestGuard } from '../server/guard.ts';
 import { startLocalChain, TEST_NETUID, type LocalChain } from './support/localchain.ts';

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MinerError } from '../lib/errors.ts';
-import { defaultThreshold, loadManifest, parseManifest, postprocessOptionsFrom } from '../lib/manifest.ts';
-import { checkSession, loadModel } from '../lib/model.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { defaultThreshold, loadManifest, parseManifest, postprocessOptionsFrom } from '../lib/inference/manifest.ts';
+import { checkSession, loadModel } from '../lib/inference/model.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_DIR = path.join(ROOT, 'models', 'default');

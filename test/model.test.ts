@@ -5,10 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MinerError } from '../lib/errors.ts';
-import { parseManifest, postprocessOptionsFrom, type ManifestInput } from '../lib/manifest.ts';
-import { activate, loadModel, normalisationTable, packClip, type Model } from '../lib/model.ts';
-import { postprocess, WindowAccumulator } from '../lib/postprocess.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { parseManifest, postprocessOptionsFrom, type ManifestInput } from '../lib/inference/manifest.ts';
+import { activate, loadModel, normalisationTable, packClip, type Model } from '../lib/inference/model.ts';
+import { postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
 import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

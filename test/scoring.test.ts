@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scoreResponse, timeDelta, validateResponse } from '../lib/scoring.ts';
+import { scoreResponse, timeDelta, validateResponse } from '../lib/protocol/scoring.ts';
 
 // The worked example of miner-protocol.md: gt_weight = 1.0 + 4.7 + 10.9 = 16.6.
 const GT = [

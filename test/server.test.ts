@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../lib/config.ts';
-import { markerFrameAt25, type Marker } from '../lib/synthetic.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { markerFrameAt25, type Marker } from '../lib/inference/synthetic.ts';
 import { startMiner, type RunningMiner } from '../server/app.ts';
 import { clip, startVideoServer, type TestVideoServer } from './support/media.ts';
 

@@ -18,7 +18,7 @@ import {
   signRequest,
   verifyRequestSignature,
   verifySr25519,
-} from '../lib/signature.ts';
+} from '../lib/protocol/signature.ts';
 
 const BODY = '{"challenge_id":"c1","video_url":"https://example.com/v.mp4","frames":null}';
 const body = Buffer.from(BODY);

@@ -9,8 +9,8 @@ import type { ApiPromise } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import { loadConfig } from '../lib/config.ts';
-import { MinerError } from '../lib/errors.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { createChainStakeSource } from '../server/stake-chain.ts';
 import type { StakeSnapshot } from '../server/stake.ts';
 

@@ -6,9 +6,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import * as wasm from '@ideallabs/timelock_wasm_wrapper';
-import { QUICKNET_PUBLIC_KEY } from '../lib/config.ts';
-import { SHARED_DIR } from './support/shared.ts';
-import { MinerError } from '../lib/errors.ts';
+import { QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import {
   MAX_COMMITMENT_JSON_BYTES,
   MAX_TIMELOCK_CIPHERTEXT_BYTES,
@@ -29,9 +29,9 @@ import {
   scaleEncodeString,
   signDrandRound,
   verifyDrandRound,
-} from '../lib/timelock.ts';
+} from '../lib/chain/timelock.ts';
 
-const VECTORS_DIR = path.join(SHARED_DIR, 'vectors');
+const VECTORS_DIR = path.join(FIXTURES_DIR, 'vectors');
 const VECTOR_FILES = [
   'ts_round1000_hello_bittensor.json',
   'ts_round2000.json',

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MinerError } from '../lib/errors.ts';
-import { decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg, type DecodeSpec } from '../lib/video.ts';
-import { markerFrameAt25 } from '../lib/synthetic.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg, type DecodeSpec } from '../lib/inference/video.ts';
+import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { clip, ffmpeg, startVideoServer, tempDir, type TestVideoServer } from './support/media.ts';
 
 const download = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3 };

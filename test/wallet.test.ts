@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex, stringToU8a } from '@polkadot/util';
 import { cryptoWaitReady, mnemonicToMiniSecret, sr25519PairFromSeed, signatureVerify } from '@polkadot/util-crypto';
-import { loadHotkey, hotkeyPath, canonicalToExpandedSecret, expandedToCanonicalSecret } from '../lib/wallet.ts';
-import { MinerError } from '../lib/errors.ts';
+import { loadHotkey, hotkeyPath, canonicalToExpandedSecret, expandedToCanonicalSecret } from '../lib/chain/wallet.ts';
+import { MinerError } from '../lib/core/errors.ts';
 
 // The well-known Substrate dev phrase; its raw (underived) sr25519 address is published in Substrate's docs.
 const DEV_PHRASE = 'bottom drive obey lake curtain smoke basket hold race lonely fit walk';

@@ -40,11 +40,11 @@ import type { KeyringPair } from '@polkadot/keyring/types';
 import { compactAddLength, hexToString, hexToU8a, stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { Blockchain, ChopsticksProvider as ChopsticksProviderType, Genesis } from '@acala-network/chopsticks-core';
-import { connectProvider, submitTx, type SubmitResult } from '../../lib/chain.ts';
-import { SHARED_DIR } from './shared.ts';
-import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, signDrandRound } from '../../lib/timelock.ts';
+import { connectProvider, submitTx, type SubmitResult } from '../../lib/chain/connection.ts';
+import { FIXTURES_DIR } from './fixtures.ts';
+import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, signDrandRound } from '../../lib/chain/timelock.ts';
 
-export const RUNTIME_WASM = process.env.SUBTENSOR_RUNTIME_WASM ?? path.join(SHARED_DIR, 'chain-fixtures/subtensor-runtime-spec300.wasm');
+export const RUNTIME_WASM = process.env.SUBTENSOR_RUNTIME_WASM ?? path.join(FIXTURES_DIR, 'chain/subtensor-runtime-spec300.wasm');
 export const DEV_ACCOUNTS = ['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie'] as const;
 /** Free balance of each dev account at genesis (rao): 1e9 TAO. */
 export const DEV_BALANCE = 10n ** 18n;

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { resolveFfmpeg } from '../../lib/video.ts';
-import { makeSyntheticClip, type ClipSpec } from '../../lib/synthetic.ts';
+import { resolveFfmpeg } from '../../lib/inference/video.ts';
+import { makeSyntheticClip, type ClipSpec } from '../../lib/inference/synthetic.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
 export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));

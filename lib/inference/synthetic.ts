@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 
 const run = promisify(execFile);
 

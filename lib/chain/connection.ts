@@ -18,8 +18,8 @@ import type { ProviderInterface } from '@polkadot/rpc-provider/types';
 import type { DispatchError, EventRecord } from '@polkadot/types/interfaces';
 import type { ExtDef } from '@polkadot/types/extrinsic/signedExtensions/types';
 import { findUnknownExtensions } from '@polkadot/types/extrinsic/signedExtensions';
-import { MinerError } from './errors.ts';
-import { log } from './log.ts';
+import { MinerError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
 
 /** Transaction-extension definitions for subtensor's custom extensions (chain.md). */
 export const SUBTENSOR_EXTENSION_OVERRIDES: ExtDef = {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 
 // ---------------------------------------------------------------- ffmpeg binary
 

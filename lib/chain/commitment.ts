@@ -7,7 +7,7 @@
  * track == "private", role absent or "miner", matching element_id, non-empty image_repo and image_tag.
  */
 import { hexToU8a, isHex, stringToU8a, u8aToHex } from '@polkadot/util';
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 import { MAX_COMMITMENT_JSON_BYTES, scaleDecodeString } from './timelock.ts';
 
 /** Largest commitment JSON in UTF-8 bytes (1024-byte ciphertext bound minus the timelock envelope). */

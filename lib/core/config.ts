@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import dotenvFlow from 'dotenv-flow';
 import { MinerError } from './errors.ts';
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** drand quicknet public key (G2, compressed), chain.md. */
 export const QUICKNET_PUBLIC_KEY =

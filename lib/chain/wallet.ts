@@ -14,9 +14,9 @@ import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { hexToU8a, isHex, stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, mnemonicValidate, signatureVerify } from '@polkadot/util-crypto';
-import type { MinerConfig } from './config.ts';
-import { MinerError } from './errors.ts';
-import { log } from './log.ts';
+import type { MinerConfig } from '../core/config.ts';
+import { MinerError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
 
 export const SS58_PREFIX = 42;
 

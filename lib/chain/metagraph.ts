@@ -13,7 +13,7 @@
 import type { ApiPromise } from '@polkadot/api';
 import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
 import { isHex, u8aToHex } from '@polkadot/util';
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 
 export const METAGRAPH_INDEX_HOTKEYS = 52;
 export const METAGRAPH_INDEX_TOTAL_STAKE = 69;

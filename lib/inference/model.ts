@@ -10,9 +10,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import type { ActionName } from './actions.ts';
-import { MinerError } from './errors.ts';
-import { log } from './log.ts';
+import type { ActionName } from '../protocol/actions.ts';
+import { MinerError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
 import { loadManifest, MODEL_FILE, type ManifestInput, type ModelManifest } from './manifest.ts';
 
 export const SUPPORTED_PROVIDERS = ['cpu', 'cuda'] as const;

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ACTIONS, type ActionName, isActionName } from './actions.ts';
-import { MinerError } from './errors.ts';
+import { ACTIONS, type ActionName, isActionName } from '../protocol/actions.ts';
+import { MinerError } from '../core/errors.ts';
 
 export type InputDtype = 'float32' | 'uint8';
 export type InputLayout = 'NTHWC' | 'NCTHW' | 'NTCHW';

@@ -6,7 +6,7 @@ import type { ApiPromise } from '@polkadot/api';
 import { parseAxonInfo, type AxonInfo } from './axon.ts';
 import { parseRevealedCommitments, type RevealedEntry } from './commitment.ts';
 
-export { uidOf } from './chain.ts';
+export { uidOf } from './connection.ts';
 
 /** `SubtensorModule.Axons(netuid, hotkey)`, or undefined when never served (ip 0). */
 export async function readAxon(api: ApiPromise, netuid: number, hotkey: string): Promise<AxonInfo | undefined> {

@@ -5,8 +5,8 @@
  *    keeps those strictly above the action's threshold, applies the displacement, converts model frames to
  *    25 fps frame indices and sorts.
  */
-import { type ActionName, SCORE_FPS } from './actions.ts';
-import type { Prediction as ResponsePrediction } from './scoring.ts';
+import { type ActionName, SCORE_FPS } from '../protocol/actions.ts';
+import type { Prediction as ResponsePrediction } from '../protocol/scoring.ts';
 
 /** What the miner emits: a response prediction with a known action and a confidence always present. */
 export interface Prediction extends ResponsePrediction {

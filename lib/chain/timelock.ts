@@ -8,7 +8,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { compactAddLength, compactFromU8aLim, stringToU8a, u8aToString } from '@polkadot/util';
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 
 type G1Point = ReturnType<typeof bls12_381.G1.Point.fromHex>;
 type G2Point = ReturnType<typeof bls12_381.G2.Point.fromHex>;

@@ -3,7 +3,7 @@
  * pure encoding and checks. IPv4 a.b.c.d is stored as the integer (a<<24)|(b<<16)|(c<<8)|d in a u128,
  * ip_type 4, protocol 4, placeholders 0, version major*10^6 + minor*10^3 + patch.
  */
-import { MinerError } from './errors.ts';
+import { MinerError } from '../core/errors.ts';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
 
