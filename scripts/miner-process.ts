@@ -27,7 +27,7 @@ export function freePort(): Promise<number> {
 export async function startMinerProcess(env: Record<string, string> = {}, readyTimeoutMs = 120_000): Promise<MinerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, DOTENV_DISABLE: '1', BLACKLIST_ENABLED: 'false', VERIFY_ENABLED: 'false', MINER_HOST: '127.0.0.1', MINER_PORT: String(port), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -38,8 +38,8 @@ export interface Admission {
   release(): void;
 }
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
-const ENTRY = new URL('./worker.ts', import.meta.url).href;
+// Node runs the TypeScript worker itself (type stripping): no loader, no build step.
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 export class InferencePool {
   info!: WorkerInfo;
@@ -49,7 +49,11 @@ export class InferencePool {
   private nextId = 1;
   private closing = false;
 
-  private constructor(private readonly options: PoolOptions) {}
+  private readonly options: PoolOptions;
+
+  private constructor(options: PoolOptions) {
+    this.options = options;
+  }
 
   static async start(options: PoolOptions): Promise<InferencePool> {
     const pool = new InferencePool(options);
@@ -119,7 +123,7 @@ export class InferencePool {
   /** Start one worker and resolve when its model is loaded and warmed up. */
   private spawn(): Promise<void> {
     const { modelDir, providers, threads, ffmpegPath } = this.options;
-    const worker = new Worker(WORKER_URL, { workerData: { entry: ENTRY, modelDir, providers, threads, ffmpegPath } });
+    const worker = new Worker(WORKER_URL, { workerData: { modelDir, providers, threads, ffmpegPath } });
     const slot: Slot = { worker };
     return new Promise((resolve, reject) => {
       let ready = false;

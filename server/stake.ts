@@ -90,7 +90,10 @@ export class SyncedStakeSource implements StakeSource {
   private readonly now: () => number;
   private readonly label: string;
 
-  constructor(private readonly options: SyncedStakeSourceOptions) {
+  private readonly options: SyncedStakeSourceOptions;
+
+  constructor(options: SyncedStakeSourceOptions) {
+    this.options = options;
     this.now = options.now ?? Date.now;
     this.label = options.label ?? 'metagraph';
   }

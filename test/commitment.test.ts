@@ -113,7 +113,7 @@ test('tasks/commit.ts --dry-run --json as a subprocess: payload, round, a cipher
   const sk = hexToU8a(`0x${'11'.repeat(31)}07`);
   const pk = drandPublicKeyFromSecret(sk);
   const before = Math.floor(Date.now() / 1000);
-  const { stdout } = await run('npx', ['tsx', 'tasks/commit.ts', '--image', 'user/repo', '--tag', 'v2', '--digest', DIGEST, '--dry-run', '--json'], {
+  const { stdout } = await run(process.execPath, ['tasks/commit.ts', '--image', 'user/repo', '--tag', 'v2', '--digest', DIGEST, '--dry-run', '--json'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, DOTENV_DISABLE: '1', BITTENSOR_WALLET_PATH: walletDir, BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot', DRAND_PUBLIC_KEY: pk, SCOREVISION_NETUID: '44', BITTENSOR_SUBTENSOR_ENDPOINT: 'finney', BITTENSOR_SUBTENSOR_FALLBACK: '' },
   });

@@ -53,7 +53,7 @@ async function runVideo(model: Model, frames: Uint8Array) {
 describe('bundled model file', () => {
   it('scripts/build-model.ts regenerates model.onnx and model.json byte for byte', () => {
     const out = tmpDir();
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-model.ts'), out], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-model.ts'), out], { cwd: ROOT, stdio: 'pipe' });
     for (const file of ['model.onnx', 'model.json']) {
       const fresh = fs.readFileSync(path.join(out, file));
       const checkedIn = fs.readFileSync(path.join(DEFAULT_DIR, file));

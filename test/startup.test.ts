@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../lib/core/config.ts';
 
 function startServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    const child = spawn(process.execPath, ['server/main.ts'], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DOTENV_DISABLE: '1', MINER_HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -57,7 +57,7 @@ for (const [name, env, cause, next] of cases) {
 }
 
 test('a good start logs the toggles, opens the port after the model is ready, and stops cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DOTENV_DISABLE: '1', MINER_HOST: '127.0.0.1', MINER_PORT: '0', VERIFY: 'false', BLACKLIST: 'false' },
     stdio: ['ignore', 'ignore', 'pipe'],

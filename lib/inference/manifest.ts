@@ -97,7 +97,11 @@ export function defaultNmsWindowS(action: ActionName): number {
 type Obj = Record<string, unknown>;
 
 class ManifestReader {
-  constructor(readonly source: string) {}
+  readonly source: string;
+
+  constructor(source: string) {
+    this.source = source;
+  }
 
   fail(field: string, value: unknown, expected: string): MinerError {
     const shown = value === undefined ? 'missing' : `${JSON.stringify(value)} is not valid`;
