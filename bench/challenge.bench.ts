@@ -27,7 +27,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const run = promisify(execFile);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -55,7 +56,17 @@ async function main(): Promise<void> {
   const files = await serveFiles([clip]);
   const miner = await startMinerProcess();
   try {
-    const decodeArgs = ffmpegDecodeArgs(clip, { fps: manifest.timing.fps, width: manifest.input.width, height: manifest.input.height, colour: manifest.input.colour, resize: manifest.input.resize }, 'null');
+    const decodeArgs = ffmpegDecodeArgs(
+      clip,
+      {
+        fps: manifest.timing.fps,
+        width: manifest.input.width,
+        height: manifest.input.height,
+        colour: manifest.input.colour,
+        resize: manifest.input.resize,
+      },
+      'null',
+    );
     const body = JSON.stringify({ challenge_id: 'bench', video_url: files.urlFor(clip), frames: null });
     const challenge = async () => {
       const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -94,7 +105,11 @@ async function main(): Promise<void> {
     const b = median(challengeMs);
     const rows = [
       ['clip', '30 s 1280x720 25 fps H.264', ''],
-      ['model', `${manifest.name} ${manifest.version} (${manifest.input.width}x${manifest.input.height} ${manifest.input.colour} @ ${manifest.timing.fps} fps)`, ''],
+      [
+        'model',
+        `${manifest.name} ${manifest.version} (${manifest.input.width}x${manifest.input.height} ${manifest.input.colour} @ ${manifest.timing.fps} fps)`,
+        '',
+      ],
       ['(a) decode-only, median', `${(a / 1000).toFixed(3)} s`, ''],
       ['(b) full challenge, median', `${(b / 1000).toFixed(3)} s`, ''],
       ['(b)/(a)', (b / a).toFixed(2), '<= 1.3'],

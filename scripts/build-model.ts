@@ -16,8 +16,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import onnxProto from 'onnx-proto';
 import type { onnx as P } from 'onnx-proto';
+import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 

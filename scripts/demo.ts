@@ -7,12 +7,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MinerError, describeError } from '../lib/core/errors.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
-import { scoreResponse, type Prediction } from '../lib/protocol/scoring.ts';
-import { makeSyntheticClip, markerFrameAt25, type Marker } from '../lib/inference/synthetic.ts';
+import { type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { resolveFfmpeg } from '../lib/inference/video.ts';
-import { startMinerProcess, type MinerProcess } from './miner-process.ts';
+import { type Prediction, scoreResponse } from '../lib/protocol/scoring.ts';
+import { type MinerProcess, startMinerProcess } from './miner-process.ts';
 
 const MARKERS: Marker[] = [
   { from: 75, to: 77, colour: 'white' }, // 3.0 s: the default model calls a bright flash a "goal"
@@ -27,7 +27,11 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-demo-'));
   const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
   console.log(`rendering a 10 s 1280x720 25 fps clip with ${ffmpeg.source} ffmpeg (${ffmpeg.version}) ...`);
-  const clip = await makeSyntheticClip(ffmpeg.path, { width: 1280, height: 720, fps: 25, seconds: 10, markers: MARKERS }, path.join(work, 'demo.mp4'));
+  const clip = await makeSyntheticClip(
+    ffmpeg.path,
+    { width: 1280, height: 720, fps: 25, seconds: 10, markers: MARKERS },
+    path.join(work, 'demo.mp4'),
+  );
   const files = await serveFiles([clip]);
   let miner: MinerProcess | undefined;
   try {
@@ -38,11 +42,14 @@ async function main(): Promise<void> {
     const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const wallS = (performance.now() - t0) / 1000;
     const reply = (await response.json()) as { predictions?: Prediction[]; processing_time?: number; detail?: string };
-    if (!response.ok) throw new MinerError(`POST /challenge answered ${response.status}: ${reply.detail}`, { hint: 'the miner log above shows the cause (see README, Troubleshooting)' });
+    if (!response.ok)
+      throw new MinerError(`POST /challenge answered ${response.status}: ${reply.detail}`, {
+        hint: 'the miner log above shows the cause (see README, Troubleshooting)',
+      });
 
     console.log('\npredictions (frame at 25 fps):');
     console.table(reply.predictions);
-    console.log('ground truth (the clip\'s marks):');
+    console.log("ground truth (the clip's marks):");
     console.table(TRUTH);
     console.log(`processing_time ${reply.processing_time?.toFixed(3)} s (miner), round trip ${wallS.toFixed(3)} s`);
     console.log(`score by the validator's formula: ${scoreResponse(reply.predictions ?? [], TRUTH).toFixed(3)}`);

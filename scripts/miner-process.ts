@@ -29,7 +29,15 @@ export async function startMinerProcess(env: Record<string, string> = {}, readyT
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, DOTENV_DISABLE: '1', BLACKLIST_ENABLED: 'false', VERIFY_ENABLED: 'false', MINER_HOST: '127.0.0.1', MINER_PORT: String(port), ...env },
+    env: {
+      ...process.env,
+      DOTENV_DISABLE: '1',
+      BLACKLIST_ENABLED: 'false',
+      VERIFY_ENABLED: 'false',
+      MINER_HOST: '127.0.0.1',
+      MINER_PORT: String(port),
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -42,9 +50,17 @@ export async function startMinerProcess(env: Record<string, string> = {}, readyT
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
     if (!alive) throw new MinerError('the miner exited during start-up', { hint: 'its log above names the cause; fix that and rerun' });
-    if (await fetch(`${url}/docs`).then((r) => r.ok, () => false)) return { url, pid: child.pid!, stop };
+    if (
+      await fetch(`${url}/docs`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, pid: child.pid!, stop };
     await new Promise((r) => setTimeout(r, 200));
   }
   await stop();
-  throw new MinerError(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`, { hint: 'check its log above; a large model may need longer to load' });
+  throw new MinerError(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`, {
+    hint: 'check its log above; a large model may need longer to load',
+  });
 }

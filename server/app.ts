@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
 import { resolveFfmpeg } from '../lib/inference/video.ts';
-import { createHttpServer } from './http.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
+import { createHttpServer } from './http.ts';
 import { InferencePool } from './pool.ts';
 import { createRoutes } from './routes.ts';
 
@@ -30,12 +30,21 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     concurrency: config.server.concurrency,
     queueMax: config.server.queueMax,
   });
-  log.info('model ready', { name: pool.info.model.name, version: pool.info.model.version, providers: pool.info.providers.join(','), warmup_ms: pool.info.warmupMs });
+  log.info('model ready', {
+    name: pool.info.model.name,
+    version: pool.info.model.version,
+    providers: pool.info.providers.join(','),
+    warmup_ms: pool.info.warmupMs,
+  });
 
   const handler = createRoutes({
     guard,
     pool,
-    download: { timeoutMs: config.video.downloadTimeoutMs, maxBytes: config.video.downloadMaxBytes, maxRedirects: config.video.maxRedirects },
+    download: {
+      timeoutMs: config.video.downloadTimeoutMs,
+      maxBytes: config.video.downloadMaxBytes,
+      maxRedirects: config.video.maxRedirects,
+    },
     ffmpeg,
     startedAt,
   });

@@ -88,6 +88,8 @@ export const DOCS_HTML = `<!doctype html>
 <h2>GET /health</h2>
 <p>Model name and version, ffmpeg binary, onnxruntime providers, uptime, queue depth, security toggles.</p>
 <h2>Actions</h2>
-<ul>${Object.keys(ACTIONS).map((name) => `<li>${name}</li>`).join('')}</ul>
+<ul>${Object.keys(ACTIONS)
+  .map((name) => `<li>${name}</li>`)
+  .join('')}</ul>
 </body></html>
 `;

@@ -12,9 +12,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { MinerConfig } from '../lib/core/config.ts';
-import { MinerError, httpError } from '../lib/core/errors.ts';
+import { httpError, MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
-import { HEADER, decodeHotkey, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/protocol/signature.ts';
+import { decodeHotkey, HEADER, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/protocol/signature.ts';
 import { NonceStore } from './nonces.ts';
 import type { StakeSource } from './stake.ts';
 

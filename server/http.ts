@@ -3,8 +3,9 @@
  * tests can call without a socket; this file reads the body once with a cap (413), maps a MinerError to its
  * status and anything else to a generic 500 (stack logged, never echoed), and writes the reply.
  */
-import http from 'node:http';
+
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import http from 'node:http';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 

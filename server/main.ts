@@ -4,7 +4,7 @@
  * cause and the next step, never a stack trace alone.
  */
 import { loadConfig, loadEnvFiles } from '../lib/core/config.ts';
-import { MinerError, describeError } from '../lib/core/errors.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { startMiner } from './app.ts';
 import { createGuardFromConfig } from './guard.ts';
@@ -14,13 +14,15 @@ async function main(): Promise<void> {
   const config = loadConfig();
   // Logs the Blacklist/Verify toggles, syncs the metagraph when the stake gate is on.
   const guard = await createGuardFromConfig(config);
-  let miner;
+  let miner: Awaited<ReturnType<typeof startMiner>>;
   try {
     miner = await startMiner(config, guard);
   } catch (error) {
     guard.close();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new MinerError(`port ${config.server.port} is already in use`, { hint: 'stop the other process or set MINER_PORT to a free port' });
+      throw new MinerError(`port ${config.server.port} is already in use`, {
+        hint: 'stop the other process or set MINER_PORT to a free port',
+      });
     }
     throw error;
   }
@@ -31,7 +33,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
-    miner.close().then(() => process.exit(0), () => process.exit(1));
+    miner.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

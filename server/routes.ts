@@ -3,13 +3,13 @@
  * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400)
  * -> download (502) -> admission to the inference queue (503) -> decode/inference (422/500) -> reply.
  */
-import { MinerError, httpError } from '../lib/core/errors.ts';
+import { httpError, MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
-import { downloadVideo, type DownloadOptions, type FfmpegBinary } from '../lib/inference/video.ts';
-import type { Handler, HandlerRequest, Reply } from './http.ts';
-import type { RequestGuard } from './guard.ts';
-import type { InferencePool } from './pool.ts';
+import { type DownloadOptions, downloadVideo, type FfmpegBinary } from '../lib/inference/video.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
+import type { RequestGuard } from './guard.ts';
+import type { Handler, HandlerRequest, Reply } from './http.ts';
+import type { InferencePool } from './pool.ts';
 
 export interface ChallengeRequest {
   challenge_id: string;

@@ -10,7 +10,7 @@
 import type { ApiPromise } from '@polkadot/api';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
-import { SyncedStakeSource, type StakeSnapshot } from './stake.ts';
+import { type StakeSnapshot, SyncedStakeSource } from './stake.ts';
 
 export interface ChainStakeDeps {
   /** Default: lib/chain.ts connectChain(config.chain). */
@@ -22,7 +22,8 @@ export interface ChainStakeDeps {
 /** A stake source over the chain, already synced once (throws MinerError when that first sync fails). */
 export async function createChainStakeSource(config: MinerConfig, deps: ChainStakeDeps = {}): Promise<SyncedStakeSource> {
   const connect = deps.connect ?? (async () => (await import('../lib/chain/connection.ts')).connectChain(config.chain));
-  const fetchStakes = deps.fetchStakes ?? (async (api: ApiPromise, netuid: number) => (await import('../lib/chain/metagraph.ts')).fetchStakes(api, netuid));
+  const fetchStakes =
+    deps.fetchStakes ?? (async (api: ApiPromise, netuid: number) => (await import('../lib/chain/metagraph.ts')).fetchStakes(api, netuid));
   let api: ApiPromise | undefined;
 
   const drop = async () => {
@@ -48,6 +49,10 @@ export async function createChainStakeSource(config: MinerConfig, deps: ChainSta
     source.close();
     throw error;
   }
-  log.info('stake gate ready', { netuid: config.chain.netuid, endpoint: config.chain.endpoint, min_stake_tao: config.security.minStakeTao });
+  log.info('stake gate ready', {
+    netuid: config.chain.netuid,
+    endpoint: config.chain.endpoint,
+    min_stake_tao: config.security.minStakeTao,
+  });
   return source;
 }

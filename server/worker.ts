@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MinerError } from '../lib/core/errors.ts';
 import { loadModel } from '../lib/inference/model.ts';
-import { runPipeline, type PipelineStats } from '../lib/inference/pipeline.ts';
+import { type PipelineStats, runPipeline } from '../lib/inference/pipeline.ts';
 import type { Prediction } from '../lib/inference/postprocess.ts';
 
 export interface WorkerInfo {
@@ -35,7 +35,7 @@ interface WorkerConfig {
 
 async function start(port: NonNullable<typeof parentPort>, config: WorkerConfig): Promise<void> {
   const post = (message: WorkerResponse) => port.postMessage(message);
-  let model;
+  let model: Awaited<ReturnType<typeof loadModel>>;
   try {
     model = await loadModel(config.modelDir, { providers: config.providers, threads: config.threads });
     const t0 = performance.now();

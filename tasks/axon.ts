@@ -11,14 +11,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { minimist } from 'zx';
-import { PROJECT_ROOT, loadConfig } from '../lib/core/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
-import { MinerError, describeError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
-import { loadHotkey } from '../lib/chain/wallet.ts';
+import { type AxonInfo, axonArgs, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
 import { openApi, submitTx, uidOf } from '../lib/chain/connection.ts';
-import { axonArgs, nonPublicReason, versionToInt, type AxonInfo } from '../lib/chain/axon.ts';
 import { readAxon } from '../lib/chain/neuron.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
 
 export const USAGE = `usage: npx tsx tasks/axon.ts [--force] [--json] [--verbose]
 
@@ -60,7 +60,9 @@ export async function serveAxon(options: { force: boolean }, deps: AxonDeps = {}
   const { netuid } = config.chain;
   const ip = config.axon.ip;
   if (!ip) {
-    throw new MinerError('AXON_IP is not set', { hint: "set AXON_IP to this server's public IPv4 (e.g. the output of `curl -4 https://ifconfig.me`)" });
+    throw new MinerError('AXON_IP is not set', {
+      hint: "set AXON_IP to this server's public IPv4 (e.g. the output of `curl -4 https://ifconfig.me`)",
+    });
   }
   const port = config.axon.port ?? config.server.port;
   const why = nonPublicReason(ip);
@@ -87,13 +89,25 @@ export async function serveAxon(options: { force: boolean }, deps: AxonDeps = {}
       return { hotkey: hotkey.address, netuid, uid, ip, port, changed: false, axon: current };
     }
     log.info('publishing axon', { ip, port, previous: current ? `${current.ip}:${current.port}` : 'none' });
-    const tx = api.tx.subtensorModule.serveAxon(args.netuid, args.version, args.ip, args.port, args.ipType, args.protocol, args.placeholder1, args.placeholder2);
+    const tx = api.tx.subtensorModule.serveAxon(
+      args.netuid,
+      args.version,
+      args.ip,
+      args.port,
+      args.ipType,
+      args.protocol,
+      args.placeholder1,
+      args.placeholder2,
+    );
     const included = await submitTx(api, tx, hotkey.pair, { context: { hotkey: hotkey.address, netuid } });
     const after = await readAxon(api, netuid, hotkey.address);
     if (!after || after.ip !== ip || after.port !== port) {
-      throw new MinerError(`serve_axon was included in block ${included.blockNumber} but the chain holds ${after ? `${after.ip}:${after.port}` : 'no axon'}, not ${ip}:${port}`, {
-        hint: 'run `npx tsx tasks/status.ts` to see what the chain holds, then rerun this task',
-      });
+      throw new MinerError(
+        `serve_axon was included in block ${included.blockNumber} but the chain holds ${after ? `${after.ip}:${after.port}` : 'no axon'}, not ${ip}:${port}`,
+        {
+          hint: 'run `npx tsx tasks/status.ts` to see what the chain holds, then rerun this task',
+        },
+      );
     }
     log.info('axon published', { ip, port, block: included.blockNumber });
     return { hotkey: hotkey.address, netuid, uid, ip, port, changed: true, block: included.blockNumber, axon: after };
@@ -112,11 +126,18 @@ export async function main(argv: string[] = process.argv.slice(2), deps: AxonDep
   }
   try {
     const unknown = Object.keys(args).filter((k) => !['_', 'force', 'json', 'help', 'h', 'verbose'].includes(k));
-    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    if (unknown.length || args._.length)
+      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
     const result = await serveAxon({ force: args.force }, deps);
     if (args.json) out(JSON.stringify(result));
-    else if (result.changed) out(`axon ${result.ip}:${result.port} published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid} in block ${result.block}`);
-    else out(`axon ${result.ip}:${result.port} already published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}; nothing to do`);
+    else if (result.changed)
+      out(
+        `axon ${result.ip}:${result.port} published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid} in block ${result.block}`,
+      );
+    else
+      out(
+        `axon ${result.ip}:${result.port} already published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}; nothing to do`,
+      );
     return 0;
   } catch (error) {
     err(describeError(error, args.verbose));

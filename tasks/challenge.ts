@@ -12,11 +12,11 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { minimist } from 'zx';
 import { loadConfig } from '../lib/core/config.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
+import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
 import { runIfEntryPoint } from '../lib/core/task.ts';
-import { MinerError, describeError } from '../lib/core/errors.ts';
-import { serveFiles, type FileServer } from '../lib/core/fileserver.ts';
-import { scoreResponse, validateResponse, type GroundTruthEvent } from '../lib/protocol/scoring.ts';
-import { decodeHotkey, signRequest, type SignatureScheme, type Signer } from '../lib/protocol/signature.ts';
+import { type GroundTruthEvent, scoreResponse, validateResponse } from '../lib/protocol/scoring.ts';
+import { decodeHotkey, type SignatureScheme, type Signer, signRequest } from '../lib/protocol/signature.ts';
 
 /** Score's validator gives each challenge this budget (connect + upload + work + reply). */
 const VALIDATOR_BUDGET_S = 30;
@@ -84,7 +84,20 @@ function usageError(message: string): MinerError {
 
 export function parseOptions(argv: string[]): Options {
   const args = minimist(argv, {
-    string: ['url', 'video-url', 'file', 'scheme', 'uri', 'wallet', 'hotkey', 'wallet-path', 'miner-hotkey', 'truth', 'challenge-id', 'timeout'],
+    string: [
+      'url',
+      'video-url',
+      'file',
+      'scheme',
+      'uri',
+      'wallet',
+      'hotkey',
+      'wallet-path',
+      'miner-hotkey',
+      'truth',
+      'challenge-id',
+      'timeout',
+    ],
     boolean: ['json', 'help', 'wrap'],
     alias: { h: 'help' },
     unknown: (arg: string) => {
@@ -94,9 +107,11 @@ export function parseOptions(argv: string[]): Options {
   });
   if (args._.length > 0) throw usageError(`unexpected argument ${JSON.stringify(String(args._[0]))}`);
   const scheme = (args.scheme || 'central').toLowerCase();
-  if (!['central', 'fiber', 'none'].includes(scheme)) throw usageError(`--scheme must be central, fiber or none (got ${JSON.stringify(args.scheme)})`);
+  if (!['central', 'fiber', 'none'].includes(scheme))
+    throw usageError(`--scheme must be central, fiber or none (got ${JSON.stringify(args.scheme)})`);
   const timeoutS = args.timeout === undefined || args.timeout === '' ? VALIDATOR_BUDGET_S : Number(args.timeout);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw usageError(`--timeout must be a number of seconds (got ${JSON.stringify(args.timeout)})`);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw usageError(`--timeout must be a number of seconds (got ${JSON.stringify(args.timeout)})`);
   const url = (args.url || 'http://127.0.0.1:8000').replace(/\/+$/, '');
   if (!/^https?:\/\/[^\s/]+/.test(url)) throw usageError(`--url must look like http://HOST:PORT (got ${JSON.stringify(url)})`);
   return {
@@ -128,7 +143,10 @@ async function loadSigner(options: Options): Promise<Signer> {
     hotkey: options.hotkey ?? config.wallet.hotkey,
   };
   // An explicit --uri is the user's permission to use a dev key.
-  const hotkey = await loadHotkey(wallet, options.uri ? { uri: options.uri, allowDevKeys: true } : { env: { ...process.env, HOTKEY_URI: undefined } });
+  const hotkey = await loadHotkey(
+    wallet,
+    options.uri ? { uri: options.uri, allowDevKeys: true } : { env: { ...process.env, HOTKEY_URI: undefined } },
+  );
   return hotkey.pair;
 }
 
@@ -147,14 +165,20 @@ async function minerHotkeyFromHealth(url: string, timeoutS: number): Promise<str
 
 /** Next step for each status the miner may answer with (security.md's table). */
 export function hintForStatus(status: number, detail: string): string {
-  if (status === 401 && detail.startsWith('Missing header')) return 'the miner requires signed requests (BLACKLIST_ENABLED/VERIFY_ENABLED on): sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';
-  if (status === 401 && detail === 'Invalid nonce') return "check both machines' clocks (NTP): nonces older or newer than 120 s are refused, and each nonce works once";
-  if (status === 401) return 'the signature did not verify: for --scheme fiber pass the miner hotkey the miner runs with (--miner-hotkey); make sure nothing between you and the miner rewrites the body';
-  if (status === 403 && detail.startsWith('Insufficient stake')) return "your key's stake is below the miner's MIN_STAKE_THRESHOLD: add it to the miner's VALIDATOR_ALLOWLIST or lower the threshold for the test";
-  if (status === 403) return "your hotkey is not in the subnet's metagraph: add it to the miner's VALIDATOR_ALLOWLIST, or test with BLACKLIST_ENABLED=false";
+  if (status === 401 && detail.startsWith('Missing header'))
+    return 'the miner requires signed requests (BLACKLIST_ENABLED/VERIFY_ENABLED on): sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';
+  if (status === 401 && detail === 'Invalid nonce')
+    return "check both machines' clocks (NTP): nonces older or newer than 120 s are refused, and each nonce works once";
+  if (status === 401)
+    return 'the signature did not verify: for --scheme fiber pass the miner hotkey the miner runs with (--miner-hotkey); make sure nothing between you and the miner rewrites the body';
+  if (status === 403 && detail.startsWith('Insufficient stake'))
+    return "your key's stake is below the miner's MIN_STAKE_THRESHOLD: add it to the miner's VALIDATOR_ALLOWLIST or lower the threshold for the test";
+  if (status === 403)
+    return "your hotkey is not in the subnet's metagraph: add it to the miner's VALIDATOR_ALLOWLIST, or test with BLACKLIST_ENABLED=false";
   if (status === 400) return 'the miner refused the request body: check --video-url / --challenge-id';
   if (status === 413) return "the request body exceeds the miner's MAX_BODY_BYTES";
-  if (status === 502) return 'the miner could not fetch the video: check the URL is reachable from the miner (with --file, the miner must run on this machine)';
+  if (status === 502)
+    return 'the miner could not fetch the video: check the URL is reachable from the miner (with --file, the miner must run on this machine)';
   if (status === 503 || status === 429) return 'the miner is busy or still loading: wait for GET /docs to answer 200 and retry';
   if (status >= 500) return "inference failed on the miner: read the miner's log around this request";
   return "read the miner's log around this request";
@@ -165,9 +189,14 @@ async function readTruth(file: string): Promise<GroundTruthEvent[]> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (error) {
-    throw new MinerError(`cannot read ground truth ${file}: ${(error as Error).message}`, { hint: 'pass a JSON list such as [{"frame": 100, "action": "pass"}]' });
+    throw new MinerError(`cannot read ground truth ${file}: ${(error as Error).message}`, {
+      hint: 'pass a JSON list such as [{"frame": 100, "action": "pass"}]',
+    });
   }
-  if (!Array.isArray(parsed)) throw new MinerError(`ground truth ${file} is not a JSON list`, { hint: 'pass a JSON list such as [{"frame": 100, "action": "pass"}]' });
+  if (!Array.isArray(parsed))
+    throw new MinerError(`ground truth ${file} is not a JSON list`, {
+      hint: 'pass a JSON list such as [{"frame": 100, "action": "pass"}]',
+    });
   return parsed.map((item: unknown, i) => {
     const event = item as { frame?: unknown; action?: unknown };
     if (typeof event?.frame !== 'number' || !Number.isInteger(event.frame) || event.frame < 0 || typeof event.action !== 'string') {
@@ -201,7 +230,9 @@ async function run(options: Options, io: ChallengeIo): Promise<ChallengeResult> 
   if (options.scheme === 'fiber' && !minerHotkey) {
     minerHotkey = await minerHotkeyFromHealth(options.url, options.timeoutS);
     if (!minerHotkey) {
-      throw new MinerError('the fiber scheme signs the miner hotkey, and the miner did not report one on GET /health', { hint: 'pass --miner-hotkey SS58 (the hotkey the miner runs with)' });
+      throw new MinerError('the fiber scheme signs the miner hotkey, and the miner did not report one on GET /health', {
+        hint: 'pass --miner-hotkey SS58 (the hotkey the miner runs with)',
+      });
     }
   }
 
@@ -216,21 +247,36 @@ async function run(options: Options, io: ChallengeIo): Promise<ChallengeResult> 
     const body = JSON.stringify({ challenge_id: options.challengeId, video_url: videoUrl, frames: null });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (signer) Object.assign(headers, signRequest(signer, options.scheme as SignatureScheme, body, { minerHotkey, wrap: options.wrap }));
-    if (!options.json) io.err(`POST ${options.url}/challenge  scheme=${options.scheme}${signer ? ` signer=${signer.address}` : ''}  video=${videoUrl}`);
+    if (!options.json)
+      io.err(`POST ${options.url}/challenge  scheme=${options.scheme}${signer ? ` signer=${signer.address}` : ''}  video=${videoUrl}`);
 
     const started = performance.now();
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${options.url}/challenge`, { method: 'POST', headers, body, signal: AbortSignal.timeout(options.timeoutS * 1000) });
+      response = await fetch(`${options.url}/challenge`, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(options.timeoutS * 1000),
+      });
       text = await response.text();
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
       const wall = (performance.now() - started) / 1000;
       return {
-        url: options.url, challenge_id: options.challengeId, scheme: options.scheme, status: 0, wall_s: wall, ok: false,
-        cause: timedOut ? `no reply within ${options.timeoutS} s` : `cannot reach ${options.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
-        next: timedOut ? 'the validator would score 0: make inference faster (or check the miner is not stuck downloading)' : 'check the miner is running and --url (host, port) is reachable from here',
+        url: options.url,
+        challenge_id: options.challengeId,
+        scheme: options.scheme,
+        status: 0,
+        wall_s: wall,
+        ok: false,
+        cause: timedOut
+          ? `no reply within ${options.timeoutS} s`
+          : `cannot reach ${options.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
+        next: timedOut
+          ? 'the validator would score 0: make inference faster (or check the miner is not stuck downloading)'
+          : 'check the miner is running and --url (host, port) is reachable from here',
       };
     }
     const wall = (performance.now() - started) / 1000;
@@ -247,18 +293,36 @@ async function run(options: Options, io: ChallengeIo): Promise<ChallengeResult> 
       return { ...base, ok: false, cause: `miner answered ${response.status}: ${detail}`, next: hintForStatus(response.status, detail) };
     }
     if (json === undefined) {
-      return { ...base, ok: false, cause: `reply is not JSON: ${JSON.stringify(text.slice(0, 120))}`, next: 'the validator would score 0: the miner must answer application/json' };
+      return {
+        ...base,
+        ok: false,
+        cause: `reply is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
+        next: 'the validator would score 0: the miner must answer application/json',
+      };
     }
     const checked = validateResponse(json);
-    if (!checked.ok) return { ...base, ok: false, cause: `invalid reply: ${checked.reason}`, next: 'the validator would score this reply 0: fix the response schema in the miner' };
+    if (!checked.ok)
+      return {
+        ...base,
+        ok: false,
+        cause: `invalid reply: ${checked.reason}`,
+        next: 'the validator would score this reply 0: fix the response schema in the miner',
+      };
 
     const result: ChallengeResult = { ...base, ok: true, processing_time_s: checked.processingTime, predictions: checked.predictions };
     if (truth) result.score = scoreResponse(checked.predictions, truth);
     if (checked.challengeId !== undefined && checked.challengeId !== options.challengeId) {
-      io.err(`warning: reply challenge_id ${JSON.stringify(checked.challengeId)} differs from the request's ${JSON.stringify(options.challengeId)}`);
+      io.err(
+        `warning: reply challenge_id ${JSON.stringify(checked.challengeId)} differs from the request's ${JSON.stringify(options.challengeId)}`,
+      );
     }
     if (wall > VALIDATOR_BUDGET_S) {
-      return { ...result, ok: false, cause: `reply took ${wall.toFixed(1)} s, over the validator's ${VALIDATOR_BUDGET_S} s budget`, next: 'the validator would score 0: make inference faster or use a GPU' };
+      return {
+        ...result,
+        ok: false,
+        cause: `reply took ${wall.toFixed(1)} s, over the validator's ${VALIDATOR_BUDGET_S} s budget`,
+        next: 'the validator would score 0: make inference faster or use a GPU',
+      };
     }
     return result;
   } finally {

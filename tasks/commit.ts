@@ -11,18 +11,19 @@
  *    commitments silently, so a commit is only done when its reveal is seen)
  * `--dry-run --json` stops after step 2 without connecting and prints {payload, reveal_round, ciphertext_hex}.
  */
-import { minimist } from 'zx';
-import { u8aToHex } from '@polkadot/util';
+
 import type { ApiPromise } from '@polkadot/api';
-import { loadConfig } from '../lib/core/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
-import { MinerError, describeError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
-import { loadHotkey } from '../lib/chain/wallet.ts';
-import { connectChain, connectProvider, submitTx, uidOf, bestBlockNumber } from '../lib/chain/connection.ts';
-import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, payloadJson, type Payload } from '../lib/chain/commitment.ts';
-import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
+import { u8aToHex } from '@polkadot/util';
+import { minimist } from 'zx';
+import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, type Payload, payloadJson } from '../lib/chain/commitment.ts';
+import { bestBlockNumber, connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
+import { log } from '../lib/core/log.ts';
+import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
 
 export const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
 
@@ -72,11 +73,20 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
   const now = deps.now ?? Date.now;
   const config = loadConfig(env);
   const { netuid } = config.chain;
-  if (netuid !== 44) log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney): validators of subnet 44 will not see this commitment`, { SCOREVISION_NETUID: netuid });
+  if (netuid !== 44)
+    log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney): validators of subnet 44 will not see this commitment`, {
+      SCOREVISION_NETUID: netuid,
+    });
   if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${config.chain.endpoint}), not finney`);
 
   const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
-  const payload = buildPayload({ imageRepo: options.image, imageTag: options.tag, imageDigest: options.digest, elementId: config.chain.elementId, hotkey: hotkey.address });
+  const payload = buildPayload({
+    imageRepo: options.image,
+    imageTag: options.tag,
+    imageDigest: options.digest,
+    elementId: config.chain.elementId,
+    hotkey: hotkey.address,
+  });
   const json = payloadJson(payload);
   const size = checkPayloadSize(json);
   const round = revealRoundFor(Math.floor(now() / 1000), 1);
@@ -102,7 +112,15 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
     });
     result.commit_block = included.blockNumber;
     log.info('commitment included', { block: included.blockNumber, hash: included.blockHash });
-    result.reveal_block = await waitForReveal(api, { netuid, hotkey: hotkey.address, json, round, sinceBlock: included.blockNumber, timeoutS: options.revealTimeoutS, pollMs: deps.pollMs ?? 2000 });
+    result.reveal_block = await waitForReveal(api, {
+      netuid,
+      hotkey: hotkey.address,
+      json,
+      round,
+      sinceBlock: included.blockNumber,
+      timeoutS: options.revealTimeoutS,
+      pollMs: deps.pollMs ?? 2000,
+    });
     log.info('commitment revealed', { block: result.reveal_block });
     return result;
   } finally {
@@ -124,7 +142,11 @@ async function waitForReveal(
     if (Date.now() >= deadline) break;
     if (Date.now() - lastProgress >= 10_000) {
       lastProgress = Date.now();
-      log.info('waiting for the reveal', { reveal_round: w.round, block: await bestBlockNumber(api), waited_s: Math.round((Date.now() - started) / 1000) });
+      log.info('waiting for the reveal', {
+        reveal_round: w.round,
+        block: await bestBlockNumber(api),
+        waited_s: Math.round((Date.now() - started) / 1000),
+      });
     }
     await new Promise((r) => setTimeout(r, Math.max(50, Math.min(w.pollMs, deadline - Date.now()))));
   }
@@ -134,9 +156,12 @@ async function waitForReveal(
       hint: 'the chain reveals when the drand round reaches it; check again with `npx tsx tasks/status.ts` in a minute, or rerun with a longer --reveal-timeout',
     });
   }
-  throw new MinerError(`the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s and is no longer pending: the chain could not decrypt it`, {
-    hint: 'the chain drops commitments it cannot decrypt; unset DRAND_PUBLIC_KEY (it must be drand quicknet\'s key on finney) and commit again',
-  });
+  throw new MinerError(
+    `the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s and is no longer pending: the chain could not decrypt it`,
+    {
+      hint: "the chain drops commitments it cannot decrypt; unset DRAND_PUBLIC_KEY (it must be drand quicknet's key on finney) and commit again",
+    },
+  );
 }
 
 function parseArgs(argv: string[]) {
@@ -157,20 +182,38 @@ export async function main(argv: string[] = process.argv.slice(2), deps: CommitD
     return 0;
   }
   try {
-    const unknown = Object.keys(args).filter((k) => !['_', 'image', 'tag', 'digest', 'reveal-timeout', 'dry-run', 'json', 'help', 'h', 'verbose'].includes(k));
-    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    const unknown = Object.keys(args).filter(
+      (k) => !['_', 'image', 'tag', 'digest', 'reveal-timeout', 'dry-run', 'json', 'help', 'h', 'verbose'].includes(k),
+    );
+    if (unknown.length || args._.length)
+      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
     for (const name of ['image', 'tag', 'digest'] as const) {
-      if (!args[name]) throw new MinerError(`--${name} is required`, { hint: 'usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>' });
+      if (!args[name])
+        throw new MinerError(`--${name} is required`, {
+          hint: 'usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>',
+        });
     }
     const timeout = args['reveal-timeout'] === undefined ? 180 : Number(args['reveal-timeout']);
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new MinerError(`--reveal-timeout ${args['reveal-timeout']} is not a positive number of seconds`);
-    const result = await commit({ image: args.image, tag: args.tag, digest: args.digest, revealTimeoutS: timeout, dryRun: args['dry-run'] }, deps);
+    if (!Number.isFinite(timeout) || timeout <= 0)
+      throw new MinerError(`--reveal-timeout ${args['reveal-timeout']} is not a positive number of seconds`);
+    const result = await commit(
+      { image: args.image, tag: args.tag, digest: args.digest, revealTimeoutS: timeout, dryRun: args['dry-run'] },
+      deps,
+    );
     if (args.json) {
-      out(JSON.stringify(args['dry-run'] ? { payload: result.payload, reveal_round: result.reveal_round, ciphertext_hex: result.ciphertext_hex } : result));
+      out(
+        JSON.stringify(
+          args['dry-run'] ? { payload: result.payload, reveal_round: result.reveal_round, ciphertext_hex: result.ciphertext_hex } : result,
+        ),
+      );
     } else if (args['dry-run']) {
-      out(`dry run: payload ${JSON.stringify(result.payload)}\nreveal round ${result.reveal_round}, ciphertext ${result.ciphertext_hex.length / 2 - 1} bytes (not submitted)`);
+      out(
+        `dry run: payload ${JSON.stringify(result.payload)}\nreveal round ${result.reveal_round}, ciphertext ${result.ciphertext_hex.length / 2 - 1} bytes (not submitted)`,
+      );
     } else {
-      out(`committed ${result.payload.image_repo}:${result.payload.image_tag}@${result.payload.image_digest} for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}: included in block ${result.commit_block}, revealed in block ${result.reveal_block}`);
+      out(
+        `committed ${result.payload.image_repo}:${result.payload.image_tag}@${result.payload.image_digest} for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}: included in block ${result.commit_block}, revealed in block ${result.reveal_block}`,
+      );
     }
     return 0;
   } catch (error) {

@@ -8,14 +8,14 @@
  * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
  */
 import { minimist } from 'zx';
-import { loadConfig } from '../lib/core/config.ts';
-import { runIfEntryPoint, type ChainTaskDeps } from '../lib/core/task.ts';
-import { MinerError, describeError } from '../lib/core/errors.ts';
-import { loadHotkey } from '../lib/chain/wallet.ts';
-import { bestBlockNumber, openApi, uidOf } from '../lib/chain/connection.ts';
 import { latestRevealed, validatorFilter } from '../lib/chain/commitment.ts';
-import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { bestBlockNumber, openApi, uidOf } from '../lib/chain/connection.ts';
 import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
+import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { describeError, MinerError } from '../lib/core/errors.ts';
+import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
 
 export const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
 
@@ -53,26 +53,48 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
   const api = await openApi(config.chain, deps.provider);
   try {
     const problems: StatusReport['problems'] = [];
-    if (netuid !== 44) problems.push({ problem: `netuid is ${netuid}, not 44 (Score Vision on finney)`, fix: 'set SCOREVISION_NETUID=44 unless you are testing on purpose' });
-    if (config.chain.network !== 'finney') problems.push({ problem: `network is ${config.chain.network}, not finney`, fix: 'set BITTENSOR_SUBTENSOR_ENDPOINT=finney unless you are testing on purpose' });
+    if (netuid !== 44)
+      problems.push({
+        problem: `netuid is ${netuid}, not 44 (Score Vision on finney)`,
+        fix: 'set SCOREVISION_NETUID=44 unless you are testing on purpose',
+      });
+    if (config.chain.network !== 'finney')
+      problems.push({
+        problem: `network is ${config.chain.network}, not finney`,
+        fix: 'set BITTENSOR_SUBTENSOR_ENDPOINT=finney unless you are testing on purpose',
+      });
 
     const block = await bestBlockNumber(api);
     const uid = await uidOf(api, netuid, hotkey.address);
     const registered = uid !== undefined;
-    if (!registered) problems.push({ problem: `hotkey ${hotkey.address} is not registered on netuid ${netuid}`, fix: `btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}` });
+    if (!registered)
+      problems.push({
+        problem: `hotkey ${hotkey.address} is not registered on netuid ${netuid}`,
+        fix: `btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}`,
+      });
 
     const axon = await readAxon(api, netuid, hotkey.address);
     const wantPort = config.axon.port ?? config.server.port;
-    if (registered && !axon) problems.push({ problem: 'no axon published: validators cannot find the miner', fix: 'set AXON_IP (and AXON_PORT) and run `npx tsx tasks/axon.ts`' });
+    if (registered && !axon)
+      problems.push({
+        problem: 'no axon published: validators cannot find the miner',
+        fix: 'set AXON_IP (and AXON_PORT) and run `npx tsx tasks/axon.ts`',
+      });
     else if (axon && config.axon.ip && (axon.ip !== config.axon.ip || axon.port !== wantPort)) {
-      problems.push({ problem: `the chain holds axon ${axon.ip}:${axon.port} but this config says ${config.axon.ip}:${wantPort}`, fix: 'run `npx tsx tasks/axon.ts` to publish the configured address' });
+      problems.push({
+        problem: `the chain holds axon ${axon.ip}:${axon.port} but this config says ${config.axon.ip}:${wantPort}`,
+        fix: 'run `npx tsx tasks/axon.ts` to publish the configured address',
+      });
     }
 
     let stake = 0n;
     try {
       stake = stakeOf(await fetchStakes(api, netuid), hotkey.address);
     } catch (error) {
-      problems.push({ problem: `could not read stake: ${error instanceof Error ? error.message : String(error)}`, fix: 'check the endpoint; stake is informational only' });
+      problems.push({
+        problem: `could not read stake: ${error instanceof Error ? error.message : String(error)}`,
+        fix: 'check the endpoint; stake is informational only',
+      });
     }
 
     const pending = await readPending(api, netuid, hotkey.address);
@@ -83,13 +105,22 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
       revealed = { block: latest.block, text: latest.text, passes_filter: verdict.ok, payload: verdict.payload ?? null };
       problems.push(...verdict.problems);
       if (verdict.ok && verdict.payload?.hotkey !== undefined && verdict.payload.hotkey !== hotkey.address) {
-        problems.push({ problem: `the revealed payload names hotkey ${String(verdict.payload.hotkey)}, not ${hotkey.address}`, fix: 'commit again with `tasks/commit.ts`' });
+        problems.push({
+          problem: `the revealed payload names hotkey ${String(verdict.payload.hotkey)}, not ${hotkey.address}`,
+          fix: 'commit again with `tasks/commit.ts`',
+        });
       }
     } else if (registered && !pending) {
-      problems.push({ problem: 'no revealed commitment: validators do not know your image', fix: 'run `npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`' });
+      problems.push({
+        problem: 'no revealed commitment: validators do not know your image',
+        fix: 'run `npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`',
+      });
     }
     if (pending && pending.revealRounds.length > 0 && !latest) {
-      problems.push({ problem: `a commitment is pending (reveal round ${pending.revealRounds.join(', ')}) and nothing is revealed yet`, fix: 'wait a minute and run status again; if it stays pending, commit again' });
+      problems.push({
+        problem: `a commitment is pending (reveal round ${pending.revealRounds.join(', ')}) and nothing is revealed yet`,
+        fix: 'wait a minute and run status again; if it stays pending, commit again',
+      });
     }
 
     return {
@@ -138,7 +169,8 @@ export async function main(argv: string[] = process.argv.slice(2), deps: StatusD
   }
   try {
     const unknown = Object.keys(args).filter((k) => !['_', 'json', 'help', 'h', 'verbose'].includes(k));
-    if (unknown.length || args._.length) throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
+    if (unknown.length || args._.length)
+      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
     const report = await status(deps);
     out(args.json ? JSON.stringify(report) : formatStatus(report));
     return report.ok ? 0 : 1;

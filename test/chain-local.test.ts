@@ -2,27 +2,27 @@
  * The chain layer against a real subtensor runtime (spec 300 wasm) running in-process (test/support/localchain.ts).
  * One chain for the whole file; each test uses its own hotkeys so the order does not matter.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { u8aToHex } from '@polkadot/util';
-import { mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed, encodeAddress } from '@polkadot/util-crypto';
-import { startLocalChain, TEST_NETUID, type LocalChain } from './support/localchain.ts';
-import { ChainError, connectChain, submitTx, uidOf } from '../lib/chain/connection.ts';
-import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { encodeAddress, mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed } from '@polkadot/util-crypto';
 import { buildPayload, commitmentInfo, payloadJson } from '../lib/chain/commitment.ts';
-import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
-import { readPending, readRevealed } from '../lib/chain/neuron.ts';
-import { QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
-import { loadHotkey } from '../lib/chain/wallet.ts';
-import { main as commitMain } from '../tasks/commit.ts';
-import { main as axonMain } from '../tasks/axon.ts';
-import { main as statusMain } from '../tasks/status.ts';
+import { ChainError, connectChain, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { fetchStakes, stakeOf, zipStakes } from '../lib/chain/metagraph.ts';
+import { readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
+import { loadHotkey } from '../lib/chain/wallet.ts';
+import { PROJECT_ROOT, QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
+import { main as axonMain } from '../tasks/axon.ts';
+import { main as commitMain } from '../tasks/commit.ts';
+import { main as statusMain } from '../tasks/status.ts';
+import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 let local: LocalChain;
@@ -45,7 +45,17 @@ function makeWalletHotkey(name: string): string {
   const address = encodeAddress(pair.publicKey, 42);
   const dir = path.join(walletDir, 'cold', 'hotkeys');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, name), JSON.stringify({ secretPhrase: phrase, secretSeed: u8aToHex(seed), publicKey: u8aToHex(pair.publicKey), accountId: u8aToHex(pair.publicKey), ss58Address: address }), { mode: 0o600 });
+  writeFileSync(
+    path.join(dir, name),
+    JSON.stringify({
+      secretPhrase: phrase,
+      secretSeed: u8aToHex(seed),
+      publicKey: u8aToHex(pair.publicKey),
+      accountId: u8aToHex(pair.publicKey),
+      ss58Address: address,
+    }),
+    { mode: 0o600 },
+  );
   return address;
 }
 
@@ -79,10 +89,22 @@ test('register a hotkey and commit a TimelockEncrypted field -> Commitment event
   const uid = await local.registerHotkey(TEST_NETUID, address);
   assert.equal(await uidOf(local.api, TEST_NETUID, address), uid);
 
-  const json = payloadJson(buildPayload({ imageRepo: 'user/repo', imageTag: 'v1.0.0', imageDigest: DIGEST, elementId: 'manako/DetectFootballEvent', hotkey: address }));
+  const json = payloadJson(
+    buildPayload({
+      imageRepo: 'user/repo',
+      imageTag: 'v1.0.0',
+      imageDigest: DIGEST,
+      elementId: 'manako/DetectFootballEvent',
+      hotkey: address,
+    }),
+  );
   const round = revealRoundFor(Math.floor(Date.now() / 1000), 1);
   const ciphertext = encryptCommitmentJson(json, round, local.drand.publicKeyHex);
-  const result = await submitTx(local.api, local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ciphertext, round)), hotkey.pair);
+  const result = await submitTx(
+    local.api,
+    local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ciphertext, round)),
+    hotkey.pair,
+  );
   const names = result.events.map((e) => `${e.event.section}.${e.event.method}`);
   // this runtime emits TimelockCommitment (netuid, who, reveal_round) for a timelocked field, Commitment for plain ones
   const ev = result.events.find((e) => e.event.section === 'commitments' && ['Commitment', 'TimelockCommitment'].includes(e.event.method));
@@ -106,7 +128,10 @@ test('register a hotkey and commit a TimelockEncrypted field -> Commitment event
   assert.equal(pending.block, result.blockNumber);
 
   const revealed = await local.revealPending(TEST_NETUID);
-  assert.deepEqual(revealed.map((r) => [r.hotkey, r.text]), [[address, json]]);
+  assert.deepEqual(
+    revealed.map((r) => [r.hotkey, r.text]),
+    [[address, json]],
+  );
   assert.equal(await readPending(local.api, TEST_NETUID, address), undefined);
   const entries = await readRevealed(local.api, TEST_NETUID, address);
   assert.equal(entries.length, 1);
@@ -118,7 +143,9 @@ test('an unregistered hotkey gets commitments.AccountNotAllowedCommit with the o
   const bob = local.dev.Bob;
   const ciphertext = encryptCommitmentJson('{"x":1}', 1000, local.drand.publicKeyHex);
   await assert.rejects(
-    submitTx(local.api, local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ciphertext, 1000)), bob, { context: { hotkey: bob.address, netuid: TEST_NETUID } }),
+    submitTx(local.api, local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ciphertext, 1000)), bob, {
+      context: { hotkey: bob.address, netuid: TEST_NETUID },
+    }),
     (error: unknown) => {
       assert.ok(error instanceof ChainError);
       assert.equal(error.chainError, 'commitments.AccountNotAllowedCommit');
@@ -137,7 +164,10 @@ test('tasks/commit.ts main: commits, observes the (simulated) reveal, prints the
   await local.registerHotkey(TEST_NETUID, address);
   const stop = local.autoReveal(TEST_NETUID, 200);
   try {
-    const r = await runCommit(['--image', 'user/repo', '--tag', 'v1.2.3', '--digest', DIGEST, '--json', '--reveal-timeout', '60'], envFor('miner'));
+    const r = await runCommit(
+      ['--image', 'user/repo', '--tag', 'v1.2.3', '--digest', DIGEST, '--json', '--reveal-timeout', '60'],
+      envFor('miner'),
+    );
     assert.equal(r.code, 0, r.err);
     const result = JSON.parse(r.out);
     assert.equal(result.hotkey, address);
@@ -168,7 +198,10 @@ test('tasks/commit.ts main: a commitment the chain cannot decrypt (wrong drand k
   await local.registerHotkey(TEST_NETUID, address);
   const stop = local.autoReveal(TEST_NETUID, 200);
   try {
-    const r = await runCommit(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--reveal-timeout', '3'], envFor('wrongkey', { DRAND_PUBLIC_KEY: QUICKNET_PUBLIC_KEY }));
+    const r = await runCommit(
+      ['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--reveal-timeout', '3'],
+      envFor('wrongkey', { DRAND_PUBLIC_KEY: QUICKNET_PUBLIC_KEY }),
+    );
     assert.equal(r.code, 1);
     assert.match(r.err, /no longer pending: the chain could not decrypt it/);
     assert.match(r.err, /DRAND_PUBLIC_KEY/);
@@ -193,7 +226,10 @@ test('SpaceLimitExceeded is explained with the blocks until the next epoch', asy
   await local.setStorage({ Commitments: { MaxSpace: 400 } });
   try {
     const ct = encryptCommitmentJson('{"a":1}', 5, local.drand.publicKeyHex);
-    const send = () => submitTx(local.api, local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ct, 5)), hotkey.pair, { context: { hotkey: address, netuid: TEST_NETUID } });
+    const send = () =>
+      submitTx(local.api, local.api.tx.commitments.setCommitment(TEST_NETUID, commitmentInfo(ct, 5)), hotkey.pair, {
+        context: { hotkey: address, netuid: TEST_NETUID },
+      });
     await send();
     await assert.rejects(send(), (error: unknown) => {
       assert.ok(error instanceof ChainError);
@@ -218,7 +254,11 @@ test('tasks/axon.ts main: serve_axon round trip, skip when unchanged, refuse pri
   const r1 = JSON.parse(first.out);
   assert.equal(r1.changed, true);
   assert.deepEqual([r1.axon.ip, r1.axon.port, r1.axon.ipType, r1.axon.protocol], ['203.0.113.7', 8091, 4, 4]);
-  const stored = (await local.api.query.subtensorModule.axons(TEST_NETUID, address)).toJSON() as { ip: number | string; port: number; version: number };
+  const stored = (await local.api.query.subtensorModule.axons(TEST_NETUID, address)).toJSON() as {
+    ip: number | string;
+    port: number;
+    version: number;
+  };
   assert.equal(BigInt(stored.ip), 3405803783n);
   assert.equal(stored.port, 8091);
   assert.equal(stored.version, 1000); // package version 0.1.0
@@ -257,7 +297,10 @@ test('metagraph: stake a hotkey and see it in fetchStakes (selective call, same 
   assert.ok(stake > 0n, `stake after add_stake: ${stake}`);
   assert.equal(after.stakes.get(u8aToHex(local.keyring.decodeAddress(hotkey))), stake);
 
-  const full = (await local.api.call.subnetInfoRuntimeApi.getMetagraph(TEST_NETUID)).toJSON() as { hotkeys: string[]; totalStake: Array<number | string> };
+  const full = (await local.api.call.subnetInfoRuntimeApi.getMetagraph(TEST_NETUID)).toJSON() as {
+    hotkeys: string[];
+    totalStake: Array<number | string>;
+  };
   const fromFull = zipStakes(full.hotkeys, full.totalStake)!;
   assert.equal(fromFull.stakes.get(u8aToHex(local.keyring.decodeAddress(hotkey))), stake);
   assert.equal(after.source, 'selective');
@@ -269,7 +312,14 @@ test('metagraph: stake a hotkey and see it in fetchStakes (selective call, same 
     rpc: local.api.rpc,
     at: async (hash: string) => {
       const at = await local.api.at(hash);
-      return { call: { subnetInfoRuntimeApi: { getMetagraph: at.call.subnetInfoRuntimeApi.getMetagraph, getSelectiveMetagraph: async () => ({ toJSON: () => ({ netuid: TEST_NETUID, hotkeys: null, totalStake: null }) }) } } };
+      return {
+        call: {
+          subnetInfoRuntimeApi: {
+            getMetagraph: at.call.subnetInfoRuntimeApi.getMetagraph,
+            getSelectiveMetagraph: async () => ({ toJSON: () => ({ netuid: TEST_NETUID, hotkeys: null, totalStake: null }) }),
+          },
+        },
+      };
     },
   } as unknown as typeof local.api;
   const viaFull = await fetchStakes(selectiveNulls, TEST_NETUID);
@@ -298,7 +348,10 @@ test('tasks/status.ts main: a complete miner has only the test-network warnings;
   assert.equal(report.pending, null);
   assert.equal(report.revealed.passes_filter, true);
   assert.equal(report.revealed.payload.image_tag, 'v9');
-  assert.deepEqual(report.problems.map((p: { problem: string }) => p.problem), ['netuid is 1, not 44 (Score Vision on finney)', 'network is local, not finney']);
+  assert.deepEqual(
+    report.problems.map((p: { problem: string }) => p.problem),
+    ['netuid is 1, not 44 (Score Vision on finney)', 'network is local, not finney'],
+  );
   assert.equal(s.code, 1); // the test-network warnings count as problems
 
   const bareAddress = makeWalletHotkey('bare');
@@ -339,10 +392,14 @@ test('tasks/commit.ts run alone as a subprocess over WebSocket: commits and sees
   const ws = await local.serveWs();
   const stop = local.autoReveal(TEST_NETUID, 200);
   try {
-    const { stdout } = await promisify(execFile)('npx', ['tsx', 'tasks/commit.ts', '--image', 'user/repo', '--tag', 'v7', '--digest', DIGEST, '--json', '--reveal-timeout', '60'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...envFor('subprocess', { BITTENSOR_SUBTENSOR_ENDPOINT: ws.url, CHAIN_CONNECT_TIMEOUT_S: '20' }) },
-    });
+    const { stdout } = await promisify(execFile)(
+      'npx',
+      ['tsx', 'tasks/commit.ts', '--image', 'user/repo', '--tag', 'v7', '--digest', DIGEST, '--json', '--reveal-timeout', '60'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...envFor('subprocess', { BITTENSOR_SUBTENSOR_ENDPOINT: ws.url, CHAIN_CONNECT_TIMEOUT_S: '20' }) },
+      },
+    );
     const result = JSON.parse(stdout);
     assert.equal(result.hotkey, address);
     assert.ok(result.reveal_block > result.commit_block);

@@ -3,21 +3,21 @@
  * test/fixtures/vectors/calls.json, and a signed set_commitment built for finney's current extension list
  * (metadata v16, spec 381) that decodes back and verifies.
  */
-import { test, before } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { before, test } from 'node:test';
+import { Keyring } from '@polkadot/keyring';
 import { Metadata, TypeRegistry } from '@polkadot/types';
 import type { RuntimeVersion } from '@polkadot/types/interfaces';
 import { expandMetadata } from '@polkadot/types/metadata';
-import { Keyring } from '@polkadot/keyring';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
 import { blake2AsU8a, cryptoWaitReady, signatureVerify } from '@polkadot/util-crypto';
-import { extensionOverridesFor, unknownExtensions, SUBTENSOR_EXTENSION_OVERRIDES, blocksUntilNextEpoch } from '../lib/chain/connection.ts';
-import { commitmentInfo, parseRevealedCommitments } from '../lib/chain/commitment.ts';
-import { FIXTURES_DIR } from './support/fixtures.ts';
 import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
-
+import { commitmentInfo, parseRevealedCommitments } from '../lib/chain/commitment.ts';
+import { blocksUntilNextEpoch, extensionOverridesFor, SUBTENSOR_EXTENSION_OVERRIDES, unknownExtensions } from '../lib/chain/connection.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
 
 const calls = JSON.parse(readFileSync(path.join(FIXTURES_DIR, 'vectors/calls.json'), 'utf8'));
 
@@ -47,7 +47,11 @@ test('the runtime declares only extensions we know (spec 381) and the overrides 
   const declared = registry.signedExtensions;
   assert.ok(declared.includes('SubtensorTransactionExtension'));
   assert.deepEqual(unknownExtensions(declared), []);
-  assert.deepEqual(Object.keys(extensionOverridesFor(declared)).sort(), ['DrandPriority', 'SubtensorTransactionExtension', 'SudoTransactionExtension']);
+  assert.deepEqual(Object.keys(extensionOverridesFor(declared)).sort(), [
+    'DrandPriority',
+    'SubtensorTransactionExtension',
+    'SudoTransactionExtension',
+  ]);
   assert.deepEqual(unknownExtensions([...declared, 'BrandNewExtension']), ['BrandNewExtension']);
   assert.ok(SUBTENSOR_EXTENSION_OVERRIDES.ChargeTransactionPaymentWrapper);
 });
@@ -85,14 +89,26 @@ test('serve_axon encodes byte-exactly like calls.json', () => {
   assert.equal(ipv4ToInt(v.ip).toString(), v.ip_u128);
   assert.equal(intToIpv4(BigInt(v.ip_u128)), v.ip);
   const a = axonArgs({ netuid: v.netuid, ip: v.ip, port: v.port, version: v.version });
-  const call = decorated.tx.subtensorModule.serveAxon(a.netuid, a.version, a.ip, a.port, a.ipType, a.protocol, a.placeholder1, a.placeholder2);
+  const call = decorated.tx.subtensorModule.serveAxon(
+    a.netuid,
+    a.version,
+    a.ip,
+    a.port,
+    a.ipType,
+    a.protocol,
+    a.placeholder1,
+    a.placeholder2,
+  );
   assert.equal(call.toHex(), v.call_hex);
 });
 
 test('RevealedCommitments value decodes to [block, text] with the SCALE string prefix stripped', () => {
   const value = registry.createType('Vec<(Bytes, u64)>', calls.revealed_commitments_value.hex);
   const entries = parseRevealedCommitments(value.toJSON() as Array<[string, number]>);
-  assert.deepEqual(entries.map((e) => [e.block, e.text]), calls.revealed_commitments_value.decoded);
+  assert.deepEqual(
+    entries.map((e) => [e.block, e.text]),
+    calls.revealed_commitments_value.decoded,
+  );
 });
 
 test('axon helpers: versions, public/private addresses', () => {
@@ -140,24 +156,55 @@ test('a signed set_commitment for spec 381 decodes back and its sr25519 signatur
   assert.equal(decoded.method.toHex(), call.toHex());
   assert.equal(`${decoded.method.section}.${decoded.method.method}`, 'commitments.setCommitment');
   // the decoded call carries our field
-  const info = (decoded.method.args[1] as unknown as { fields: Array<{ isTimelockEncrypted: boolean; asTimelockEncrypted: { encrypted: { toHex(): string }; revealRound: { toBigInt(): bigint } } }> }).fields;
+  const info = (
+    decoded.method.args[1] as unknown as {
+      fields: Array<{
+        isTimelockEncrypted: boolean;
+        asTimelockEncrypted: { encrypted: { toHex(): string }; revealRound: { toBigInt(): bigint } };
+      }>;
+    }
+  ).fields;
   assert.equal(info.length, 1);
   assert.equal(info[0].isTimelockEncrypted, true);
   assert.equal(info[0].asTimelockEncrypted.encrypted.toHex(), u8aToHex(ciphertext));
   assert.equal(info[0].asTimelockEncrypted.revealRound.toBigInt(), round);
 
   // rebuild the signing payload from the decoded extrinsic and verify the signature over it
-  const payload = registry.createType('ExtrinsicPayload', {
-    method: decoded.method.toHex(), era: decoded.era, nonce: decoded.nonce, tip: decoded.tip,
-    specVersion: 381, transactionVersion: 1, genesisHash, blockHash, mode: 0,
-  }, { version: 4 });
+  const payload = registry.createType(
+    'ExtrinsicPayload',
+    {
+      method: decoded.method.toHex(),
+      era: decoded.era,
+      nonce: decoded.nonce,
+      tip: decoded.tip,
+      specVersion: 381,
+      transactionVersion: 1,
+      genesisHash,
+      blockHash,
+      mode: 0,
+    },
+    { version: 4 },
+  );
   const message = payload.toU8a({ method: true });
   const signed = message.length > 256 ? blake2AsU8a(message) : message;
   assert.equal(signatureVerify(signed, decoded.signature.toU8a(), pair.address).isValid, true);
   // and a different nonce in the payload does not verify (the check can fail)
-  const other = registry.createType('ExtrinsicPayload', {
-    method: decoded.method.toHex(), era: decoded.era, nonce: 8, tip: decoded.tip,
-    specVersion: 381, transactionVersion: 1, genesisHash, blockHash, mode: 0,
-  }, { version: 4 }).toU8a({ method: true });
+  const other = registry
+    .createType(
+      'ExtrinsicPayload',
+      {
+        method: decoded.method.toHex(),
+        era: decoded.era,
+        nonce: 8,
+        tip: decoded.tip,
+        specVersion: 381,
+        transactionVersion: 1,
+        genesisHash,
+        blockHash,
+        mode: 0,
+      },
+      { version: 4 },
+    )
+    .toU8a({ method: true });
   assert.equal(signatureVerify(other.length > 256 ? blake2AsU8a(other) : other, decoded.signature.toU8a(), pair.address).isValid, false);
 });

@@ -3,18 +3,19 @@
  * proves the client's headers survive HTTP and pass the miner's checks, and that every failure exits 1 with
  * the cause.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import { MinerError } from '../lib/core/errors.ts';
+import type { MinerError } from '../lib/core/errors.ts';
 import { createGuard, type RequestGuard } from '../server/guard.ts';
 import { createMemoryStakeSource } from '../server/stake.ts';
 import { main } from '../tasks/challenge.ts';
@@ -38,7 +39,10 @@ before(async () => {
   const walletKey = keyring.addFromSeed(seed);
   dir = await mkdtemp(path.join(os.tmpdir(), 'challenge-test-'));
   await mkdir(path.join(dir, 'wallets', 'cold', 'hotkeys'), { recursive: true });
-  await writeFile(path.join(dir, 'wallets', 'cold', 'hotkeys', 'hot'), JSON.stringify({ secretSeed: u8aToHex(seed), ss58Address: walletKey.address }));
+  await writeFile(
+    path.join(dir, 'wallets', 'cold', 'hotkeys', 'hot'),
+    JSON.stringify({ secretSeed: u8aToHex(seed), ss58Address: walletKey.address }),
+  );
   guard = createGuard({
     blacklistEnabled: true,
     verifyEnabled: true,
@@ -67,7 +71,13 @@ before(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await writeFile(path.join(dir, 'clip.mp4'), Buffer.alloc(1234, 7));
-  await writeFile(path.join(dir, 'truth.json'), JSON.stringify([{ frame: 100, action: 'pass' }, { frame: 310, action: 'goal' }]));
+  await writeFile(
+    path.join(dir, 'truth.json'),
+    JSON.stringify([
+      { frame: 100, action: 'pass' },
+      { frame: 310, action: 'goal' },
+    ]),
+  );
 });
 
 after(async () => {
@@ -86,13 +96,27 @@ async function runMain(argv: string[]) {
 
 const goodReply = ({ challenge_id }: { challenge_id: string }) => ({
   challenge_id,
-  predictions: [{ frame: 310, action: 'goal', confidence: 0.9 }, { frame: 600, action: 'pass', confidence: 0.6 }],
+  predictions: [
+    { frame: 310, action: 'goal', confidence: 0.9 },
+    { frame: 600, action: 'pass', confidence: 0.6 },
+  ],
   processing_time: 1.25,
 });
 
 test('central scheme with --file: the miner fetches the clip, the reply is accepted and scored', async () => {
   reply = goodReply;
-  const { code, out, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice', '--truth', path.join(dir, 'truth.json'), '--challenge-id', 'abc']);
+  const { code, out, err } = await runMain([
+    '--url',
+    url,
+    '--file',
+    path.join(dir, 'clip.mp4'),
+    '--uri',
+    '//Alice',
+    '--truth',
+    path.join(dir, 'truth.json'),
+    '--challenge-id',
+    'abc',
+  ]);
   assert.equal(code, 0, err);
   assert.equal(seen.at(-1)?.videoBytes, 1234);
   const headers = seen.at(-1)!.headers;
@@ -106,7 +130,17 @@ test('central scheme with --file: the miner fetches the clip, the reply is accep
 
 test('fiber scheme takes the miner hotkey from /health and passes the guard', async () => {
   reply = goodReply;
-  const { code, err, out } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--uri', '//Alice', '--scheme', 'fiber', '--json']);
+  const { code, err, out } = await runMain([
+    '--url',
+    url,
+    '--file',
+    path.join(dir, 'clip.mp4'),
+    '--uri',
+    '//Alice',
+    '--scheme',
+    'fiber',
+    '--json',
+  ]);
   assert.equal(code, 0, err);
   const result = JSON.parse(out) as { ok: boolean; scheme: string; status: number };
   assert.deepEqual([result.ok, result.scheme, result.status], [true, 'fiber', 200]);
@@ -120,7 +154,18 @@ test('--wallet/--hotkey/--wallet-path sign with a hotkey file (lib/wallet.ts)', 
   const { code, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), ...wallet]);
   assert.equal(code, 0, err);
   assert.match(err, /signer=5/);
-  const missing = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4'), '--wallet-path', path.join(dir, 'wallets'), '--wallet', 'cold', '--hotkey', 'nope']);
+  const missing = await runMain([
+    '--url',
+    url,
+    '--file',
+    path.join(dir, 'clip.mp4'),
+    '--wallet-path',
+    path.join(dir, 'wallets'),
+    '--wallet',
+    'cold',
+    '--hotkey',
+    'nope',
+  ]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /hotkey file not found/);
 });

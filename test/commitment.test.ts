@@ -3,24 +3,40 @@
  * commit task's offline paths (`--dry-run --json` as a real subprocess, argument errors), plus connection
  * failures (no chain needed).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { hexToU8a, stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, encodeAddress, sr25519PairFromSeed } from '@polkadot/util-crypto';
 import {
-  MAX_PAYLOAD_BYTES, buildPayload, checkPayloadSize, decodeRevealedText, isSamePayload, latestRevealed,
-  parseRevealedCommitments, payloadJson, validateDigest, validatorFilter,
+  buildPayload,
+  checkPayloadSize,
+  decodeRevealedText,
+  isSamePayload,
+  latestRevealed,
+  MAX_PAYLOAD_BYTES,
+  parseRevealedCommitments,
+  payloadJson,
+  validateDigest,
+  validatorFilter,
 } from '../lib/chain/commitment.ts';
-import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, scaleEncodeString, signDrandRound, revealRoundFor } from '../lib/chain/timelock.ts';
 import { applyExtensionOverrides, connectChain } from '../lib/chain/connection.ts';
-import { MinerError } from '../lib/core/errors.ts';
+import {
+  decryptTimelock,
+  drandPublicKeyFromSecret,
+  revealRoundFor,
+  scaleDecodeString,
+  scaleEncodeString,
+  signDrandRound,
+} from '../lib/chain/timelock.ts';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { main as commitMain } from '../tasks/commit.ts';
 
 const run = promisify(execFile);
@@ -39,19 +55,30 @@ before(async () => {
   const pair = sr25519PairFromSeed(seed);
   walletAddress = encodeAddress(pair.publicKey, 42);
   mkdirSync(path.join(walletDir, 'cold', 'hotkeys'), { recursive: true });
-  writeFileSync(path.join(walletDir, 'cold', 'hotkeys', 'hot'), JSON.stringify({ secretSeed: u8aToHex(seed), ss58Address: walletAddress }), { mode: 0o600 });
+  writeFileSync(
+    path.join(walletDir, 'cold', 'hotkeys', 'hot'),
+    JSON.stringify({ secretSeed: u8aToHex(seed), ss58Address: walletAddress }),
+    { mode: 0o600 },
+  );
 });
 after(() => rmSync(walletDir, { recursive: true, force: true }));
 
 test('payload: exact key order and JSON text', () => {
   const json = payloadJson(buildPayload(input));
-  assert.equal(json, `{"role":"miner","track":"private","image_repo":"user/repo","image_tag":"v1.0.0","image_digest":"${DIGEST}","element_id":"${ELEMENT}","hotkey":"${HOTKEY}"}`);
+  assert.equal(
+    json,
+    `{"role":"miner","track":"private","image_repo":"user/repo","image_tag":"v1.0.0","image_digest":"${DIGEST}","element_id":"${ELEMENT}","hotkey":"${HOTKEY}"}`,
+  );
   assert.equal(validatorFilter(json, ELEMENT).ok, true);
 });
 
 test('payload: digest, repo and tag are validated', () => {
   for (const bad of ['sha256:abc', `sha256:${'A'.repeat(64)}`, `sha512:${'a'.repeat(64)}`, 'a'.repeat(64), `${DIGEST} `]) {
-    assert.throws(() => validateDigest(bad), (e: unknown) => e instanceof MinerError && /not of the form sha256:<64 hex>/.test(e.message), bad);
+    assert.throws(
+      () => validateDigest(bad),
+      (e: unknown) => e instanceof MinerError && /not of the form sha256:<64 hex>/.test(e.message),
+      bad,
+    );
   }
   assert.equal(validateDigest(DIGEST), DIGEST);
   assert.throws(() => buildPayload({ ...input, imageRepo: 'User/Repo' }), /not a valid repository name/);
@@ -75,8 +102,15 @@ test('revealed commitments: SCALE prefix stripped, newest by block, identity wit
   assert.equal(decodeRevealedText(scaleEncodeString(json)), json);
   assert.equal(decodeRevealedText(u8aToHex(scaleEncodeString(json))), json);
   assert.equal(decodeRevealedText(stringToU8a('{"raw":1}')), '{"raw":1}'); // unprefixed bytes fall back to UTF-8
-  const entries = parseRevealedCommitments([[u8aToHex(scaleEncodeString('{"a":1}')), 10], [u8aToHex(scaleEncodeString(json)), 30], [u8aToHex(scaleEncodeString('{"b":2}')), 20]]);
-  assert.deepEqual(entries.map((e) => e.block), [10, 30, 20]);
+  const entries = parseRevealedCommitments([
+    [u8aToHex(scaleEncodeString('{"a":1}')), 10],
+    [u8aToHex(scaleEncodeString(json)), 30],
+    [u8aToHex(scaleEncodeString('{"b":2}')), 20],
+  ]);
+  assert.deepEqual(
+    entries.map((e) => e.block),
+    [10, 30, 20],
+  );
   assert.equal(latestRevealed(entries)?.text, json);
   assert.equal(latestRevealed([]), undefined);
   assert.equal(isSamePayload(json, json), true);
@@ -85,7 +119,7 @@ test('revealed commitments: SCALE prefix stripped, newest by block, identity wit
   assert.equal(isSamePayload('not json', json), false);
 });
 
-test("validator filter: each reason it would skip a commitment", () => {
+test('validator filter: each reason it would skip a commitment', () => {
   const base = JSON.parse(payloadJson(buildPayload(input)));
   const cases: Array<[Record<string, unknown> | string, RegExp | null]> = [
     [base, null],
@@ -104,7 +138,10 @@ test("validator filter: each reason it would skip a commitment", () => {
     if (problem === null) assert.equal(verdict.ok, true, JSON.stringify(verdict.problems));
     else {
       assert.equal(verdict.ok, false);
-      assert.ok(verdict.problems.some((p) => problem.test(p.problem) && p.fix.length > 0), `${JSON.stringify(value)} -> ${JSON.stringify(verdict.problems)}`);
+      assert.ok(
+        verdict.problems.some((p) => problem.test(p.problem) && p.fix.length > 0),
+        `${JSON.stringify(value)} -> ${JSON.stringify(verdict.problems)}`,
+      );
     }
   }
 });
@@ -113,10 +150,24 @@ test('tasks/commit.ts --dry-run --json as a subprocess: payload, round, a cipher
   const sk = hexToU8a(`0x${'11'.repeat(31)}07`);
   const pk = drandPublicKeyFromSecret(sk);
   const before = Math.floor(Date.now() / 1000);
-  const { stdout } = await run(process.execPath, ['tasks/commit.ts', '--image', 'user/repo', '--tag', 'v2', '--digest', DIGEST, '--dry-run', '--json'], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, DOTENV_DISABLE: '1', BITTENSOR_WALLET_PATH: walletDir, BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot', DRAND_PUBLIC_KEY: pk, SCOREVISION_NETUID: '44', BITTENSOR_SUBTENSOR_ENDPOINT: 'finney', BITTENSOR_SUBTENSOR_FALLBACK: '' },
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['tasks/commit.ts', '--image', 'user/repo', '--tag', 'v2', '--digest', DIGEST, '--dry-run', '--json'],
+    {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        DOTENV_DISABLE: '1',
+        BITTENSOR_WALLET_PATH: walletDir,
+        BITTENSOR_WALLET_COLD: 'cold',
+        BITTENSOR_WALLET_HOT: 'hot',
+        DRAND_PUBLIC_KEY: pk,
+        SCOREVISION_NETUID: '44',
+        BITTENSOR_SUBTENSOR_ENDPOINT: 'finney',
+        BITTENSOR_SUBTENSOR_FALLBACK: '',
+      },
+    },
+  );
   const result = JSON.parse(stdout);
   assert.deepEqual(Object.keys(result), ['payload', 'reveal_round', 'ciphertext_hex']);
   assert.equal(result.payload.hotkey, walletAddress);
@@ -167,12 +218,20 @@ test('connectChain: falls back, then fails within the timeout naming both endpoi
   await new Promise<void>((r) => closed.close(() => r()));
   const started = Date.now();
   try {
-    await assert.rejects(connectChain({ endpoint: `ws://127.0.0.1:${hangPort}`, fallbackEndpoint: `ws://127.0.0.1:${closedPort}`, connectTimeoutMs: 1500 }), (error: unknown) => {
-      assert.ok(error instanceof MinerError);
-      assert.match(error.message, new RegExp(`cannot reach subtensor: could not connect to ws://127.0.0.1:${hangPort} within 2 s; could not connect to ws://127.0.0.1:${closedPort}`));
-      assert.match(error.hint ?? '', /BITTENSOR_SUBTENSOR_FALLBACK/);
-      return true;
-    });
+    await assert.rejects(
+      connectChain({ endpoint: `ws://127.0.0.1:${hangPort}`, fallbackEndpoint: `ws://127.0.0.1:${closedPort}`, connectTimeoutMs: 1500 }),
+      (error: unknown) => {
+        assert.ok(error instanceof MinerError);
+        assert.match(
+          error.message,
+          new RegExp(
+            `cannot reach subtensor: could not connect to ws://127.0.0.1:${hangPort} within 2 s; could not connect to ws://127.0.0.1:${closedPort}`,
+          ),
+        );
+        assert.match(error.hint ?? '', /BITTENSOR_SUBTENSOR_FALLBACK/);
+        return true;
+      },
+    );
     assert.ok(Date.now() - started < 6000, `took ${Date.now() - started} ms`);
   } finally {
     for (const s of sockets) s.destroy();
@@ -182,10 +241,19 @@ test('connectChain: falls back, then fails within the timeout naming both endpoi
 
 test('applyExtensionOverrides refuses a runtime with an unknown transaction extension', () => {
   let applied: unknown;
-  const fake = (signedExtensions: string[]) => ({
-    registry: { signedExtensions, setSignedExtensions: (...args: unknown[]) => { applied = args; } },
-  }) as unknown as Parameters<typeof applyExtensionOverrides>[0];
-  assert.throws(() => applyExtensionOverrides(fake(['CheckNonce', 'ChargeTransactionPayment', 'BrandNewExtension'])), /does not know: BrandNewExtension/);
+  const fake = (signedExtensions: string[]) =>
+    ({
+      registry: {
+        signedExtensions,
+        setSignedExtensions: (...args: unknown[]) => {
+          applied = args;
+        },
+      },
+    }) as unknown as Parameters<typeof applyExtensionOverrides>[0];
+  assert.throws(
+    () => applyExtensionOverrides(fake(['CheckNonce', 'ChargeTransactionPayment', 'BrandNewExtension'])),
+    /does not know: BrandNewExtension/,
+  );
   assert.equal(applied, undefined);
   assert.deepEqual(applyExtensionOverrides(fake(['CheckNonce', 'DrandPriority'])), ['CheckNonce', 'DrandPriority']);
   assert.deepEqual(Object.keys((applied as unknown as [string[], Record<string, unknown>])[1]), ['DrandPriority']);

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { KeyringPair } from '@polkadot/keyring/types';
+import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 import { signRequest } from '../lib/protocol/signature.ts';
 import { startMiner } from '../server/app.ts';
 import { createGuardFromConfig, formatStake, type RequestGuard } from '../server/guard.ts';
-import { startLocalChain, TEST_NETUID, type LocalChain } from './support/localchain.ts';
+import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
 import { startVideoServer } from './support/media.ts';
 
 let local: LocalChain;
@@ -106,7 +106,10 @@ test('the background refresh picks up new stake without a restart', async () => 
     let passed = false;
     for (let i = 0; i < 40 && !passed; i++) {
       await new Promise((r) => setTimeout(r, 250));
-      passed = await guard.check(signedBy(newcomer)).then(() => true, () => false);
+      passed = await guard.check(signedBy(newcomer)).then(
+        () => true,
+        () => false,
+      );
     }
     assert.ok(passed, 'the newcomer passes once the refreshed metagraph shows its stake');
   } finally {
@@ -122,7 +125,11 @@ test('through the server: the staked validator reaches the download, the strange
   try {
     const post = (pair: KeyringPair) => {
       const body = JSON.stringify({ challenge_id: 'c1', video_url: `${videos.base}/files/none.mp4`, frames: null });
-      return fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json', ...signRequest(pair, 'central', body, { minerHotkey: minerKey.address }) }, body });
+      return fetch(`${miner.url}/challenge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signRequest(pair, 'central', body, { minerHotkey: minerKey.address }) },
+        body,
+      });
     };
     const accepted = await post(validator);
     assert.equal(accepted.status, 502);
@@ -130,7 +137,9 @@ test('through the server: the staked validator reaches the download, the strange
     const refused = await post(stranger);
     assert.equal(refused.status, 403);
     assert.deepEqual(await refused.json(), { detail: 'Hotkey not found in metagraph' });
-    const health = (await (await fetch(`${miner.url}/health`)).json()) as { security: { blacklist: boolean; verify: boolean; metagraph: { synced: boolean } } };
+    const health = (await (await fetch(`${miner.url}/health`)).json()) as {
+      security: { blacklist: boolean; verify: boolean; metagraph: { synced: boolean } };
+    };
     assert.equal(health.security.blacklist, true);
     assert.equal(health.security.verify, true);
     assert.equal(health.security.metagraph.synced, true);

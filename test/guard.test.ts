@@ -1,15 +1,15 @@
-import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, encodeAddress } from '@polkadot/util-crypto';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { signRequest, type SignatureScheme } from '../lib/protocol/signature.ts';
-import { createGuard, createGuardFromConfig, formatStake, openGuard, type GuardOptions, type RequestGuard } from '../server/guard.ts';
+import { type SignatureScheme, signRequest } from '../lib/protocol/signature.ts';
+import { createGuard, createGuardFromConfig, formatStake, type GuardOptions, openGuard, type RequestGuard } from '../server/guard.ts';
 import { NonceStore } from '../server/nonces.ts';
-import { SyncedStakeSource, createMemoryStakeSource, type StakeSnapshot } from '../server/stake.ts';
+import { createMemoryStakeSource, type StakeSnapshot, SyncedStakeSource } from '../server/stake.ts';
 
 const T0 = 1_700_000_000_000;
 const TAO = 1_000_000_000n;
@@ -51,7 +51,11 @@ function makeGuard(overrides: Partial<GuardOptions> = {}): RequestGuard {
 let sequence = 0n;
 
 /** Signed headers at T0; central nonces are bare ns, so a counter keeps each request's nonce distinct. */
-function signed(pair: KeyringPair, scheme: SignatureScheme = 'central', options: { nowMs?: number; nonce?: string; wrap?: boolean; minerHotkey?: string; body?: Buffer } = {}) {
+function signed(
+  pair: KeyringPair,
+  scheme: SignatureScheme = 'central',
+  options: { nowMs?: number; nonce?: string; wrap?: boolean; minerHotkey?: string; body?: Buffer } = {},
+) {
   const nonce = options.nonce ?? (scheme === 'central' ? `${BigInt(options.nowMs ?? T0) * 1_000_000n + sequence++}` : undefined);
   return signRequest(pair, scheme, options.body ?? BODY, { nowMs: T0, minerHotkey: miner.address, ...options, nonce });
 }
@@ -81,7 +85,10 @@ test('central scheme passes with bare headers, X- headers, or both', async () =>
   const headers = signed(alice, 'central', { nonce: `${BigInt(T0) * 1_000_000n}` });
   await guard.check({ headers, body: BODY });
   for (const prefixed of [false, true]) {
-    await guard.check({ headers: only(signed(alice, 'central', { nonce: `${BigInt(T0) * 1_000_000n + (prefixed ? 2n : 1n)}` }), prefixed), body: BODY });
+    await guard.check({
+      headers: only(signed(alice, 'central', { nonce: `${BigInt(T0) * 1_000_000n + (prefixed ? 2n : 1n)}` }), prefixed),
+      body: BODY,
+    });
   }
   assert.equal(guard.health().nonces, 3);
   guard.close();
@@ -105,7 +112,11 @@ test('fiber: our key spelled with another SS58 prefix passes; a message for anot
   const guard = makeGuard();
   const otherSpelling = encodeAddress(miner.publicKey, 0);
   await guard.check({ headers: signed(alice, 'fiber', { minerHotkey: otherSpelling }), body: BODY });
-  await expectRejected(guard.check({ headers: signed(alice, 'fiber', { minerHotkey: bob.address }), body: BODY }), 401, 'Invalid signature');
+  await expectRejected(
+    guard.check({ headers: signed(alice, 'fiber', { minerHotkey: bob.address }), body: BODY }),
+    401,
+    'Invalid signature',
+  );
   guard.close();
 });
 
@@ -123,7 +134,11 @@ test('signature made by another key: Invalid signature', async () => {
   const guard = makeGuard();
   const headers = signed(alice);
   const forged = signed(bob, 'central', { nonce: headers.nonce });
-  await expectRejected(guard.check({ headers: { ...headers, signature: forged.signature, 'X-Signature': forged.signature }, body: BODY }), 401, 'Invalid signature');
+  await expectRejected(
+    guard.check({ headers: { ...headers, signature: forged.signature, 'X-Signature': forged.signature }, body: BODY }),
+    401,
+    'Invalid signature',
+  );
   guard.close();
 });
 
@@ -287,7 +302,11 @@ test('synced stake source: keeps the last good snapshot when a refresh fails', a
 
 test('synced stake source: a failed first sync fails start-up with the way out', async () => {
   const source = new SyncedStakeSource({ refreshMs: 1000, fetchSnapshot: async () => Promise.reject(new Error('ECONNREFUSED')) });
-  await assert.rejects(source.start(), (error: unknown) => error instanceof MinerError && /ECONNREFUSED/.test(error.message) && /BLACKLIST_ENABLED=false/.test(error.hint ?? ''));
+  await assert.rejects(
+    source.start(),
+    (error: unknown) =>
+      error instanceof MinerError && /ECONNREFUSED/.test(error.message) && /BLACKLIST_ENABLED=false/.test(error.hint ?? ''),
+  );
   assert.equal(source.synced, false);
   source.close();
 });
@@ -303,19 +322,36 @@ test('createGuardFromConfig: missing wallet or unreachable chain fails at start-
     return true;
   });
   await assert.rejects(
-    createGuardFromConfig(config, { loadMinerHotkey: async () => miner.address, createStakeSource: async () => Promise.reject(new Error('timeout connecting')) }),
-    (error: unknown) => error instanceof MinerError && /netuid 44/.test(error.message) && /timeout connecting/.test(error.message) && /VERIFY_ENABLED=false/.test(error.hint ?? ''),
+    createGuardFromConfig(config, {
+      loadMinerHotkey: async () => miner.address,
+      createStakeSource: async () => Promise.reject(new Error('timeout connecting')),
+    }),
+    (error: unknown) =>
+      error instanceof MinerError &&
+      /netuid 44/.test(error.message) &&
+      /timeout connecting/.test(error.message) &&
+      /VERIFY_ENABLED=false/.test(error.hint ?? ''),
   );
 });
 
 test('createGuardFromConfig: with wallet and stake source, the guard enforces both checks', async () => {
   const config = loadConfig({ MIN_STAKE_THRESHOLD: '1000', VALIDATOR_ALLOWLIST: bob.address });
-  const guard = await createGuardFromConfig(config, { loadMinerHotkey: async () => miner.address, createStakeSource: async () => stakes() });
+  const guard = await createGuardFromConfig(config, {
+    loadMinerHotkey: async () => miner.address,
+    createStakeSource: async () => stakes(),
+  });
   const now = Date.now();
   await guard.check({ headers: signRequest(alice, 'fiber', BODY, { minerHotkey: miner.address, nowMs: now }), body: BODY });
   await guard.check({ headers: signRequest(bob, 'central', BODY, { nowMs: now }), body: BODY });
-  await expectRejected(guard.check({ headers: signRequest(dave, 'central', BODY, { nowMs: now }), body: BODY }), 403, 'Insufficient stake of 999.5');
+  await expectRejected(
+    guard.check({ headers: signRequest(dave, 'central', BODY, { nowMs: now }), body: BODY }),
+    403,
+    'Insufficient stake of 999.5',
+  );
   const health = guard.health();
-  assert.deepEqual([health.blacklist, health.verify, health.miner_hotkey, health.allowlist, health.nonces], [true, true, miner.address, 1, 2]);
+  assert.deepEqual(
+    [health.blacklist, health.verify, health.miner_hotkey, health.allowlist, health.nonces],
+    [true, true, miner.address, 1, 2],
+  );
   guard.close();
 });

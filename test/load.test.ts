@@ -11,7 +11,7 @@ import type { KeyringPair } from '@polkadot/keyring/types';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { loadConfig } from '../lib/core/config.ts';
 import { signRequest } from '../lib/protocol/signature.ts';
-import { startMiner, type RunningMiner } from '../server/app.ts';
+import { type RunningMiner, startMiner } from '../server/app.ts';
 import { createGuard } from '../server/guard.ts';
 import { NonceStore } from '../server/nonces.ts';
 import { createMemoryStakeSource } from '../server/stake.ts';
@@ -58,7 +58,10 @@ after(async () => {
 function makeRequest(i: number): { body: string; headers: Record<string, string>; forged: boolean } {
   const body = JSON.stringify({ challenge_id: `load-${i}`, video_url: `${videos.base}/files/missing-${i}.mp4`, frames: null });
   const scheme = i % 4 < 2 ? 'central' : 'fiber';
-  const nonce = scheme === 'central' ? `${BigInt(Date.now()) * 1_000_000n + BigInt(i)}` : `${BigInt(Date.now()) * 1_000_000n + BigInt(i)}_load${String(i).padStart(6, '0')}`;
+  const nonce =
+    scheme === 'central'
+      ? `${BigInt(Date.now()) * 1_000_000n + BigInt(i)}`
+      : `${BigInt(Date.now()) * 1_000_000n + BigInt(i)}_load${String(i).padStart(6, '0')}`;
   if (i % 2 === 0) return { body, headers: signRequest(validator, scheme, body, { nonce, minerHotkey: minerKey.address }), forged: false };
   const kind = Math.floor(i / 2) % 3;
   if (kind === 0) {
@@ -90,7 +93,11 @@ test(`${TOTAL} signed requests, half forged, ${CONCURRENCY} at a time: none lost
     while (next < TOTAL && Date.now() < deadline) {
       const i = next++;
       const request = makeRequest(i);
-      const response = await fetch(`${miner.url}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json', ...request.headers }, body: request.body });
+      const response = await fetch(`${miner.url}/challenge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...request.headers },
+        body: request.body,
+      });
       const json = (await response.json()) as { detail?: string };
       answered++;
       if (!request.forged) completed.push({ body: request.body, headers: request.headers });

@@ -24,7 +24,8 @@ function expectError(fn: () => unknown, ...parts: string[]): MinerError {
     caught = error;
   }
   assert.ok(caught instanceof MinerError, `expected a MinerError, got ${String(caught)}`);
-  for (const part of parts) assert.ok(caught.message.includes(part), `message ${JSON.stringify(caught.message)} lacks ${JSON.stringify(part)}`);
+  for (const part of parts)
+    assert.ok(caught.message.includes(part), `message ${JSON.stringify(caught.message)} lacks ${JSON.stringify(part)}`);
   assert.ok(caught.hint && caught.hint.length > 0, 'a hint says what to do next');
   return caught;
 }
@@ -51,7 +52,10 @@ describe('parseManifest: valid', () => {
     assert.equal(m.input.layout, 'NCTHW');
     assert.equal(m.input.scale, 1 / 255);
     assert.deepEqual(m.timing, { fps: 25, clipFrames: 64, strideFrames: 48, marginFrames: 8 });
-    assert.deepEqual(m.classes.map((c) => c.action), ['goal', 'ball_out_of_play']);
+    assert.deepEqual(
+      m.classes.map((c) => c.action),
+      ['goal', 'ball_out_of_play'],
+    );
     assert.equal(m.outputs.displacement, undefined);
     // thresholds = 1/(1+d), d = 1 - (0.5 / tol) * (1 - min_score)
     assert.equal(m.postprocess.thresholds.goal, 1 / (1 + (1 - (0.5 / 3) * 0.5))); // 0.5217...
@@ -103,7 +107,13 @@ describe('parseManifest: valid', () => {
 
 describe('parseManifest: each invalid field is named with its value', () => {
   const cases: Array<[string, (m: Record<string, any>) => void, string[]]> = [
-    ['root not an object', (m) => Object.keys(m).forEach((k) => delete m[k]), ['name missing']],
+    [
+      'root not an object',
+      (m) => {
+        for (const k of Object.keys(m)) delete m[k];
+      },
+      ['name missing'],
+    ],
     ['unknown top-level field', (m) => (m.postProcess = {}), ['postProcess is not a known field']],
     ['unknown nested field', (m) => (m.input.heigth = 36), ['input.heigth is not a known field']],
     ['empty name', (m) => (m.name = ''), ['name ""', 'non-empty string']],
@@ -126,16 +136,38 @@ describe('parseManifest: each invalid field is named with its value', () => {
     ['timing.strideFrames > clipFrames', (m) => (m.timing.strideFrames = 65), ['timing.strideFrames 65', 'from 1 to 64']],
     ['timing.marginFrames > overlap / 2', (m) => (m.timing.marginFrames = 9), ['timing.marginFrames 9', 'from 0 to 8']],
     ['outputs.scores.name missing', (m) => delete m.outputs.scores.name, ['outputs.scores.name missing']],
-    ['outputs.scores.activation', (m) => (m.outputs.scores.activation = 'relu'), ['outputs.scores.activation "relu"', '"sigmoid", "softmax", "none"']],
-    ['outputs.scores.backgroundIndex out of range', (m) => (m.outputs.scores.backgroundIndex = 5), ['outputs.scores.backgroundIndex 5', 'from 0 to 1']],
+    [
+      'outputs.scores.activation',
+      (m) => (m.outputs.scores.activation = 'relu'),
+      ['outputs.scores.activation "relu"', '"sigmoid", "softmax", "none"'],
+    ],
+    [
+      'outputs.scores.backgroundIndex out of range',
+      (m) => (m.outputs.scores.backgroundIndex = 5),
+      ['outputs.scores.backgroundIndex 5', 'from 0 to 1'],
+    ],
     ['background class mapped', (m) => (m.outputs.scores.backgroundIndex = 0), ['classes[0].action "goal"', 'null']],
     ['displacement same as scores', (m) => (m.outputs.displacement = { name: 'scores' }), ['outputs.displacement.name "scores"']],
     ['classes empty', (m) => (m.classes = []), ['classes []', 'non-empty array']],
     ['classes[1].action unknown', (m) => (m.classes[1].action = 'penalty'), ['classes[1].action "penalty"', 'ball_out_of_play']],
     ['classes[1].name duplicate', (m) => (m.classes[1].name = 'bright_flash'), ['classes[1].name "bright_flash"']],
-    ['no class mapped', (m) => m.classes.forEach((c: any) => (c.action = null)), ['classes [null,null]', 'at least one class mapped']],
-    ['postprocess.thresholds.goal > 1', (m) => (m.postprocess.thresholds = { goal: 1.5 }), ['postprocess.thresholds.goal 1.5', 'from 0 to 1']],
-    ['postprocess.thresholds unknown action', (m) => (m.postprocess.thresholds = { penalty: 0.6 }), ['postprocess.thresholds.penalty "penalty"', 'a Score action name']],
+    [
+      'no class mapped',
+      (m) => {
+        for (const c of m.classes) c.action = null;
+      },
+      ['classes [null,null]', 'at least one class mapped'],
+    ],
+    [
+      'postprocess.thresholds.goal > 1',
+      (m) => (m.postprocess.thresholds = { goal: 1.5 }),
+      ['postprocess.thresholds.goal 1.5', 'from 0 to 1'],
+    ],
+    [
+      'postprocess.thresholds unknown action',
+      (m) => (m.postprocess.thresholds = { penalty: 0.6 }),
+      ['postprocess.thresholds.penalty "penalty"', 'a Score action name'],
+    ],
     ['postprocess.nmsWindowS negative', (m) => (m.postprocess.nmsWindowS = { pass: -1 }), ['postprocess.nmsWindowS.pass -1']],
     ['postprocess.expectedErrorS', (m) => (m.postprocess.expectedErrorS = 'half'), ['postprocess.expectedErrorS "half"']],
   ];
@@ -169,14 +201,46 @@ describe('loadManifest', () => {
 describe('manifest against the real session', () => {
   const refused: Array<[string, (m: Record<string, any>) => void, string[]]> = [
     ['input name wrong', (m) => (m.input.name = 'images'), ['input.name "images" is not an input of the model', 'inputs: "frames"']],
-    ['scores output missing', (m) => (m.outputs.scores.name = 'logits'), ['outputs.scores.name "logits" is not an output of the model', 'outputs: "scores"']],
-    ['displacement output missing', (m) => (m.outputs.displacement = { name: 'displ' }), ['outputs.displacement.name "displ" is not an output']],
-    ['layout mismatch', (m) => (m.input.layout = 'NTHWC'), ['input "frames" has shape [1, 3, 64, 36, 64]: dim 1 is 3, the manifest implies 64', 'layout NTHWC']],
+    [
+      'scores output missing',
+      (m) => (m.outputs.scores.name = 'logits'),
+      ['outputs.scores.name "logits" is not an output of the model', 'outputs: "scores"'],
+    ],
+    [
+      'displacement output missing',
+      (m) => (m.outputs.displacement = { name: 'displ' }),
+      ['outputs.displacement.name "displ" is not an output'],
+    ],
+    [
+      'layout mismatch',
+      (m) => (m.input.layout = 'NTHWC'),
+      ['input "frames" has shape [1, 3, 64, 36, 64]: dim 1 is 3, the manifest implies 64', 'layout NTHWC'],
+    ],
     ['size mismatch', (m) => (m.input.width = 32), ['dim 4 is 64, the manifest implies 32']],
-    ['gray vs rgb', (m) => (m.input.colour = 'gray') && delete m.input.mean && delete m.input.std, ['dim 1 is 3, the manifest implies 1']],
-    ['dtype mismatch', (m) => Object.assign(m.input, { dtype: 'uint8', scale: 1, mean: [0, 0, 0] }), ['element type float32, the manifest says input.dtype uint8']],
-    ['clip length mismatch', (m) => Object.assign(m.timing, { clipFrames: 32, strideFrames: 24, marginFrames: 4 }), ['dim 2 is 64, the manifest implies 32', 'output "scores" has shape [1, 64, 2]: dim 1 is 64']],
-    ['class count mismatch', (m) => m.classes.push({ name: 'extra', action: 'shot' }), ['output "scores" has shape [1, 64, 2]: dim 2 is 2, the manifest implies 3']],
+    [
+      'gray vs rgb',
+      (m) => {
+        m.input.colour = 'gray';
+        delete m.input.mean;
+        delete m.input.std;
+      },
+      ['dim 1 is 3, the manifest implies 1'],
+    ],
+    [
+      'dtype mismatch',
+      (m) => Object.assign(m.input, { dtype: 'uint8', scale: 1, mean: [0, 0, 0] }),
+      ['element type float32, the manifest says input.dtype uint8'],
+    ],
+    [
+      'clip length mismatch',
+      (m) => Object.assign(m.timing, { clipFrames: 32, strideFrames: 24, marginFrames: 4 }),
+      ['dim 2 is 64, the manifest implies 32', 'output "scores" has shape [1, 64, 2]: dim 1 is 64'],
+    ],
+    [
+      'class count mismatch',
+      (m) => m.classes.push({ name: 'extra', action: 'shot' }),
+      ['output "scores" has shape [1, 64, 2]: dim 2 is 2, the manifest implies 3'],
+    ],
   ];
   for (const [title, edit, parts] of refused) {
     it(`refuses: ${title}`, async () => {
@@ -184,21 +248,40 @@ describe('manifest against the real session', () => {
       await assert.rejects(loadModel(dir, { providers: ['cpu'], threads: 1 }), (error: unknown) => {
         assert.ok(error instanceof MinerError, String(error));
         assert.ok(error.message.includes(`${dir}/model.json does not match model.onnx`), error.message);
-        for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} lacks ${JSON.stringify(part)}`);
+        for (const part of parts)
+          assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} lacks ${JSON.stringify(part)}`);
         return true;
       });
     });
   }
 
   it('accepts the unedited copy, and symbolic dims / undeclared shapes are not refused', async () => {
-    const model = await loadModel(tempModelDir(() => {}), { providers: ['cpu'], threads: 1 });
+    const model = await loadModel(
+      tempModelDir(() => {}),
+      { providers: ['cpu'], threads: 1 },
+    );
     assert.equal(model.manifest.name, 'default-flash-cut');
     await model.release();
     const m = parseManifest(valid(), 'm.json');
     const meta = (shape: Array<number | string>) => ({ name: 'frames', isTensor: true as const, type: 'float32' as const, shape });
-    checkSession(m, { inputNames: ['frames'], outputNames: ['scores'], inputMetadata: [meta(['batch', 3, 'T', 36, 64])], outputMetadata: [{ ...meta([]), name: 'scores' }] }, 'm.json');
+    checkSession(
+      m,
+      {
+        inputNames: ['frames'],
+        outputNames: ['scores'],
+        inputMetadata: [meta(['batch', 3, 'T', 36, 64])],
+        outputMetadata: [{ ...meta([]), name: 'scores' }],
+      },
+      'm.json',
+    );
     checkSession(m, { inputNames: ['frames'], outputNames: ['scores'] }, 'm.json');
-    expectError(() => checkSession(m, { inputNames: ['frames', 'mask'], outputNames: ['scores'] }, 'm.json'), 'inputs the miner does not feed: "mask"');
-    expectError(() => checkSession(m, { inputNames: ['frames'], outputNames: ['scores'], inputMetadata: [meta([1, 3, 64, 36])] }, 'm.json'), 'expected 5 dims');
+    expectError(
+      () => checkSession(m, { inputNames: ['frames', 'mask'], outputNames: ['scores'] }, 'm.json'),
+      'inputs the miner does not feed: "mask"',
+    );
+    expectError(
+      () => checkSession(m, { inputNames: ['frames'], outputNames: ['scores'], inputMetadata: [meta([1, 3, 64, 36])] }, 'm.json'),
+      'expected 5 dims',
+    );
   });
 });

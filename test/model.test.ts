@@ -6,8 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MinerError } from '../lib/core/errors.ts';
-import { parseManifest, postprocessOptionsFrom, type ManifestInput } from '../lib/inference/manifest.ts';
-import { activate, loadModel, normalisationTable, packClip, type Model } from '../lib/inference/model.ts';
+import { type ManifestInput, parseManifest, postprocessOptionsFrom } from '../lib/inference/manifest.ts';
+import { activate, loadModel, type Model, normalisationTable, packClip } from '../lib/inference/model.ts';
 import { postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
 import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 
@@ -43,7 +43,8 @@ async function runVideo(model: Model, frames: Uint8Array) {
   for (let start = 0; start < n; start += strideFrames) {
     const valid = Math.min(clipFrames, n - start);
     clip.set(frames.subarray(start * model.frameBytes, (start + valid) * model.frameBytes));
-    for (let j = valid; j < clipFrames; j++) clip.copyWithin(j * model.frameBytes, (valid - 1) * model.frameBytes, valid * model.frameBytes);
+    for (let j = valid; j < clipFrames; j++)
+      clip.copyWithin(j * model.frameBytes, (valid - 1) * model.frameBytes, valid * model.frameBytes);
     acc.add(start, (await model.inferClip(clip)).scores, valid);
     if (start + clipFrames >= n) break;
   }
@@ -94,10 +95,13 @@ describe('bundled model on synthetic frames', () => {
     assert.ok(Math.abs(scores[0] - 1 / (1 + Math.exp(6))) < 1e-6, `steady score ${scores[0]}`);
     const predictions = postprocess(scores, T, postprocessOptionsFrom(model.manifest));
     assert.equal(predictions.length, 2);
-    assert.deepEqual(predictions.map((p) => [p.frame, p.action]), [
-      [20, 'goal'],
-      [40, 'ball_out_of_play'],
-    ]);
+    assert.deepEqual(
+      predictions.map((p) => [p.frame, p.action]),
+      [
+        [20, 'goal'],
+        [40, 'ball_out_of_play'],
+      ],
+    );
     assert.ok(predictions.every((p) => p.confidence > 0.9999 && p.confidence <= 1));
   });
 
@@ -107,7 +111,10 @@ describe('bundled model on synthetic frames', () => {
     for (let t = 0; t < T; t++) ramp.fill(60 + 2 * t, t * FRAME, (t + 1) * FRAME);
     assert.deepEqual(postprocess((await model.inferClip(ramp)).scores, T, postprocessOptionsFrom(model.manifest)), []);
     const three = postprocess((await model.inferClip(video(T, [30, 31, 32], []))).scores, T, postprocessOptionsFrom(model.manifest));
-    assert.deepEqual(three.map((p) => [p.frame, p.action]), [[30, 'goal']]);
+    assert.deepEqual(
+      three.map((p) => [p.frame, p.action]),
+      [[30, 'goal']],
+    );
   });
 
   it('over several overlapping clips: events on a clip start, in an overlap and in the padded last clip', async () => {
@@ -115,18 +122,24 @@ describe('bundled model on synthetic frames', () => {
     // frame 100 in the overlap, 130 in the last clip only.
     const frames = video(150, [48, 49, 130, 131], [100, 101]);
     const predictions = await runVideo(model, frames);
-    assert.deepEqual(predictions.map((p) => [p.frame, p.action]), [
-      [48, 'goal'],
-      [100, 'ball_out_of_play'],
-      [130, 'goal'],
-    ]);
+    assert.deepEqual(
+      predictions.map((p) => [p.frame, p.action]),
+      [
+        [48, 'goal'],
+        [100, 'ball_out_of_play'],
+        [130, 'goal'],
+      ],
+    );
     assert.ok(predictions.every((p) => p.confidence > 0.999));
   });
 
   it('runs at 12.5 fps frame mapping when the manifest says so (frame k -> 2k)', async () => {
     const { scores } = await model.inferClip(video(T, [10, 11], []));
     const opts = { ...postprocessOptionsFrom(model.manifest), fps: 12.5 };
-    assert.deepEqual(postprocess(scores, T, opts).map((p) => p.frame), [20]);
+    assert.deepEqual(
+      postprocess(scores, T, opts).map((p) => p.frame),
+      [20],
+    );
   });
 
   it('is deterministic: identical bytes from two runs and from a second session', async () => {
@@ -151,17 +164,29 @@ describe('bundled model on synthetic frames', () => {
   });
 
   it('refuses a clip of the wrong size with a clear MinerError', async () => {
-    await assert.rejects(model.inferClip(new Uint8Array(FRAME * 10)), (e: unknown) => e instanceof MinerError && /inferClip expects 64 frames of 64x36 rgb24 \(442368 bytes\), got 69120 bytes/.test(e.message));
+    await assert.rejects(
+      model.inferClip(new Uint8Array(FRAME * 10)),
+      (e: unknown) =>
+        e instanceof MinerError && /inferClip expects 64 frames of 64x36 rgb24 \(442368 bytes\), got 69120 bytes/.test(e.message),
+    );
   });
 });
 
 describe('loadModel errors', () => {
   it('unsupported provider name', async () => {
-    await assert.rejects(loadModel(DEFAULT_DIR, { providers: ['tpu'] }), (e: unknown) => e instanceof MinerError && e.message.includes('execution provider "tpu" is not supported') && /ORT_PROVIDERS/.test(e.hint ?? ''));
+    await assert.rejects(
+      loadModel(DEFAULT_DIR, { providers: ['tpu'] }),
+      (e: unknown) =>
+        e instanceof MinerError && e.message.includes('execution provider "tpu" is not supported') && /ORT_PROVIDERS/.test(e.hint ?? ''),
+    );
   });
 
   it('missing folder / missing model.onnx', async () => {
-    await assert.rejects(loadModel('/nonexistent/score-model'), (e: unknown) => e instanceof MinerError && e.message.includes('/nonexistent/score-model does not exist') && /MODEL_DIR/.test(e.hint ?? ''));
+    await assert.rejects(
+      loadModel('/nonexistent/score-model'),
+      (e: unknown) =>
+        e instanceof MinerError && e.message.includes('/nonexistent/score-model does not exist') && /MODEL_DIR/.test(e.hint ?? ''),
+    );
     const dir = tmpDir();
     fs.copyFileSync(path.join(DEFAULT_DIR, 'model.json'), path.join(dir, 'model.json'));
     await assert.rejects(loadModel(dir), (e: unknown) => e instanceof MinerError && e.message.includes('has no model.onnx'));
@@ -173,7 +198,10 @@ describe('loadModel errors', () => {
     const bytes = fs.readFileSync(path.join(DEFAULT_DIR, 'model.onnx'));
     fs.writeFileSync(path.join(dir, 'model.onnx'), bytes.subarray(0, 300)); // truncated
     for (const providers of [['cpu'], ['cuda', 'cpu']]) {
-      await assert.rejects(loadModel(dir, { providers }), (e: unknown) => e instanceof MinerError && e.message.startsWith(`cannot load ${dir}/model.onnx`) && /re-export/.test(e.hint ?? ''));
+      await assert.rejects(
+        loadModel(dir, { providers }),
+        (e: unknown) => e instanceof MinerError && e.message.startsWith(`cannot load ${dir}/model.onnx`) && /re-export/.test(e.hint ?? ''),
+      );
     }
   });
 
@@ -181,7 +209,9 @@ describe('loadModel errors', () => {
     // CPU-only installs (ONNXRUNTIME_NODE_INSTALL=skip) have no CUDA provider library; with one but no GPU,
     // onnxruntime also refuses it. Either way the session must end up on cpu and work.
     const binDir = path.dirname(fileURLToPath(import.meta.resolve('onnxruntime-node')));
-    const hasCudaLibrary = fs.readdirSync(path.join(binDir, '..', 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));
+    const hasCudaLibrary = fs
+      .readdirSync(path.join(binDir, '..', 'bin'), { recursive: true })
+      .some((f) => String(f).includes('providers_cuda'));
     const model = await loadModel(DEFAULT_DIR, { providers: ['cuda', 'cpu'], threads: 1 });
     try {
       if (hasCudaLibrary) assert.ok(['cuda', 'cpu'].includes(model.providers[0]), `providers ${model.providers}`);
@@ -215,7 +245,10 @@ describe('displacement output (test variant of the default graph)', () => {
       assert.equal(out.displacement[20], -1); // -brightness of a white frame
       assert.ok(Math.abs(out.displacement[0] + 128 / 255) < 1e-4, `displacement[0] = ${out.displacement[0]}`);
       const predictions = postprocess(out.scores, T, { ...postprocessOptionsFrom(model.manifest), displacement: out.displacement });
-      assert.deepEqual(predictions.map((p) => [p.frame, p.action]), [[19, 'goal']]);
+      assert.deepEqual(
+        predictions.map((p) => [p.frame, p.action]),
+        [[19, 'goal']],
+      );
     } finally {
       await model.release();
     }
@@ -232,7 +265,16 @@ describe('packClip / activation (pure)', () => {
   // 2 frames of 1x2 pixels; bytes are t*100 + pixel*10 + channel.
   const frames = Uint8Array.from([0, 1, 2, 10, 11, 12, 100, 101, 102, 110, 111, 112]);
   const base = parseManifest(JSON.parse(fs.readFileSync(path.join(DEFAULT_DIR, 'model.json'), 'utf8')), 'm').input;
-  const input = (layout: ManifestInput['layout']): ManifestInput => ({ ...base, layout, height: 1, width: 2, dtype: 'uint8', scale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+  const input = (layout: ManifestInput['layout']): ManifestInput => ({
+    ...base,
+    layout,
+    height: 1,
+    width: 2,
+    dtype: 'uint8',
+    scale: 1,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  });
 
   it('NTHWC keeps the raw order, NCTHW and NTCHW go planar', () => {
     const out = new Uint8Array(12);
@@ -248,7 +290,20 @@ describe('packClip / activation (pure)', () => {
     const inp: ManifestInput = { ...input('NCTHW'), dtype: 'float32', scale: 0.5, mean: [0, 1, 2], std: [1, 2, 4] };
     const out = new Float32Array(12);
     packClip(frames, inp, 2, out, normalisationTable(inp));
-    assert.deepEqual(Array.from(out), [0, 5, 50, 55, (0.5 - 1) / 2, (5.5 - 1) / 2, (50.5 - 1) / 2, (55.5 - 1) / 2, (1 - 2) / 4, (6 - 2) / 4, (51 - 2) / 4, (56 - 2) / 4]);
+    assert.deepEqual(Array.from(out), [
+      0,
+      5,
+      50,
+      55,
+      (0.5 - 1) / 2,
+      (5.5 - 1) / 2,
+      (50.5 - 1) / 2,
+      (55.5 - 1) / 2,
+      (1 - 2) / 4,
+      (6 - 2) / 4,
+      (51 - 2) / 4,
+      (56 - 2) / 4,
+    ]);
     const gray: ManifestInput = { ...inp, colour: 'gray', channels: 1, mean: [10], std: [2] };
     const g = new Float32Array(4);
     packClip(Uint8Array.from([10, 20, 30, 40]), { ...gray, width: 2 }, 2, g, normalisationTable(gray));

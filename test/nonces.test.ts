@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { NonceStore, parseNonceTimestamp } from '../server/nonces.ts';
 
 const T0 = 1_700_000_000_000; // ms

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type PostprocessOptions, postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
 import type { ActionName } from '../lib/protocol/actions.ts';
-import { postprocess, WindowAccumulator, type PostprocessOptions } from '../lib/inference/postprocess.ts';
 
 /** N frames x classes.length columns, all `fill`, with `set` = [[frame, column, value], ...]. */
 function scores(numFrames: number, numClasses: number, set: Array<[number, number, number]>, fill = 0): Float32Array {
@@ -106,7 +106,10 @@ describe('postprocess', () => {
     assert.deepEqual(postprocess(s, 150, opts(['pass'])), [{ frame: 100, action: 'pass', confidence: 0.5625 }]);
     // per action: a lower pass threshold admits the one at 0.5 too
     const lower = postprocess(s, 150, opts(['pass'], { thresholds: { pass: 0.45 } }));
-    assert.deepEqual(lower.map((p) => p.frame), [50, 100]);
+    assert.deepEqual(
+      lower.map((p) => p.frame),
+      [50, 100],
+    );
   });
 
   it('converts model frames to 25 fps frame indices (12.5 fps and 30 fps)', () => {
@@ -118,13 +121,19 @@ describe('postprocess', () => {
       [40, 0, 0.75],
       [81, 0, 0.75],
     ]);
-    assert.deepEqual(postprocess(fast, 120, opts(['pass'], { fps: 30 })).map((p) => p.frame), [3, 33, 68]);
+    assert.deepEqual(
+      postprocess(fast, 120, opts(['pass'], { fps: 30 })).map((p) => p.frame),
+      [3, 33, 68],
+    );
     // the NMS window is in seconds: at 30 fps, 1 s = 30 frames, so 3 and 33 would merge
     const close = scores(120, 1, [
       [3, 0, 0.75],
       [33, 0, 0.625],
     ]);
-    assert.deepEqual(postprocess(close, 120, opts(['pass'], { fps: 30 })).map((p) => p.frame), [3]);
+    assert.deepEqual(
+      postprocess(close, 120, opts(['pass'], { fps: 30 })).map((p) => p.frame),
+      [3],
+    );
   });
 
   it('applies the displacement of the peak frame (in model frames)', () => {
@@ -149,9 +158,15 @@ describe('postprocess', () => {
     const late = scores(20, 1, [[19, 0, 0.75]]);
     const d = new Float32Array(20);
     d[19] = 10;
-    assert.deepEqual(postprocess(late, 20, opts(['pass'], { displacement: d })).map((p) => p.frame), [19]);
+    assert.deepEqual(
+      postprocess(late, 20, opts(['pass'], { displacement: d })).map((p) => p.frame),
+      [19],
+    );
     const nan = new Float32Array(20).fill(NaN);
-    assert.deepEqual(postprocess(s, 20, opts(['pass'], { displacement: nan })).map((p) => p.frame), [1]);
+    assert.deepEqual(
+      postprocess(s, 20, opts(['pass'], { displacement: nan })).map((p) => p.frame),
+      [1],
+    );
   });
 
   it('merges displaced peaks that land within the window (stronger kept)', () => {
@@ -203,13 +218,19 @@ describe('postprocess', () => {
       [20, 0, 0.625], // shot 30 frames (1.2 s) before the stronger one: suppressed (window 2 s)
       [200, 1, 0.75], // goal 6 s later: a second goal
     ]);
-    assert.deepEqual(postprocess(s, 300, opts(['shot', 'goal'])).map((p) => `${p.frame}:${p.action}`), ['50:goal', '50:shot', '200:goal']);
+    assert.deepEqual(
+      postprocess(s, 300, opts(['shot', 'goal'])).map((p) => `${p.frame}:${p.action}`),
+      ['50:goal', '50:shot', '200:goal'],
+    );
     // a stronger goal 2.8 s after the one at 50 (window 3 s) replaces it
     const t = scores(300, 2, [
       [50, 1, 0.625],
       [120, 1, 0.75],
     ]);
-    assert.deepEqual(postprocess(t, 300, opts(['shot', 'goal'])).map((p) => `${p.frame}:${p.action}`), ['120:goal']);
+    assert.deepEqual(
+      postprocess(t, 300, opts(['shot', 'goal'])).map((p) => `${p.frame}:${p.action}`),
+      ['120:goal'],
+    );
   });
 
   it('is empty for empty input and checks its arguments', () => {
@@ -221,7 +242,10 @@ describe('postprocess', () => {
 
   it('on noisy scores: integer frames >= 0, confidences in [0, 1], sorted, no same-action pair within the window, deterministic', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
     const n = 600;
     const s = new Float32Array(n * 3).map(() => rand() * 1.2 - 0.1);
     const o = opts(['pass', 'goal', 'pass'], { fps: 12.5 });

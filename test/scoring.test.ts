@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { scoreResponse, timeDelta, validateResponse } from '../lib/protocol/scoring.ts';
 
 // The worked example of miner-protocol.md: gt_weight = 1.0 + 4.7 + 10.9 = 16.6.
@@ -10,17 +10,38 @@ const GT = [
 ];
 
 test('worked example: exact predictions score 1', () => {
-  assert.equal(scoreResponse(GT.map((e) => ({ ...e, confidence: 0.9 })), GT), 1);
+  assert.equal(
+    scoreResponse(
+      GT.map((e) => ({ ...e, confidence: 0.9 })),
+      GT,
+    ),
+    1,
+  );
 });
 
 test('worked example: goal plus a wrong pass costs the full pass weight', () => {
-  const score = scoreResponse([{ frame: 310, action: 'goal' }, { frame: 600, action: 'pass' }], GT);
+  const score = scoreResponse(
+    [
+      { frame: 310, action: 'goal' },
+      { frame: 600, action: 'pass' },
+    ],
+    GT,
+  );
   assert.equal(score, (10.9 - 1.0) / 16.6);
   assert.equal(score.toFixed(3), '0.596');
 });
 
 test('worked example: a duplicate of a matched goal is penalised, score clamps at 0', () => {
-  assert.equal(scoreResponse([{ frame: 310, action: 'goal' }, { frame: 311, action: 'goal' }], GT), 0);
+  assert.equal(
+    scoreResponse(
+      [
+        { frame: 310, action: 'goal' },
+        { frame: 311, action: 'goal' },
+      ],
+      GT,
+    ),
+    0,
+  );
 });
 
 test('worked example: goal 3 s late decays to min_score 0.5', () => {
@@ -39,29 +60,68 @@ test('frames 4 vs 29: dt rounds to 0.9999999999999999, so the pass is matched wi
 
 test('exactly at the tolerance edge with min_score 0: decay 0, counted as unmatched', () => {
   assert.equal(timeDelta(125, 100), 1);
-  const truth = [{ frame: 100, action: 'pass' }, { frame: 300, action: 'goal' }];
-  const score = scoreResponse([{ frame: 300, action: 'goal' }, { frame: 125, action: 'pass' }], truth);
+  const truth = [
+    { frame: 100, action: 'pass' },
+    { frame: 300, action: 'goal' },
+  ];
+  const score = scoreResponse(
+    [
+      { frame: 300, action: 'goal' },
+      { frame: 125, action: 'pass' },
+    ],
+    truth,
+  );
   assert.equal(score, (10.9 - 1.0) / 11.9);
 });
 
 test('beyond tolerance is unmatched; inside tolerance decays linearly', () => {
-  const truth = [{ frame: 0, action: 'tackle' }, { frame: 1000, action: 'goal' }];
+  const truth = [
+    { frame: 0, action: 'tackle' },
+    { frame: 1000, action: 'goal' },
+  ];
   // tackle: tol 1.5 s, min 0.1; 19 frames = 0.76 s late; 38 frames = 1.52 s is beyond tolerance
-  const inside = scoreResponse([{ frame: 1000, action: 'goal' }, { frame: 19, action: 'tackle' }], truth);
+  const inside = scoreResponse(
+    [
+      { frame: 1000, action: 'goal' },
+      { frame: 19, action: 'tackle' },
+    ],
+    truth,
+  );
   assert.equal(inside, (10.9 + 2.5 * (1 - (0.76 / 1.5) * 0.9)) / 13.4);
-  const outside = scoreResponse([{ frame: 1000, action: 'goal' }, { frame: 38, action: 'tackle' }], truth);
+  const outside = scoreResponse(
+    [
+      { frame: 1000, action: 'goal' },
+      { frame: 38, action: 'tackle' },
+    ],
+    truth,
+  );
   assert.equal(outside, (10.9 - 2.5) / 13.4);
 });
 
 test('the unused event with the largest decay wins, then duplicates take the remaining one', () => {
-  const truth = [{ frame: 100, action: 'shot' }, { frame: 130, action: 'shot' }];
+  const truth = [
+    { frame: 100, action: 'shot' },
+    { frame: 130, action: 'shot' },
+  ];
   // Sorted by frame: the shot at 128 takes 130 (closest); the one at 200 is 2.8 s from 130 (used) and
   // 4 s from 100 -> unmatched.
-  const score = scoreResponse([{ frame: 200, action: 'shot' }, { frame: 128, action: 'shot' }], truth);
+  const score = scoreResponse(
+    [
+      { frame: 200, action: 'shot' },
+      { frame: 128, action: 'shot' },
+    ],
+    truth,
+  );
   const decay = 1 - (timeDelta(128, 130) / 2) * 0.5;
   assert.equal(score, Math.max(0, (4.7 * decay - 4.7) / 9.4));
   // Two predictions near two events: both matched.
-  const both = scoreResponse([{ frame: 101, action: 'shot' }, { frame: 129, action: 'shot' }], truth);
+  const both = scoreResponse(
+    [
+      { frame: 101, action: 'shot' },
+      { frame: 129, action: 'shot' },
+    ],
+    truth,
+  );
   const d1 = 1 - (timeDelta(101, 100) / 2) * 0.5;
   const d2 = 1 - (timeDelta(129, 130) / 2) * 0.5;
   assert.equal(both, (4.7 * d1 + 4.7 * d2) / 9.4);
@@ -70,8 +130,18 @@ test('the unused event with the largest decay wins, then duplicates take the rem
 test('predictions are matched in frame order, not response order', () => {
   // One pass event at 100. Response order lists 110 first; sorted order gives 95 the event (dt 0.2 vs 0.4)
   // and 110 becomes the unmatched duplicate. Either way one match + one penalty, but the decay differs.
-  const truth = [{ frame: 100, action: 'pass' }, { frame: 500, action: 'goal' }];
-  const score = scoreResponse([{ frame: 500, action: 'goal' }, { frame: 110, action: 'pass' }, { frame: 95, action: 'pass' }], truth);
+  const truth = [
+    { frame: 100, action: 'pass' },
+    { frame: 500, action: 'goal' },
+  ];
+  const score = scoreResponse(
+    [
+      { frame: 500, action: 'goal' },
+      { frame: 110, action: 'pass' },
+      { frame: 95, action: 'pass' },
+    ],
+    truth,
+  );
   assert.equal(score, (10.9 + 1.0 * (1 - timeDelta(95, 100)) - 1.0) / 11.9);
 });
 
@@ -80,8 +150,20 @@ test('different actions never match each other', () => {
 });
 
 test('unknown actions are ignored on both sides', () => {
-  const truth = [{ frame: 100, action: 'pass' }, { frame: 200, action: 'dribble' }];
-  assert.equal(scoreResponse([{ frame: 100, action: 'pass' }, { frame: 50, action: 'celebration' }], truth), 1);
+  const truth = [
+    { frame: 100, action: 'pass' },
+    { frame: 200, action: 'dribble' },
+  ];
+  assert.equal(
+    scoreResponse(
+      [
+        { frame: 100, action: 'pass' },
+        { frame: 50, action: 'celebration' },
+      ],
+      truth,
+    ),
+    1,
+  );
 });
 
 test('empty ground truth (or only unknown actions) scores 0', () => {
@@ -93,13 +175,21 @@ test('empty ground truth (or only unknown actions) scores 0', () => {
 test('validateResponse accepts the documented shape', () => {
   const result = validateResponse({
     challenge_id: 'abc',
-    predictions: [{ frame: 45, action: 'pass', confidence: 0.91 }, { frame: 0, action: 'unknown_thing' }, { frame: 3, action: 'goal', confidence: null }],
+    predictions: [
+      { frame: 45, action: 'pass', confidence: 0.91 },
+      { frame: 0, action: 'unknown_thing' },
+      { frame: 3, action: 'goal', confidence: null },
+    ],
     processing_time: 2.5,
   });
   assert.deepEqual(result, {
     ok: true,
     challengeId: 'abc',
-    predictions: [{ frame: 45, action: 'pass', confidence: 0.91 }, { frame: 0, action: 'unknown_thing' }, { frame: 3, action: 'goal' }],
+    predictions: [
+      { frame: 45, action: 'pass', confidence: 0.91 },
+      { frame: 0, action: 'unknown_thing' },
+      { frame: 3, action: 'goal' },
+    ],
     processingTime: 2.5,
   });
 });
@@ -111,7 +201,16 @@ test('validateResponse rejects each invalid shape with the field named', () => {
     [{ ...base, predictions: [{ frame: 1.5, action: 'pass' }] }, /predictions\[0\]\.frame/],
     [{ ...base, predictions: [{ frame: -1, action: 'pass' }] }, /predictions\[0\]\.frame/],
     [{ ...base, predictions: [{ frame: '3', action: 'pass' }] }, /predictions\[0\]\.frame/],
-    [{ ...base, predictions: [{ frame: 1, action: 'pass' }, { frame: 2, action: 'pass', confidence: 1.01 }] }, /predictions\[1\]\.confidence/],
+    [
+      {
+        ...base,
+        predictions: [
+          { frame: 1, action: 'pass' },
+          { frame: 2, action: 'pass', confidence: 1.01 },
+        ],
+      },
+      /predictions\[1\]\.confidence/,
+    ],
     [{ ...base, predictions: [{ frame: 2, action: 'pass', confidence: -0.1 }] }, /confidence/],
     [{ ...base, predictions: [{ frame: 2 }] }, /predictions\[0\]\.action/],
     [{ ...base, predictions: [7] }, /predictions\[0\] must be an object/],

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../lib/core/config.ts';
-import { markerFrameAt25, type Marker } from '../lib/inference/synthetic.ts';
-import { startMiner, type RunningMiner } from '../server/app.ts';
+import { type Marker, markerFrameAt25 } from '../lib/inference/synthetic.ts';
+import { type RunningMiner, startMiner } from '../server/app.ts';
 import { clip, startVideoServer, type TestVideoServer } from './support/media.ts';
 
 const FLASH: Marker = { from: 60, to: 62, colour: 'white' }; // 30 fps: 2.0 s -> 25 fps frame 50

@@ -1,5 +1,5 @@
-import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
@@ -89,7 +89,14 @@ function verifyHeaders(headers: Record<string, string>, minerHotkeys: string[], 
 test('signRequest central: every header twice, verifies as central', () => {
   const headers = signRequest(alice, 'central', body, { minerHotkey: miner.address, nowMs: 1_700_000_000_000 });
   assert.deepEqual(Object.keys(headers).sort(), [
-    'X-Miner-Hotkey', 'X-Nonce', 'X-Signature', 'X-Validator-Hotkey', 'miner-hotkey', 'nonce', 'signature', 'validator-hotkey',
+    'X-Miner-Hotkey',
+    'X-Nonce',
+    'X-Signature',
+    'X-Validator-Hotkey',
+    'miner-hotkey',
+    'nonce',
+    'signature',
+    'validator-hotkey',
   ]);
   assert.equal(headers.nonce, '1700000000000000000');
   assert.equal(headers['X-Nonce'], headers.nonce);

@@ -3,16 +3,17 @@
  * runs against the local chain harness): first sync before returning, reconnect after a failed sync, the
  * last good snapshot kept meanwhile, connection released on close.
  */
-import { before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
 import type { ApiPromise } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { createChainStakeSource } from '../server/stake-chain.ts';
 import type { StakeSnapshot } from '../server/stake.ts';
+import { createChainStakeSource } from '../server/stake-chain.ts';
 
 let aliceHex: string;
 
@@ -66,7 +67,10 @@ test('syncs before returning, keeps one connection, reconnects after a failure, 
 
 test('a failed first sync rejects with a MinerError and leaves no connection behind', async () => {
   const { state, deps } = fakeChain([new Error('netuid 44 does not exist')]);
-  await assert.rejects(createChainStakeSource(config, deps), (error: unknown) => error instanceof MinerError && /does not exist/.test(error.message));
+  await assert.rejects(
+    createChainStakeSource(config, deps),
+    (error: unknown) => error instanceof MinerError && /does not exist/.test(error.message),
+  );
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(state.connects, 1);
   assert.equal(state.disconnects, 1);
@@ -74,5 +78,9 @@ test('a failed first sync rejects with a MinerError and leaves no connection beh
 
 test('an unreachable endpoint fails start-up with the way out', async () => {
   const deps = { connect: async () => Promise.reject(new MinerError('cannot reach subtensor: ECONNREFUSED')) };
-  await assert.rejects(createChainStakeSource(config, deps), (error: unknown) => error instanceof MinerError && /ECONNREFUSED/.test(error.message) && /BLACKLIST_ENABLED=false/.test(error.hint ?? ''));
+  await assert.rejects(
+    createChainStakeSource(config, deps),
+    (error: unknown) =>
+      error instanceof MinerError && /ECONNREFUSED/.test(error.message) && /BLACKLIST_ENABLED=false/.test(error.hint ?? ''),
+  );
 });

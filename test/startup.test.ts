@@ -28,7 +28,13 @@ const emptyWallets = mkdtempSync(path.join(os.tmpdir(), 'score-miner-nowallet-')
 const cases: [string, Record<string, string>, RegExp, RegExp][] = [
   [
     'verify on without a wallet',
-    { VERIFY_ENABLED: 'true', BLACKLIST_ENABLED: 'false', BITTENSOR_WALLET_PATH: emptyWallets, BITTENSOR_WALLET_COLD: 'miner', BITTENSOR_WALLET_HOT: 'hot1' },
+    {
+      VERIFY_ENABLED: 'true',
+      BLACKLIST_ENABLED: 'false',
+      BITTENSOR_WALLET_PATH: emptyWallets,
+      BITTENSOR_WALLET_COLD: 'miner',
+      BITTENSOR_WALLET_HOT: 'hot1',
+    },
     /^error: request verification is enabled but the miner hotkey cannot be loaded: .*miner\/hotkeys\/hot1/m,
     /^ {2}next: .*mount the hotkey wallet read-only.*BLACKLIST_ENABLED=false and VERIFY_ENABLED=false/m,
   ],
@@ -59,7 +65,15 @@ for (const [name, env, cause, next] of cases) {
 test('a good start logs the toggles, opens the port after the model is ready, and stops cleanly on SIGTERM', async () => {
   const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DOTENV_DISABLE: '1', MINER_HOST: '127.0.0.1', MINER_PORT: '0', VERIFY: 'false', BLACKLIST: 'false' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      DOTENV_DISABLE: '1',
+      MINER_HOST: '127.0.0.1',
+      MINER_PORT: '0',
+      VERIFY: 'false',
+      BLACKLIST: 'false',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -79,8 +93,8 @@ test('a good start logs the toggles, opens the port after the model is ready, an
   assert.equal(await exit, 0);
   const lines = stderr.split('\n');
   const index = (pattern: RegExp) => lines.findIndex((line) => pattern.test(line));
-  assert.ok(index(/INFO  Blacklist: DISABLED$/) >= 0);
-  assert.ok(index(/INFO  Verify: DISABLED$/) >= 0);
-  assert.ok(index(/WARN  All security DISABLED - local testing only$/) >= 0);
+  assert.ok(index(/INFO {2}Blacklist: DISABLED$/) >= 0);
+  assert.ok(index(/INFO {2}Verify: DISABLED$/) >= 0);
+  assert.ok(index(/WARN {2}All security DISABLED - local testing only$/) >= 0);
   assert.ok(index(/model ready/) < index(/miner listening/), 'the model is warm before the port opens');
 });

@@ -1,19 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { bls12_381 } from '@noble/curves/bls12-381.js';
+import { test } from 'node:test';
 import * as wasm from '@ideallabs/timelock_wasm_wrapper';
-import { QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
-import { FIXTURES_DIR } from './support/fixtures.ts';
-import { MinerError } from '../lib/core/errors.ts';
+import { bls12_381 } from '@noble/curves/bls12-381.js';
 import {
-  MAX_COMMITMENT_JSON_BYTES,
-  MAX_TIMELOCK_CIPHERTEXT_BYTES,
-  MAX_TIMELOCK_PLAINTEXT_BYTES,
-  TIMELOCK_OVERHEAD_BYTES,
   decryptTimelock,
   drandPublicKeyFromSecret,
   encryptCommitmentJson,
@@ -24,12 +17,19 @@ import {
   h4,
   identityFor,
   identityPoint,
+  MAX_COMMITMENT_JSON_BYTES,
+  MAX_TIMELOCK_CIPHERTEXT_BYTES,
+  MAX_TIMELOCK_PLAINTEXT_BYTES,
   revealRoundFor,
   scaleDecodeString,
   scaleEncodeString,
   signDrandRound,
+  TIMELOCK_OVERHEAD_BYTES,
   verifyDrandRound,
 } from '../lib/chain/timelock.ts';
+import { QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
+import { FIXTURES_DIR } from './support/fixtures.ts';
 
 const VECTORS_DIR = path.join(FIXTURES_DIR, 'vectors');
 const VECTOR_FILES = [
@@ -235,9 +235,9 @@ test('bad input: each failure is a MinerError that says what is wrong', () => {
   assertMinerError(() => decryptTimelock(good, v.signature.slice(0, 94)), /must be 48 bytes \(G1 compressed\), got 47/);
   assertMinerError(() => decryptTimelock(good, 'ff'.repeat(48)), /not a valid BLS12-381 G1 point/);
   assertMinerError(() => decryptTimelock(good, 'zz'), /not valid hex/);
-  assertMinerError(() => decryptTimelock(good, 'c0' + '00'.repeat(47)), /signature is the point at infinity/);
+  assertMinerError(() => decryptTimelock(good, `c0${'00'.repeat(47)}`), /signature is the point at infinity/);
   const infinityU = good.slice();
-  infinityU.set(bytes('c0' + '00'.repeat(95)), 0);
+  infinityU.set(bytes(`c0${'00'.repeat(95)}`), 0);
   assertMinerError(() => decryptTimelock(infinityU, v.signature), /U is the point at infinity/);
   assertMinerError(() => encryptTimelock(utf8('x'), 1, QUICKNET_PUBLIC_KEY.slice(2)), /public key must be 96 bytes/);
   assertMinerError(() => encryptTimelock(utf8('x'), -1, QUICKNET_PUBLIC_KEY), /round must be an integer/);

@@ -4,9 +4,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MinerError } from '../lib/core/errors.ts';
-import { decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg, type DecodeSpec } from '../lib/inference/video.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
-import { clip, ffmpeg, startVideoServer, tempDir, type TestVideoServer } from './support/media.ts';
+import { type DecodeSpec, decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg } from '../lib/inference/video.ts';
+import { clip, ffmpeg, startVideoServer, type TestVideoServer, tempDir } from './support/media.ts';
 
 const download = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3 };
 
@@ -76,9 +76,12 @@ describe('download', () => {
     await rejectsWith(downloadVideo(`${server.base}/redirect/4/small.mp4`, download), 502, /more than 3 redirects/);
   });
   it('404 is a 502 naming the status', () => rejectsWith(downloadVideo(`${server.base}/files/missing.mp4`, download), 502, /HTTP 404/));
-  it('a stalled server times out as a 502', () => rejectsWith(downloadVideo(`${server.base}/slow`, { ...download, timeoutMs: 300 }), 502, /timed out after 0.3 s/));
-  it('a declared size over the cap is refused before reading', () => rejectsWith(downloadVideo(`${server.base}/huge`, download), 502, /larger than the 1048576-byte cap/));
-  it('a body over the cap is cut off while streaming', () => rejectsWith(downloadVideo(`${server.base}/endless`, download), 502, /larger than the 1048576-byte cap/));
+  it('a stalled server times out as a 502', () =>
+    rejectsWith(downloadVideo(`${server.base}/slow`, { ...download, timeoutMs: 300 }), 502, /timed out after 0.3 s/));
+  it('a declared size over the cap is refused before reading', () =>
+    rejectsWith(downloadVideo(`${server.base}/huge`, download), 502, /larger than the 1048576-byte cap/));
+  it('a body over the cap is cut off while streaming', () =>
+    rejectsWith(downloadVideo(`${server.base}/endless`, download), 502, /larger than the 1048576-byte cap/));
   it('a sized body over the cap is refused', () => rejectsWith(downloadVideo(`${server.base}/files/big.bin`, download), 502, /cap/));
   it('refused connections are a 502 with the cause', async () => {
     const closed = await startVideoServer({});
@@ -96,10 +99,17 @@ describe('decode into clip windows', () => {
     const flash = { from: 30, to: 32, colour: 'white' as const };
     const file = await clip('flash30.mp4', { width: 320, height: 180, fps: 30, seconds: 2, markers: [flash] });
     const windows = await collect(file, spec);
-    assert.deepEqual(windows.map((w) => [w.startFrame, w.validFrames]), [[0, 20], [15, 20], [30, 20]]);
+    assert.deepEqual(
+      windows.map((w) => [w.startFrame, w.validFrames]),
+      [
+        [0, 20],
+        [15, 20],
+        [30, 20],
+      ],
+    );
     // Rebuild the frame sequence from the windows and find the bright frames.
     const means: number[] = [];
-    for (const w of windows) w.means.slice(0, w.validFrames).forEach((m, i) => (means[w.startFrame + i] = m));
+    for (const w of windows) for (let i = 0; i < w.validFrames; i++) means[w.startFrame + i] = w.means[i];
     assert.equal(means.length, 50); // 2 s at 25 fps: the last window ends exactly at frame 50, no partial one
     const bright = means.flatMap((m, i) => (m > 240 ? [i] : []));
     assert.equal(bright[0], markerFrameAt25(flash, 30)); // 1.0 s -> frame 25
@@ -113,7 +123,7 @@ describe('decode into clip windows', () => {
     assert.ok(windows[0].means[9] < 20, 'frame 9 is the black cut');
     for (let f = 10; f < 20; f++) assert.equal(windows[0].means[f], windows[0].means[9]);
   });
-  it('non-video bytes are a 422 with ffmpeg\'s cause', async () => {
+  it("non-video bytes are a 422 with ffmpeg's cause", async () => {
     const junk = path.join(tempDir, 'junk.mp4');
     await writeFile(junk, Buffer.from('this is not a video'.repeat(100)));
     await rejectsWith(collect(junk, spec), 422, /Video could not be decoded: .*Invalid data/);

@@ -1,12 +1,12 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
-import { u8aToHex, stringToU8a } from '@polkadot/util';
-import { cryptoWaitReady, mnemonicToMiniSecret, sr25519PairFromSeed, signatureVerify } from '@polkadot/util-crypto';
-import { loadHotkey, hotkeyPath, canonicalToExpandedSecret, expandedToCanonicalSecret } from '../lib/chain/wallet.ts';
+import { stringToU8a, u8aToHex } from '@polkadot/util';
+import { cryptoWaitReady, mnemonicToMiniSecret, signatureVerify, sr25519PairFromSeed } from '@polkadot/util-crypto';
+import { canonicalToExpandedSecret, expandedToCanonicalSecret, hotkeyPath, loadHotkey } from '../lib/chain/wallet.ts';
 import { MinerError } from '../lib/core/errors.ts';
 
 // The well-known Substrate dev phrase; its raw (underived) sr25519 address is published in Substrate's docs.
@@ -121,7 +121,11 @@ test('missing file: the path and both ways out', async () => {
 });
 
 test('encrypted hotkey files are recognised', async () => {
-  for (const [name, content] of [['nacl', '$NACL\x00\x01binary'], ['fernet', 'gAAAAABlxyz'], ['ansible', '$ANSIBLE_VAULT;1.1;AES256\n6133']]) {
+  for (const [name, content] of [
+    ['nacl', '$NACL\x00\x01binary'],
+    ['fernet', 'gAAAAABlxyz'],
+    ['ansible', '$ANSIBLE_VAULT;1.1;AES256\n6133'],
+  ]) {
     writeHotkey(name, content);
     await rejects(loadHotkey(wallet(name), { env: {} }), /is encrypted/, /without a password/);
   }
@@ -148,7 +152,10 @@ test('address mismatch is refused', async () => {
   const json = walletJson(new Uint8Array(32).fill(1));
   json.ss58Address = DEV_PHRASE_ADDRESS;
   writeHotkey('mismatch', json);
-  await rejects(loadHotkey(wallet('mismatch'), { env: {} }), new RegExp(`derives 5\\w+ but the file says ss58Address ${DEV_PHRASE_ADDRESS}`));
+  await rejects(
+    loadHotkey(wallet('mismatch'), { env: {} }),
+    new RegExp(`derives 5\\w+ but the file says ss58Address ${DEV_PHRASE_ADDRESS}`),
+  );
 });
 
 test('a hotkey path that cannot be read as a file is reported with the cause', async () => {

@@ -9,7 +9,8 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|
 
 export function ipv4ToInt(ip: string): bigint {
   const m = IPV4.exec(ip.trim());
-  if (!m) throw new MinerError(`${JSON.stringify(ip)} is not an IPv4 address`, { hint: 'set AXON_IP to your public IPv4, e.g. 203.0.113.7' });
+  if (!m)
+    throw new MinerError(`${JSON.stringify(ip)} is not an IPv4 address`, { hint: 'set AXON_IP to your public IPv4, e.g. 203.0.113.7' });
   return (BigInt(m[1]) << 24n) | (BigInt(m[2]) << 16n) | (BigInt(m[3]) << 8n) | BigInt(m[4]);
 }
 
@@ -61,9 +62,20 @@ export interface AxonArgs {
 /** Arguments of serve_axon, in call order. */
 export function axonArgs(input: { netuid: number; ip: string; port: number; version: number }): AxonArgs {
   if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) {
-    throw new MinerError(`axon port ${input.port} is not in 1..65535`, { hint: 'set AXON_PORT (or MINER_PORT) to the port validators reach' });
+    throw new MinerError(`axon port ${input.port} is not in 1..65535`, {
+      hint: 'set AXON_PORT (or MINER_PORT) to the port validators reach',
+    });
   }
-  return { netuid: input.netuid, version: input.version, ip: ipv4ToInt(input.ip), port: input.port, ipType: 4, protocol: 4, placeholder1: 0, placeholder2: 0 };
+  return {
+    netuid: input.netuid,
+    version: input.version,
+    ip: ipv4ToInt(input.ip),
+    port: input.port,
+    ipType: 4,
+    protocol: 4,
+    placeholder1: 0,
+    placeholder2: 0,
+  };
 }
 
 /** An `Axons` storage value (`.toJSON()`), reduced to what matters. */

@@ -63,7 +63,8 @@ export function validateImage(repo: string, tag: string): void {
 export function buildPayload(input: PayloadInput): Payload {
   validateImage(input.imageRepo, input.imageTag);
   validateDigest(input.imageDigest);
-  if (!input.elementId) throw new MinerError('element_id is empty', { hint: 'set SCOREVISION_ELEMENT_ID (default manako/DetectFootballEvent)' });
+  if (!input.elementId)
+    throw new MinerError('element_id is empty', { hint: 'set SCOREVISION_ELEMENT_ID (default manako/DetectFootballEvent)' });
   return {
     role: 'miner',
     track: 'private',
@@ -99,7 +100,10 @@ export function checkPayloadSize(json: string): number {
  * The `Data::TimelockEncrypted` field in the form polkadot-js encodes. The ciphertext goes in as a hex string:
  * a raw Uint8Array for a `Bytes` field would be read as already length-prefixed (chain.md pitfalls).
  */
-export function timelockField(ciphertext: Uint8Array, revealRound: bigint | number): { TimelockEncrypted: { encrypted: string; revealRound: bigint } } {
+export function timelockField(
+  ciphertext: Uint8Array,
+  revealRound: bigint | number,
+): { TimelockEncrypted: { encrypted: string; revealRound: bigint } } {
   return { TimelockEncrypted: { encrypted: u8aToHex(ciphertext), revealRound: BigInt(revealRound) } };
 }
 
@@ -125,7 +129,9 @@ export function decodeRevealedText(value: Uint8Array | string): string {
 }
 
 /** `Vec<(Bytes, u64)>` as [bytes|hex, block][] (e.g. `.toJSON()` of the storage value) -> entries, oldest first. */
-export function parseRevealedCommitments(value: ReadonlyArray<readonly [Uint8Array | string, number | bigint | string]> | null | undefined): RevealedEntry[] {
+export function parseRevealedCommitments(
+  value: ReadonlyArray<readonly [Uint8Array | string, number | bigint | string]> | null | undefined,
+): RevealedEntry[] {
   if (!value) return [];
   return value.map(([bytes, block]) => ({ text: decodeRevealedText(bytes), block: Number(block) }));
 }
@@ -170,7 +176,11 @@ export function validatorFilter(text: string, elementId: string): FilterVerdict 
   const again = 'commit again with `tasks/commit.ts` (it builds the full payload)';
   if (p.track !== 'private') problems.push({ problem: `track is ${JSON.stringify(p.track)}, not "private"`, fix: again });
   if (p.role !== undefined && p.role !== 'miner') problems.push({ problem: `role is ${JSON.stringify(p.role)}, not "miner"`, fix: again });
-  if (p.element_id !== elementId) problems.push({ problem: `element_id is ${JSON.stringify(p.element_id)}, validators expect ${JSON.stringify(elementId)}`, fix: `check SCOREVISION_ELEMENT_ID and ${again}` });
+  if (p.element_id !== elementId)
+    problems.push({
+      problem: `element_id is ${JSON.stringify(p.element_id)}, validators expect ${JSON.stringify(elementId)}`,
+      fix: `check SCOREVISION_ELEMENT_ID and ${again}`,
+    });
   if (typeof p.image_repo !== 'string' || p.image_repo === '') problems.push({ problem: 'image_repo is missing or empty', fix: again });
   if (typeof p.image_tag !== 'string' || p.image_tag === '') problems.push({ problem: 'image_tag is missing or empty', fix: again });
   return { ok: problems.length === 0, problems, payload: p };

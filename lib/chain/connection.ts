@@ -15,9 +15,9 @@ import { ApiPromise, WsProvider } from '@polkadot/api';
 import type { SubmittableExtrinsic } from '@polkadot/api/types';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import type { DispatchError, EventRecord } from '@polkadot/types/interfaces';
-import type { ExtDef } from '@polkadot/types/extrinsic/signedExtensions/types';
 import { findUnknownExtensions } from '@polkadot/types/extrinsic/signedExtensions';
+import type { ExtDef } from '@polkadot/types/extrinsic/signedExtensions/types';
+import type { DispatchError, EventRecord } from '@polkadot/types/interfaces';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 
@@ -60,7 +60,11 @@ export function applyExtensionOverrides(api: ApiPromise): string[] {
       hint: 'the runtime changed; refusing to sign transactions it would reject. Update score-miner (lib/chain.ts SUBTENSOR_EXTENSION_OVERRIDES)',
     });
   }
-  (api.registry as unknown as { setSignedExtensions(names: string[], user: ExtDef, noInitWarn: boolean): void }).setSignedExtensions(declared, extensionOverridesFor(declared), true);
+  (api.registry as unknown as { setSignedExtensions(names: string[], user: ExtDef, noInitWarn: boolean): void }).setSignedExtensions(
+    declared,
+    extensionOverridesFor(declared),
+    true,
+  );
   return declared;
 }
 
@@ -85,10 +89,20 @@ export async function connectProvider(provider: ProviderInterface, options: Conn
   const label = options.label ?? 'the chain';
   let api: ApiPromise | undefined;
   try {
-    const creating = ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true, signedExtensions: SUBTENSOR_EXTENSION_OVERRIDES });
-    api = await withTimeout(creating, timeoutMs, () => new MinerError(`could not connect to ${label} within ${Math.round(timeoutMs / 1000)} s`, {
-      hint: 'check the endpoint (BITTENSOR_SUBTENSOR_ENDPOINT), your network, or raise CHAIN_CONNECT_TIMEOUT_S',
-    }));
+    const creating = ApiPromise.create({
+      provider,
+      throwOnConnect: true,
+      noInitWarn: true,
+      signedExtensions: SUBTENSOR_EXTENSION_OVERRIDES,
+    });
+    api = await withTimeout(
+      creating,
+      timeoutMs,
+      () =>
+        new MinerError(`could not connect to ${label} within ${Math.round(timeoutMs / 1000)} s`, {
+          hint: 'check the endpoint (BITTENSOR_SUBTENSOR_ENDPOINT), your network, or raise CHAIN_CONNECT_TIMEOUT_S',
+        }),
+    );
     applyExtensionOverrides(api);
     return api;
   } catch (error) {
@@ -104,7 +118,10 @@ export async function connectProvider(provider: ProviderInterface, options: Conn
 
 /** Connect to `endpoint`, then to `fallbackEndpoint` when the first cannot be reached in time. */
 export async function connectChain(chain: { endpoint: string; fallbackEndpoint?: string; connectTimeoutMs: number }): Promise<ApiPromise> {
-  const endpoints = [chain.endpoint, ...(chain.fallbackEndpoint && chain.fallbackEndpoint !== chain.endpoint ? [chain.fallbackEndpoint] : [])];
+  const endpoints = [
+    chain.endpoint,
+    ...(chain.fallbackEndpoint && chain.fallbackEndpoint !== chain.endpoint ? [chain.fallbackEndpoint] : []),
+  ];
   const failures: string[] = [];
   for (const endpoint of endpoints) {
     log.info('connecting to subtensor', { endpoint });
@@ -183,13 +200,22 @@ async function explain(api: ApiPromise, name: string, docs: string, ctx: ErrorCo
       };
     }
     case 'TooManyFieldsInCommitmentInfo':
-      return { message: 'the commitment has too many fields', hint: 'this is a bug in score-miner: a commitment carries exactly one field' };
+      return {
+        message: 'the commitment has too many fields',
+        hint: 'this is a bug in score-miner: a commitment carries exactly one field',
+      };
     case 'ServingRateLimitExceeded':
-      return { message: `axon for ${hk} was served too recently (rate limit about 50 blocks)`, hint: 'wait about 10 minutes and run the axon task again' };
+      return {
+        message: `axon for ${hk} was served too recently (rate limit about 50 blocks)`,
+        hint: 'wait about 10 minutes and run the axon task again',
+      };
     case 'InvalidIpAddress':
     case 'InvalidIpType':
     case 'InvalidPort':
-      return { message: `the chain refused the axon address (${name})`, hint: 'set AXON_IP to your public IPv4 and AXON_PORT/MINER_PORT to a port from 1 to 65535' };
+      return {
+        message: `the chain refused the axon address (${name})`,
+        hint: 'set AXON_IP to your public IPv4 and AXON_PORT/MINER_PORT to a port from 1 to 65535',
+      };
     case 'NotEnoughBalanceToStake':
     case 'NotEnoughBalanceToPayForRegistration':
     case 'InsufficientBalance':
@@ -230,9 +256,15 @@ export const SUBTENSOR_CUSTOM_ERRORS: Record<number, { name: string; hint: strin
   7: { name: 'InsufficientLiquidity', hint: "the subnet pool's liquidity is too low for this amount" },
   8: { name: 'SlippageTooHigh', hint: 'reduce the amount' },
   9: { name: 'TransferDisallowed', hint: 'this subnet does not allow stake transfers' },
-  10: { name: 'HotKeyNotRegisteredInNetwork', hint: 'the hotkey is not registered on this subnet; register it first (btcli subnet register)' },
+  10: {
+    name: 'HotKeyNotRegisteredInNetwork',
+    hint: 'the hotkey is not registered on this subnet; register it first (btcli subnet register)',
+  },
   11: { name: 'InvalidIpAddress', hint: 'set AXON_IP to your public IPv4' },
-  12: { name: 'ServingRateLimitExceeded', hint: 'the axon was served too recently (rate limit about 50 blocks); wait about 10 minutes and rerun' },
+  12: {
+    name: 'ServingRateLimitExceeded',
+    hint: 'the axon was served too recently (rate limit about 50 blocks); wait about 10 minutes and rerun',
+  },
   13: { name: 'InvalidPort', hint: 'set AXON_PORT/MINER_PORT to a port from 1 to 65535' },
   14: { name: 'TransactionPriorityTooLow', hint: 'another transaction from this account is pending; wait one block and rerun' },
   255: { name: 'BadRequest', hint: 'the runtime refused the call (e.g. staking disabled on this subnet, bad arguments)' },
@@ -245,7 +277,11 @@ export function explainPoolError(error: unknown): ChainError {
   const custom = /Custom error: (\d+)|"custom":\s*(\d+)/i.exec(text);
   const known = custom ? SUBTENSOR_CUSTOM_ERRORS[Number(custom[1] ?? custom[2])] : undefined;
   if (known) {
-    return new ChainError(`Invalid.Custom.${known.name}`, `transaction rejected by the node: ${known.name} (subtensor custom error ${custom![1] ?? custom![2]})`, known.hint);
+    return new ChainError(
+      `Invalid.Custom.${known.name}`,
+      `transaction rejected by the node: ${known.name} (subtensor custom error ${custom![1] ?? custom![2]})`,
+      known.hint,
+    );
   }
   if (/outdated|stale|Priority is too low|AlreadyImported|already imported/i.test(text)) {
     hint = 'another transaction from this hotkey used the same nonce; wait one block and rerun';
@@ -282,7 +318,12 @@ export interface SubmitResult {
  * dispatch error (`commitments.AccountNotAllowedCommit: hotkey ... is not registered on netuid 44`) when the
  * extrinsic failed, or with the pool's reason when it was not accepted.
  */
-export async function submitTx(api: ApiPromise, tx: SubmittableExtrinsic<'promise'>, signer: KeyringPair, options: SubmitOptions = {}): Promise<SubmitResult> {
+export async function submitTx(
+  api: ApiPromise,
+  tx: SubmittableExtrinsic<'promise'>,
+  signer: KeyringPair,
+  options: SubmitOptions = {},
+): Promise<SubmitResult> {
   const nonce = options.nonce ?? (await api.rpc.system.accountNextIndex(signer.address)).toNumber();
   const timeoutMs = options.timeoutMs ?? 120_000;
   const label = `${tx.method.section}.${tx.method.method}`;
@@ -292,7 +333,12 @@ export async function submitTx(api: ApiPromise, tx: SubmittableExtrinsic<'promis
   try {
     return await new Promise<SubmitResult>((resolve, reject) => {
       timer = setTimeout(
-        () => reject(new MinerError(`${label} was not included in a block within ${Math.round(timeoutMs / 1000)} s`, { hint: 'the chain may be congested or your endpoint stalled; check `tasks/status.ts` and rerun' })),
+        () =>
+          reject(
+            new MinerError(`${label} was not included in a block within ${Math.round(timeoutMs / 1000)} s`, {
+              hint: 'the chain may be congested or your endpoint stalled; check `tasks/status.ts` and rerun',
+            }),
+          ),
         timeoutMs,
       );
       tx.signAndSend(signer, { nonce, era: options.era ?? ERA_PERIOD }, (result) => {
@@ -337,6 +383,9 @@ export async function uidOf(api: ApiPromise, netuid: number, hotkey: string): Pr
 }
 
 /** connectChain for the configured endpoints, or connectProvider when a provider is given (tests). */
-export async function openApi(chain: { endpoint: string; fallbackEndpoint?: string; connectTimeoutMs: number }, provider?: ProviderInterface): Promise<ApiPromise> {
+export async function openApi(
+  chain: { endpoint: string; fallbackEndpoint?: string; connectTimeoutMs: number },
+  provider?: ProviderInterface,
+): Promise<ApiPromise> {
   return provider ? connectProvider(provider, { timeoutMs: chain.connectTimeoutMs }) : connectChain(chain);
 }

@@ -11,8 +11,8 @@
  * Values are `Compact<u64>` rao as the runtime reports them ("total stake", the same number validators use).
  */
 import type { ApiPromise } from '@polkadot/api';
-import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
 import { isHex, u8aToHex } from '@polkadot/util';
+import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
 import { MinerError } from '../core/errors.ts';
 
 export const METAGRAPH_INDEX_HOTKEYS = 52;
@@ -68,7 +68,9 @@ export async function fetchStakes(api: ApiPromise, netuid: number): Promise<Stak
   const at = await api.at(header.hash);
   const calls = (at.call as unknown as Record<string, Record<string, RuntimeCall | undefined> | undefined>).subnetInfoRuntimeApi;
   if (!calls?.getMetagraph) {
-    throw new MinerError('this chain has no SubnetInfoRuntimeApi.get_metagraph', { hint: 'connect to a subtensor node (BITTENSOR_SUBTENSOR_ENDPOINT)' });
+    throw new MinerError('this chain has no SubnetInfoRuntimeApi.get_metagraph', {
+      hint: 'connect to a subtensor node (BITTENSOR_SUBTENSOR_ENDPOINT)',
+    });
   }
 
   if (calls.getSelectiveMetagraph) {
@@ -84,9 +86,14 @@ export async function fetchStakes(api: ApiPromise, netuid: number): Promise<Stak
 
   const full = (await calls.getMetagraph(netuid)).toJSON() as Record<string, unknown> | null;
   if (!full) {
-    throw new MinerError(`netuid ${netuid} does not exist on this chain`, { hint: 'check SCOREVISION_NETUID (Score Vision is 44 on finney) and the endpoint' });
+    throw new MinerError(`netuid ${netuid} does not exist on this chain`, {
+      hint: 'check SCOREVISION_NETUID (Score Vision is 44 on finney) and the endpoint',
+    });
   }
   const zipped = zipStakes(full.hotkeys, full.totalStake);
-  if (!zipped) throw new MinerError(`the metagraph of netuid ${netuid} has no hotkeys/totalStake vectors of equal length`, { hint: 'the runtime API changed; update score-miner' });
+  if (!zipped)
+    throw new MinerError(`the metagraph of netuid ${netuid} has no hotkeys/totalStake vectors of equal length`, {
+      hint: 'the runtime API changed; update score-miner',
+    });
   return { netuid, block, ...zipped, source: 'full' };
 }

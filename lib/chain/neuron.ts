@@ -3,7 +3,7 @@
  * commitments. Tasks (commit, axon, status) build their story on these.
  */
 import type { ApiPromise } from '@polkadot/api';
-import { parseAxonInfo, type AxonInfo } from './axon.ts';
+import { type AxonInfo, parseAxonInfo } from './axon.ts';
 import { parseRevealedCommitments, type RevealedEntry } from './commitment.ts';
 
 export { uidOf } from './connection.ts';

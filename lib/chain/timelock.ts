@@ -81,7 +81,7 @@ function bigIntToBytesLE(n: bigint, length: number): Uint8Array {
 }
 
 function bytesToBigIntBE(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt('0x' + toHex(bytes));
+  return bytes.length === 0 ? 0n : BigInt(`0x${toHex(bytes)}`);
 }
 
 function requireLength(bytes: Uint8Array | undefined, length: number, what: string): Uint8Array | undefined {
@@ -260,7 +260,8 @@ function deserialise(ciphertext: Uint8Array): TimelockParts {
   const body = reader(top.vec('body'));
   const suite = top.vec('cipher suite');
   if (!top.done()) throw malformed(`${ciphertext.length - top.offset()} trailing bytes`);
-  if (toHex(suite) !== toHex(CIPHER_SUITE)) throw malformed(`unknown cipher suite ${JSON.stringify(Buffer.from(suite).toString('latin1'))}`);
+  if (toHex(suite) !== toHex(CIPHER_SUITE))
+    throw malformed(`unknown cipher suite ${JSON.stringify(Buffer.from(suite).toString('latin1'))}`);
   const sealed = body.vec('AES-GCM ciphertext');
   const nonce = body.vec('AES-GCM nonce', NONCE_BYTES);
   if (!body.done()) throw malformed('trailing bytes in the body');
@@ -311,10 +312,9 @@ export function decryptTimelock(ciphertext: Uint8Array, roundSignatureHex: strin
   const key = xor(parts.w, h4(sigma));
   const r = h3(sigma, key);
   if (r === 0n || !bls12_381.G2.Point.BASE.multiply(r).equals(u)) {
-    throw new MinerError(
-      'timelock decryption failed: the round signature does not open this ciphertext (U != H3(sigma, k) * G2)',
-      { hint: 'use the signature of the exact reveal_round the ciphertext was made for, from the same drand key' },
-    );
+    throw new MinerError('timelock decryption failed: the round signature does not open this ciphertext (U != H3(sigma, k) * G2)', {
+      hint: 'use the signature of the exact reveal_round the ciphertext was made for, from the same drand key',
+    });
   }
   return aesGcmOpen(key, parts.nonce, parts.sealed);
 }
@@ -343,18 +343,12 @@ export function scaleDecodeString(bytes: Uint8Array): string {
 }
 
 /** Commitment JSON -> TimelockEncrypted bytes, refusing JSON that would exceed the pallet's 1024-byte bound. */
-export function encryptCommitmentJson(
-  json: string,
-  round: bigint | number,
-  publicKeyHex: string,
-  fixed: FixedRandomness = {},
-): Uint8Array {
+export function encryptCommitmentJson(json: string, round: bigint | number, publicKeyHex: string, fixed: FixedRandomness = {}): Uint8Array {
   const jsonBytes = stringToU8a(json).length;
   if (jsonBytes > MAX_COMMITMENT_JSON_BYTES) {
-    throw new MinerError(
-      `commitment JSON is ${jsonBytes} UTF-8 bytes; timelock commitments allow at most ${MAX_COMMITMENT_JSON_BYTES}`,
-      { hint: 'shorten image_repo/image_tag or drop optional fields; the ciphertext must stay <= 1024 bytes' },
-    );
+    throw new MinerError(`commitment JSON is ${jsonBytes} UTF-8 bytes; timelock commitments allow at most ${MAX_COMMITMENT_JSON_BYTES}`, {
+      hint: 'shorten image_repo/image_tag or drop optional fields; the ciphertext must stay <= 1024 bytes',
+    });
   }
   return encryptTimelock(scaleEncodeString(json), round, publicKeyHex, fixed);
 }
@@ -384,8 +378,5 @@ export function verifyDrandRound(signatureHex: string, round: bigint | number, p
   const signature = parseSignature(signatureHex);
   const publicKey = parsePublicKey(publicKeyHex);
   const { Fp12 } = bls12_381.fields;
-  return Fp12.eql(
-    bls12_381.pairing(signature, bls12_381.G2.Point.BASE),
-    bls12_381.pairing(identityPoint(round), publicKey),
-  );
+  return Fp12.eql(bls12_381.pairing(signature, bls12_381.G2.Point.BASE), bls12_381.pairing(identityPoint(round), publicKey));
 }

@@ -195,7 +195,9 @@ export async function loadHotkey(wallet: WalletNames, options: LoadHotkeyOptions
       });
     }
     if (code === 'EACCES') {
-      throw new MinerError(`hotkey file ${file} is not readable by this user`, { hint: `fix its owner/mode (chmod 600 ${file}) or run as the wallet's owner` });
+      throw new MinerError(`hotkey file ${file} is not readable by this user`, {
+        hint: `fix its owner/mode (chmod 600 ${file}) or run as the wallet's owner`,
+      });
     }
     throw new MinerError(`cannot read hotkey file ${file}: ${(error as Error).message}`, { hint: 'check the path and permissions' });
   }

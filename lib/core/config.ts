@@ -116,7 +116,19 @@ export function parseNumber(env: Env, names: string[], fallback: number, min: nu
   return n;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
 /** "512MiB", "64k", "1048576" -> bytes. */
 export function parseBytes(env: Env, names: string[], fallback: number): number {
@@ -124,14 +136,18 @@ export function parseBytes(env: Env, names: string[], fallback: number): number 
   if (!found) return fallback;
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(found.value);
   const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
-  if (!match || unit === undefined || Number(match[1]) <= 0) throw invalid(found.name, found.value, 'a size such as 65536, 64KiB or 512MiB');
+  if (!match || unit === undefined || Number(match[1]) <= 0)
+    throw invalid(found.name, found.value, 'a size such as 65536, 64KiB or 512MiB');
   return Math.floor(Number(match[1]) * unit);
 }
 
 function parseList(env: Env, names: string[]): string[] {
   const found = pick(env, names);
   if (!found) return [];
-  return found.value.split(',').map((s) => s.trim()).filter(Boolean);
+  return found.value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** `finney`, `test`, `local` or a ws(s) URL -> {network, endpoint}. */
@@ -149,7 +165,10 @@ function expandHome(p: string): string {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 export function loadConfig(env: Env = process.env): MinerConfig {
-  const endpointSource = pick(env, ['BITTENSOR_SUBTENSOR_ENDPOINT', 'SUBTENSOR_NETWORK']) ?? { name: 'BITTENSOR_SUBTENSOR_ENDPOINT', value: 'finney' };
+  const endpointSource = pick(env, ['BITTENSOR_SUBTENSOR_ENDPOINT', 'SUBTENSOR_NETWORK']) ?? {
+    name: 'BITTENSOR_SUBTENSOR_ENDPOINT',
+    value: 'finney',
+  };
   const { network, endpoint } = resolveEndpoint(endpointSource.name, endpointSource.value);
   const fallbackSource = pick(env, ['BITTENSOR_SUBTENSOR_FALLBACK']);
   const fallbackEndpoint = fallbackSource ? resolveEndpoint(fallbackSource.name, fallbackSource.value).endpoint : undefined;
@@ -160,7 +179,8 @@ export function loadConfig(env: Env = process.env): MinerConfig {
   }
 
   const drand = pick(env, ['DRAND_PUBLIC_KEY']);
-  if (drand && !/^(0x)?[0-9a-fA-F]{192}$/.test(drand.value)) throw invalid(drand.name, drand.value, 'a 96-byte BLS12-381 G2 public key in hex');
+  if (drand && !/^(0x)?[0-9a-fA-F]{192}$/.test(drand.value))
+    throw invalid(drand.name, drand.value, 'a 96-byte BLS12-381 G2 public key in hex');
 
   const axonIp = pick(env, ['AXON_IP']);
   if (axonIp && !IPV4.test(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ACTIONS, type ActionName, isActionName } from '../protocol/actions.ts';
 import { MinerError } from '../core/errors.ts';
+import { ACTIONS, type ActionName, isActionName } from '../protocol/actions.ts';
 
 export type InputDtype = 'float32' | 'uint8';
 export type InputLayout = 'NTHWC' | 'NCTHW' | 'NTCHW';
@@ -114,43 +114,56 @@ class ManifestReader {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw this.fail(field, value, 'an object');
     for (const key of Object.keys(value)) {
       if (!allowed.includes(key) && !key.startsWith('_')) {
-        throw new MinerError(`${this.source}: ${field ? `${field}.` : ''}${key} is not a known field: expected one of ${allowed.join(', ')} (keys starting with "_" are comments)`, {
-          hint: 'fix the spelling in model.json or remove the field',
-        });
+        throw new MinerError(
+          `${this.source}: ${field ? `${field}.` : ''}${key} is not a known field: expected one of ${allowed.join(', ')} (keys starting with "_" are comments)`,
+          {
+            hint: 'fix the spelling in model.json or remove the field',
+          },
+        );
       }
     }
     return value as Obj;
   }
 
   string(value: unknown, field: string, allowEmpty = false): string {
-    if (typeof value !== 'string' || (!allowEmpty && value.trim() === '')) throw this.fail(field, value, allowEmpty ? 'a string' : 'a non-empty string');
+    if (typeof value !== 'string' || (!allowEmpty && value.trim() === ''))
+      throw this.fail(field, value, allowEmpty ? 'a string' : 'a non-empty string');
     return value;
   }
 
   oneOf<T extends string>(value: unknown, field: string, options: readonly T[]): T {
-    if (typeof value !== 'string' || !(options as readonly string[]).includes(value)) throw this.fail(field, value, `one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
+    if (typeof value !== 'string' || !(options as readonly string[]).includes(value))
+      throw this.fail(field, value, `one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
     return value as T;
   }
 
   integer(value: unknown, field: string, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw this.fail(field, value, `an integer from ${min} to ${max}`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+      throw this.fail(field, value, `an integer from ${min} to ${max}`);
     return value;
   }
 
   number(value: unknown, field: string, min: number, max: number, minExclusive = false): number {
     const ok = typeof value === 'number' && Number.isFinite(value) && (minExclusive ? value > min : value >= min) && value <= max;
-    if (!ok) throw this.fail(field, value, `a number ${minExclusive ? 'greater than' : 'from'} ${min}${minExclusive ? ' and at most' : ' to'} ${max}`);
+    if (!ok)
+      throw this.fail(
+        field,
+        value,
+        `a number ${minExclusive ? 'greater than' : 'from'} ${min}${minExclusive ? ' and at most' : ' to'} ${max}`,
+      );
     return value as number;
   }
 
   numbers(value: unknown, field: string, length: number, check: (n: unknown, f: string) => number): number[] {
-    if (!Array.isArray(value) || value.length !== length) throw this.fail(field, value, `an array of ${length} number${length === 1 ? '' : 's'}`);
+    if (!Array.isArray(value) || value.length !== length)
+      throw this.fail(field, value, `an array of ${length} number${length === 1 ? '' : 's'}`);
     return value.map((n, i) => check(n, `${field}[${i}]`));
   }
 
   actionMap(value: unknown, field: string, check: (n: unknown, f: string) => number): Partial<Record<ActionName, number>> {
     if (value === undefined) return {};
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw this.fail(field, value, 'an object mapping Score action names to numbers');
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw this.fail(field, value, 'an object mapping Score action names to numbers');
     const out: Partial<Record<ActionName, number>> = {};
     for (const [key, n] of Object.entries(value)) {
       if (key.startsWith('_')) continue;
@@ -175,8 +188,14 @@ export function parseManifest(json: unknown, source: string): ModelManifest {
   const colour = r.oneOf<Colour>(inp.colour, 'input.colour', ['rgb', 'gray']);
   const channels: 1 | 3 = colour === 'rgb' ? 3 : 1;
   const scale = inp.scale === undefined ? 1 : r.number(inp.scale, 'input.scale', 0, 1e6, true);
-  const mean = inp.mean === undefined ? new Array<number>(channels).fill(0) : r.numbers(inp.mean, 'input.mean', channels, (n, f) => r.number(n, f, -1e6, 1e6));
-  const std = inp.std === undefined ? new Array<number>(channels).fill(1) : r.numbers(inp.std, 'input.std', channels, (n, f) => r.number(n, f, 0, 1e6, true));
+  const mean =
+    inp.mean === undefined
+      ? new Array<number>(channels).fill(0)
+      : r.numbers(inp.mean, 'input.mean', channels, (n, f) => r.number(n, f, -1e6, 1e6));
+  const std =
+    inp.std === undefined
+      ? new Array<number>(channels).fill(1)
+      : r.numbers(inp.std, 'input.std', channels, (n, f) => r.number(n, f, 0, 1e6, true));
   if (dtype === 'uint8') {
     if (scale !== 1) throw r.fail('input.scale', scale, '1 (or no scale) for a uint8 input: the model gets the raw bytes');
     if (mean.some((m) => m !== 0)) throw r.fail('input.mean', mean, 'zeros (or no mean) for a uint8 input: normalise inside the model');
@@ -206,7 +225,8 @@ export function parseManifest(json: unknown, source: string): ModelManifest {
   const timing: ManifestTiming = { fps, clipFrames, strideFrames, marginFrames };
 
   // classes
-  if (!Array.isArray(root.classes) || root.classes.length === 0) throw r.fail('classes', root.classes, 'a non-empty array of {"name", "action"}');
+  if (!Array.isArray(root.classes) || root.classes.length === 0)
+    throw r.fail('classes', root.classes, 'a non-empty array of {"name", "action"}');
   const seen = new Set<string>();
   const classes: ManifestClass[] = root.classes.map((c: unknown, i: number) => {
     const o = r.object(c, `classes[${i}]`, ['name', 'action']);
@@ -214,18 +234,34 @@ export function parseManifest(json: unknown, source: string): ModelManifest {
     if (seen.has(className)) throw r.fail(`classes[${i}].name`, className, 'a class name not used by an earlier class');
     seen.add(className);
     if (o.action !== null && (typeof o.action !== 'string' || !isActionName(o.action))) {
-      throw r.fail(`classes[${i}].action`, o.action, `a Score action name (${ACTION_NAMES.join(', ')}) or null for a class the miner drops`);
+      throw r.fail(
+        `classes[${i}].action`,
+        o.action,
+        `a Score action name (${ACTION_NAMES.join(', ')}) or null for a class the miner drops`,
+      );
     }
     return { name: className, action: o.action as ActionName | null };
   });
-  if (!classes.some((c) => c.action !== null)) throw r.fail('classes', classes.map((c) => c.action), 'at least one class mapped to a Score action');
+  if (!classes.some((c) => c.action !== null))
+    throw r.fail(
+      'classes',
+      classes.map((c) => c.action),
+      'at least one class mapped to a Score action',
+    );
 
   // outputs
   const outs = r.object(root.outputs, 'outputs', ['scores', 'displacement']);
   const sc = r.object(outs.scores, 'outputs.scores', ['name', 'activation', 'backgroundIndex']);
-  const backgroundIndex = sc.backgroundIndex === undefined || sc.backgroundIndex === null ? null : r.integer(sc.backgroundIndex, 'outputs.scores.backgroundIndex', 0, classes.length - 1);
+  const backgroundIndex =
+    sc.backgroundIndex === undefined || sc.backgroundIndex === null
+      ? null
+      : r.integer(sc.backgroundIndex, 'outputs.scores.backgroundIndex', 0, classes.length - 1);
   if (backgroundIndex !== null && classes[backgroundIndex].action !== null) {
-    throw r.fail(`classes[${backgroundIndex}].action`, classes[backgroundIndex].action, 'null: this class is outputs.scores.backgroundIndex');
+    throw r.fail(
+      `classes[${backgroundIndex}].action`,
+      classes[backgroundIndex].action,
+      'null: this class is outputs.scores.backgroundIndex',
+    );
   }
   const scores = {
     name: r.string(sc.name, 'outputs.scores.name'),
@@ -236,12 +272,15 @@ export function parseManifest(json: unknown, source: string): ModelManifest {
   if (outs.displacement !== undefined && outs.displacement !== null) {
     const d = r.object(outs.displacement, 'outputs.displacement', ['name']);
     displacement = { name: r.string(d.name, 'outputs.displacement.name') };
-    if (displacement.name === scores.name) throw r.fail('outputs.displacement.name', displacement.name, 'a different output than outputs.scores.name');
+    if (displacement.name === scores.name)
+      throw r.fail('outputs.displacement.name', displacement.name, 'a different output than outputs.scores.name');
   }
 
   // postprocess
-  const pp = root.postprocess === undefined ? {} : r.object(root.postprocess, 'postprocess', ['expectedErrorS', 'thresholds', 'nmsWindowS']);
-  const expectedErrorS = pp.expectedErrorS === undefined ? DEFAULT_EXPECTED_ERROR_S : r.number(pp.expectedErrorS, 'postprocess.expectedErrorS', 0, 60);
+  const pp =
+    root.postprocess === undefined ? {} : r.object(root.postprocess, 'postprocess', ['expectedErrorS', 'thresholds', 'nmsWindowS']);
+  const expectedErrorS =
+    pp.expectedErrorS === undefined ? DEFAULT_EXPECTED_ERROR_S : r.number(pp.expectedErrorS, 'postprocess.expectedErrorS', 0, 60);
   const givenThresholds = r.actionMap(pp.thresholds, 'postprocess.thresholds', (n, f) => r.number(n, f, 0, 1));
   const givenWindows = r.actionMap(pp.nmsWindowS, 'postprocess.nmsWindowS', (n, f) => r.number(n, f, 0, 600));
   const thresholds = {} as Record<ActionName, number>;

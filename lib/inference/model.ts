@@ -10,10 +10,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import type { ActionName } from '../protocol/actions.ts';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import { loadManifest, MODEL_FILE, type ManifestInput, type ModelManifest } from './manifest.ts';
+import type { ActionName } from '../protocol/actions.ts';
+import { loadManifest, type ManifestInput, MODEL_FILE, type ModelManifest } from './manifest.ts';
 
 export const SUPPORTED_PROVIDERS = ['cpu', 'cuda'] as const;
 export type ProviderName = (typeof SUPPORTED_PROVIDERS)[number];
@@ -84,7 +84,11 @@ function checkProviders(providers: readonly string[]): ProviderName[] {
   return out;
 }
 
-async function createSession(modelPath: string, providers: ProviderName[], threads: number): Promise<{ session: Session; providers: ProviderName[] }> {
+async function createSession(
+  modelPath: string,
+  providers: ProviderName[],
+  threads: number,
+): Promise<{ session: Session; providers: ProviderName[] }> {
   try {
     return { session: await ort.InferenceSession.create(modelPath, sessionOptions(providers, threads)), providers };
   } catch (error) {
@@ -120,23 +124,33 @@ export function inputDims(input: ManifestInput, clipFrames: number): number[] {
  * Check the manifest against the session's real inputs and outputs (names always; element types and
  * numeric dims where the model declares them). Throws one MinerError listing every mismatch.
  */
-export function checkSession(manifest: ModelManifest, session: Pick<Session, 'inputNames' | 'outputNames'> & Partial<Pick<Session, 'inputMetadata' | 'outputMetadata'>>, source: string): void {
+export function checkSession(
+  manifest: ModelManifest,
+  session: Pick<Session, 'inputNames' | 'outputNames'> & Partial<Pick<Session, 'inputMetadata' | 'outputMetadata'>>,
+  source: string,
+): void {
   const problems: string[] = [];
   const { input, timing, outputs, classes } = manifest;
   const T = timing.clipFrames;
   const inputs = session.inputNames;
   if (!inputs.includes(input.name)) {
-    problems.push(`input.name ${JSON.stringify(input.name)} is not an input of the model (inputs: ${inputs.map((n) => JSON.stringify(n)).join(', ')})`);
+    problems.push(
+      `input.name ${JSON.stringify(input.name)} is not an input of the model (inputs: ${inputs.map((n) => JSON.stringify(n)).join(', ')})`,
+    );
   }
   const extra = inputs.filter((n) => n !== input.name);
   if (extra.length > 0 && inputs.includes(input.name)) {
-    problems.push(`the model has inputs the miner does not feed: ${extra.map((n) => JSON.stringify(n)).join(', ')} (export a model with a single frames input)`);
+    problems.push(
+      `the model has inputs the miner does not feed: ${extra.map((n) => JSON.stringify(n)).join(', ')} (export a model with a single frames input)`,
+    );
   }
   const wanted: Array<[string, string]> = [['outputs.scores.name', outputs.scores.name]];
   if (outputs.displacement) wanted.push(['outputs.displacement.name', outputs.displacement.name]);
   for (const [field, name] of wanted) {
     if (!session.outputNames.includes(name)) {
-      problems.push(`${field} ${JSON.stringify(name)} is not an output of the model (outputs: ${session.outputNames.map((n) => JSON.stringify(n)).join(', ')})`);
+      problems.push(
+        `${field} ${JSON.stringify(name)} is not an output of the model (outputs: ${session.outputNames.map((n) => JSON.stringify(n)).join(', ')})`,
+      );
     }
   }
 
@@ -156,20 +170,38 @@ export function checkSession(manifest: ModelManifest, session: Pick<Session, 'in
 
   const inMeta = session.inputMetadata?.find((m) => m.name === input.name);
   if (inMeta?.isTensor) {
-    if (inMeta.type !== TYPE_OF_DTYPE[input.dtype]) problems.push(`input ${JSON.stringify(input.name)} has element type ${inMeta.type}, the manifest says input.dtype ${input.dtype}`);
-    compareDims(`input ${JSON.stringify(input.name)}`, inMeta.shape, inputDims(input, T), `(layout ${input.layout}, timing.clipFrames ${T}, height ${input.height}, width ${input.width}, ${input.channels} channel(s) for colour ${input.colour})`);
+    if (inMeta.type !== TYPE_OF_DTYPE[input.dtype])
+      problems.push(`input ${JSON.stringify(input.name)} has element type ${inMeta.type}, the manifest says input.dtype ${input.dtype}`);
+    compareDims(
+      `input ${JSON.stringify(input.name)}`,
+      inMeta.shape,
+      inputDims(input, T),
+      `(layout ${input.layout}, timing.clipFrames ${T}, height ${input.height}, width ${input.width}, ${input.channels} channel(s) for colour ${input.colour})`,
+    );
   }
   const scMeta = session.outputMetadata?.find((m) => m.name === outputs.scores.name);
   if (scMeta?.isTensor) {
-    if (scMeta.type !== 'float32') problems.push(`output ${JSON.stringify(outputs.scores.name)} has element type ${scMeta.type}, expected float32`);
-    compareDims(`output ${JSON.stringify(outputs.scores.name)}`, scMeta.shape, [1, T, classes.length], `([N, T, C] with T = timing.clipFrames ${T}, C = ${classes.length} classes)`);
+    if (scMeta.type !== 'float32')
+      problems.push(`output ${JSON.stringify(outputs.scores.name)} has element type ${scMeta.type}, expected float32`);
+    compareDims(
+      `output ${JSON.stringify(outputs.scores.name)}`,
+      scMeta.shape,
+      [1, T, classes.length],
+      `([N, T, C] with T = timing.clipFrames ${T}, C = ${classes.length} classes)`,
+    );
   }
   if (outputs.displacement) {
     const dMeta = session.outputMetadata?.find((m) => m.name === outputs.displacement?.name);
     if (dMeta?.isTensor) {
-      if (dMeta.type !== 'float32') problems.push(`output ${JSON.stringify(outputs.displacement.name)} has element type ${dMeta.type}, expected float32`);
+      if (dMeta.type !== 'float32')
+        problems.push(`output ${JSON.stringify(outputs.displacement.name)} has element type ${dMeta.type}, expected float32`);
       const rank3 = dMeta.shape.length === 3;
-      compareDims(`output ${JSON.stringify(outputs.displacement.name)}`, dMeta.shape, rank3 ? [1, T, 1] : [1, T], `([N, T] or [N, T, 1] with T = ${T})`);
+      compareDims(
+        `output ${JSON.stringify(outputs.displacement.name)}`,
+        dMeta.shape,
+        rank3 ? [1, T, 1] : [1, T],
+        `([N, T] or [N, T, 1] with T = ${T})`,
+      );
     }
   }
   if (problems.length > 0) {
@@ -183,7 +215,13 @@ export function checkSession(manifest: ModelManifest, session: Pick<Session, 'in
  * Fill `out` (the input tensor's data) from T tightly packed raw frames (H*W*channels bytes each, rgb
  * interleaved), applying `lut` (channel*256 + byte -> value) for float inputs, in the manifest's layout.
  */
-export function packClip(frames: Uint8Array, input: ManifestInput, clipFrames: number, out: Float32Array | Uint8Array, lut?: Float32Array): void {
+export function packClip(
+  frames: Uint8Array,
+  input: ManifestInput,
+  clipFrames: number,
+  out: Float32Array | Uint8Array,
+  lut?: Float32Array,
+): void {
   const { height: H, width: W, channels: C } = input;
   const plane = H * W;
   const frameBytes = plane * C;
@@ -239,7 +277,11 @@ export function normalisationTable(input: ManifestInput): Float32Array {
 }
 
 /** In place: sigmoid / softmax over each frame's C values (background included) / nothing. */
-export function activate(values: Float32Array, numClasses: number, activation: ModelManifest['outputs']['scores']['activation']): Float32Array {
+export function activate(
+  values: Float32Array,
+  numClasses: number,
+  activation: ModelManifest['outputs']['scores']['activation'],
+): Float32Array {
   if (activation === 'sigmoid') {
     for (let i = 0; i < values.length; i++) values[i] = 1 / (1 + Math.exp(-values[i]));
   } else if (activation === 'softmax') {
@@ -259,7 +301,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const resolved = path.resolve(dir);
   const providersAsked = checkProviders(options.providers ?? ['cpu']);
   const threads = options.threads ?? 2;
-  if (!Number.isInteger(threads) || threads < 1) throw new MinerError(`threads=${threads} is not valid: expected a positive integer`, { hint: 'set ORT_THREADS to 1 or more' });
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new MinerError(`threads=${threads} is not valid: expected a positive integer`, { hint: 'set ORT_THREADS to 1 or more' });
   const manifest = loadManifest(resolved);
   const manifestPath = path.join(resolved, 'model.json');
   const modelPath = path.join(resolved, MODEL_FILE);
@@ -294,24 +337,32 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     if (frames === null) data.fill(0);
     else {
       if (!(frames instanceof Uint8Array) || frames.length !== clipBytes) {
-        throw new MinerError(`inferClip expects ${T} frames of ${input.width}x${input.height} ${input.colour === 'rgb' ? 'rgb24' : 'gray8'} (${clipBytes} bytes), got ${frames instanceof Uint8Array ? frames.length : typeof frames} bytes`, {
-          hint: 'pad the last clip to timing.clipFrames frames (repeat the last frame) and pass validFrames to the accumulator',
-        });
+        throw new MinerError(
+          `inferClip expects ${T} frames of ${input.width}x${input.height} ${input.colour === 'rgb' ? 'rgb24' : 'gray8'} (${clipBytes} bytes), got ${frames instanceof Uint8Array ? frames.length : typeof frames} bytes`,
+          {
+            hint: 'pad the last clip to timing.clipFrames frames (repeat the last frame) and pass validFrames to the accumulator',
+          },
+        );
       }
       packClip(frames, input, T, data, lut);
     }
     const result = await session.run({ [input.name]: tensor }, fetches);
     const raw = result[outputs.scores.name];
     if (!(raw instanceof ort.Tensor) || !(raw.data instanceof Float32Array) || raw.data.length !== T * C) {
-      throw new MinerError(`output ${JSON.stringify(outputs.scores.name)} has ${raw instanceof ort.Tensor ? `${raw.type} [${raw.dims.join(', ')}]` : 'no tensor'}, expected float32 with ${T} x ${C} values`, {
-        hint: 'the scores output must be [1, timing.clipFrames, classes.length] float32',
-      });
+      throw new MinerError(
+        `output ${JSON.stringify(outputs.scores.name)} has ${raw instanceof ort.Tensor ? `${raw.type} [${raw.dims.join(', ')}]` : 'no tensor'}, expected float32 with ${T} x ${C} values`,
+        {
+          hint: 'the scores output must be [1, timing.clipFrames, classes.length] float32',
+        },
+      );
     }
     const out: ClipOutput = { scores: activate(Float32Array.from(raw.data), C, outputs.scores.activation) };
     if (outputs.displacement) {
       const d = result[outputs.displacement.name];
       if (!(d instanceof ort.Tensor) || !(d.data instanceof Float32Array) || d.data.length !== T) {
-        throw new MinerError(`output ${JSON.stringify(outputs.displacement.name)} is not float32 with ${T} values`, { hint: 'the displacement output must be [1, T] or [1, T, 1] float32' });
+        throw new MinerError(`output ${JSON.stringify(outputs.displacement.name)} is not float32 with ${T} values`, {
+          hint: 'the displacement output must be [1, T] or [1, T, 1] float32',
+        });
       }
       out.displacement = Float32Array.from(d.data);
     }

@@ -3,10 +3,11 @@
  * overlapping windows per frame, and post-process into Score predictions (25 fps frame indices).
  * Runs inside the inference worker; pure orchestration over lib/video, lib/model and lib/postprocess.
  */
-import { decodeClips } from './video.ts';
+
 import { postprocessOptionsFrom } from './manifest.ts';
 import type { Model } from './model.ts';
-import { WindowAccumulator, postprocess, type Prediction } from './postprocess.ts';
+import { type Prediction, postprocess, WindowAccumulator } from './postprocess.ts';
+import { decodeClips } from './video.ts';
 
 export interface PipelineStats {
   /** Frames decoded at the model's rate. */
@@ -17,7 +18,11 @@ export interface PipelineStats {
   totalMs: number;
 }
 
-export async function runPipeline(videoPath: string, model: Model, ffmpegPath: string): Promise<{ predictions: Prediction[]; stats: PipelineStats }> {
+export async function runPipeline(
+  videoPath: string,
+  model: Model,
+  ffmpegPath: string,
+): Promise<{ predictions: Prediction[]; stats: PipelineStats }> {
   const started = performance.now();
   const { manifest } = model;
   const numClasses = manifest.classes.length;

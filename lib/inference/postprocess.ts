@@ -65,7 +65,8 @@ export class WindowAccumulator {
 
   add(startFrame: number, scores: ArrayLike<number>, validFrames: number): void {
     const c = this.numClasses;
-    if (!Number.isInteger(startFrame) || startFrame < 0) throw new RangeError(`startFrame must be a non-negative integer, got ${startFrame}`);
+    if (!Number.isInteger(startFrame) || startFrame < 0)
+      throw new RangeError(`startFrame must be a non-negative integer, got ${startFrame}`);
     if (scores.length % c !== 0) throw new RangeError(`scores has ${scores.length} values, not a multiple of ${c} classes`);
     const clipFrames = scores.length / c;
     if (!Number.isInteger(validFrames) || validFrames < 0 || validFrames > clipFrames) {
@@ -133,8 +134,10 @@ export function postprocess(perFrame: ArrayLike<number>, numFrames: number, opti
   const c = classes.length;
   if (!(fps > 0) || !Number.isFinite(fps)) throw new RangeError(`fps must be a positive number, got ${fps}`);
   if (!Number.isInteger(numFrames) || numFrames < 0) throw new RangeError(`numFrames must be a non-negative integer, got ${numFrames}`);
-  if (c === 0 || perFrame.length < numFrames * c) throw new RangeError(`perFrame has ${perFrame.length} values, expected ${numFrames} frames x ${c} classes`);
-  if (displacement && displacement.length < numFrames) throw new RangeError(`displacement has ${displacement.length} values, expected ${numFrames}`);
+  if (c === 0 || perFrame.length < numFrames * c)
+    throw new RangeError(`perFrame has ${perFrame.length} values, expected ${numFrames} frames x ${c} classes`);
+  if (displacement && displacement.length < numFrames)
+    throw new RangeError(`displacement has ${displacement.length} values, expected ${numFrames}`);
 
   // Group score columns by action (first-seen order; output order is fixed by the final sort anyway).
   const columns = new Map<ActionName, number[]>();

@@ -30,11 +30,24 @@ export function syntheticClipArgs(spec: ClipSpec, output: string): string[] {
     (m) => `drawbox=x=0:y=0:w=iw:h=ih:color=${m.colour}:t=fill:enable='between(n\\,${m.from}\\,${m.to})'`,
   );
   return [
-    '-y', '-nostdin', '-hide_banner', '-loglevel', 'error',
-    '-f', 'lavfi', '-i', `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps}`,
-    '-t', String(spec.seconds),
+    '-y',
+    '-nostdin',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps}`,
+    '-t',
+    String(spec.seconds),
     ...(boxes.length ? ['-vf', boxes.join(',')] : []),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
     output,
   ];
 }
@@ -43,9 +56,12 @@ export async function makeSyntheticClip(ffmpegPath: string, spec: ClipSpec, outp
   try {
     await run(ffmpegPath, syntheticClipArgs(spec, output));
   } catch (error) {
-    throw new MinerError(`could not render a synthetic clip: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`, {
-      hint: 'check that ffmpeg has libx264 (the bundled @ffmpeg-installer binary does)',
-    });
+    throw new MinerError(
+      `could not render a synthetic clip: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`,
+      {
+        hint: 'check that ffmpeg has libx264 (the bundled @ffmpeg-installer binary does)',
+      },
+    );
   }
   return output;
 }

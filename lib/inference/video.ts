@@ -180,15 +180,29 @@ export function frameBytes(spec: Pick<DecodeSpec, 'width' | 'height' | 'colour'>
 }
 
 /** The ffmpeg argv that turns a file into raw frames on stdout (or into nothing, for the decode-only floor). */
-export function ffmpegDecodeArgs(input: string, spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize'>, output: 'pipe' | 'null' = 'pipe'): string[] {
+export function ffmpegDecodeArgs(
+  input: string,
+  spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize'>,
+  output: 'pipe' | 'null' = 'pipe',
+): string[] {
   // setpts makes frame 0 the first decoded frame; the fps filter (not -r) resamples without extra frames.
   const filter = `setpts=PTS-STARTPTS,fps=${spec.fps},scale=${spec.width}:${spec.height}:flags=${spec.resize}`;
   return [
-    '-nostdin', '-hide_banner', '-loglevel', 'error',
-    '-i', input, '-an', '-sn', '-dn',
-    '-vf', filter,
-    '-pix_fmt', spec.colour === 'rgb' ? 'rgb24' : 'gray',
-    '-f', 'rawvideo',
+    '-nostdin',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-i',
+    input,
+    '-an',
+    '-sn',
+    '-dn',
+    '-vf',
+    filter,
+    '-pix_fmt',
+    spec.colour === 'rgb' ? 'rgb24' : 'gray',
+    '-f',
+    'rawvideo',
     ...(output === 'pipe' ? ['pipe:1'] : ['-y', '/dev/null']),
   ];
 }

@@ -32,5 +32,5 @@ export type ActionName = keyof typeof ACTIONS;
 export const SCORE_FPS = 25;
 
 export function isActionName(name: string): name is ActionName {
-  return Object.prototype.hasOwnProperty.call(ACTIONS, name);
+  return Object.hasOwn(ACTIONS, name);
 }

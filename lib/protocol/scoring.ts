@@ -4,7 +4,7 @@
  * validator will award. Floating-point order matters at the tolerance edge, so every expression below keeps
  * the validator's order of operations.
  */
-import { ACTIONS, SCORE_FPS, isActionName } from './actions.ts';
+import { ACTIONS, isActionName, SCORE_FPS } from './actions.ts';
 
 export interface Prediction {
   frame: number;

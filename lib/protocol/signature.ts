@@ -163,7 +163,12 @@ export interface SignOptions {
  * Headers for one request, signed like the chosen validator: central sends every header twice (bare and
  * `X-` prefixed); fiber sends the bare names only.
  */
-export function signRequest(signer: Signer, scheme: SignatureScheme, body: Uint8Array | string, options: SignOptions = {}): Record<string, string> {
+export function signRequest(
+  signer: Signer,
+  scheme: SignatureScheme,
+  body: Uint8Array | string,
+  options: SignOptions = {},
+): Record<string, string> {
   const nonce = options.nonce ?? makeNonce(scheme, options.nowMs);
   let message: string;
   if (scheme === 'fiber') {
@@ -186,7 +191,12 @@ export function signRequest(signer: Signer, scheme: SignatureScheme, body: Uint8
 
   const both: Record<string, string> = { ...bare };
   for (const [name, value] of Object.entries(bare)) {
-    both[`X-${name.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('-')}`] = value;
+    both[
+      `X-${name
+        .split('-')
+        .map((w) => w[0].toUpperCase() + w.slice(1))
+        .join('-')}`
+    ] = value;
   }
   return both;
 }

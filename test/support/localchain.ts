@@ -28,21 +28,21 @@
  * `applyErrors` (set LOCALCHAIN_DEBUG=1 to print them). CHOPSTICKS_LOG_LEVEL (default error) for its logger.
  */
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Blockchain, ChopsticksProvider as ChopsticksProviderType, Genesis } from '@acala-network/chopsticks-core';
 import type { ApiPromise } from '@polkadot/api';
 import type { SubmittableExtrinsic } from '@polkadot/api/types';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { compactAddLength, hexToString, hexToU8a, stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import type { Blockchain, ChopsticksProvider as ChopsticksProviderType, Genesis } from '@acala-network/chopsticks-core';
-import { connectProvider, submitTx, type SubmitResult } from '../../lib/chain/connection.ts';
-import { FIXTURES_DIR } from './fixtures.ts';
+import { connectProvider, type SubmitResult, submitTx } from '../../lib/chain/connection.ts';
 import { decryptTimelock, drandPublicKeyFromSecret, scaleDecodeString, signDrandRound } from '../../lib/chain/timelock.ts';
+import { FIXTURES_DIR } from './fixtures.ts';
 
 export const RUNTIME_WASM = process.env.SUBTENSOR_RUNTIME_WASM ?? path.join(FIXTURES_DIR, 'chain/subtensor-runtime-spec300.wasm');
 export const DEV_ACCOUNTS = ['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie'] as const;
@@ -104,7 +104,10 @@ export async function buildRawSpec(wasmPath = RUNTIME_WASM): Promise<Genesis> {
   const wasm = u8aToHex(wasmBytes);
   const storage = memoryStorage();
   const call = async (method: string, arg: string) => {
-    const result = await runTask({ wasm, calls: [[method, [arg as `0x${string}`]]], mockSignatureHost: false, allowUnresolvedImports: true, runtimeLogLevel: 0 }, storage);
+    const result = await runTask(
+      { wasm, calls: [[method, [arg as `0x${string}`]]], mockSignatureHost: false, allowUnresolvedImports: true, runtimeLogLevel: 0 },
+      storage,
+    );
     if ('Error' in result) throw new Error(`${method}: ${result.Error}`);
     return result.Call;
   };
@@ -211,8 +214,14 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
   // lift the per-block / per-interval registration limits so tests can register many hotkeys quickly
   await cs.setStorage(chain, {
     SubtensorModule: {
-      MaxRegistrationsPerBlock: [[[0], 1000], [[TEST_NETUID], 1000]],
-      TargetRegistrationsPerInterval: [[[0], 1000], [[TEST_NETUID], 1000]],
+      MaxRegistrationsPerBlock: [
+        [[0], 1000],
+        [[TEST_NETUID], 1000],
+      ],
+      TargetRegistrationsPerInterval: [
+        [[0], 1000],
+        [[TEST_NETUID], 1000],
+      ],
       // staking on the genesis subnet is off until its owner starts the subtoken; tests stake
       ...(api.query.subtensorModule.subtokenEnabled ? { SubtokenEnabled: [[[TEST_NETUID], true]] } : {}),
     },
@@ -236,7 +245,8 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
         } catch (error) {
           const refused = applyErrors.slice(before).some((e) => JSON.stringify(e.error).includes('exhaustsResources'));
           if (!refused || attempt >= 3) throw error;
-          if (process.env.LOCALCHAIN_DEBUG) console.error(`retrying ${tx.method.section}.${tx.method.method} at block ${chain.head.number}`);
+          if (process.env.LOCALCHAIN_DEBUG)
+            console.error(`retrying ${tx.method.section}.${tx.method.method} at block ${chain.head.number}`);
           await chain.newBlock();
         }
       }
@@ -247,12 +257,17 @@ export async function startLocalChain(options: { wasmPath?: string } = {}): Prom
       await cs.setStorage(chain, values);
     },
     fund: async (address, rao) => {
-      const account = (await api.query.system.account(address)) as unknown as { data: { free: { toBigInt(): bigint } }; toJSON(): Record<string, unknown> };
+      const account = (await api.query.system.account(address)) as unknown as {
+        data: { free: { toBigInt(): bigint } };
+        toJSON(): Record<string, unknown>;
+      };
       const issuance = (await api.query.balances.totalIssuance()) as unknown as { toBigInt(): bigint };
       const delta = rao - account.data.free.toBigInt();
       const current = account.toJSON() as { providers?: number; data?: Record<string, unknown> };
       await cs.setStorage(chain, {
-        System: { Account: [[[address], { ...current, providers: Math.max(1, current.providers ?? 0), data: { ...current.data, free: rao } }]] },
+        System: {
+          Account: [[[address], { ...current, providers: Math.max(1, current.providers ?? 0), data: { ...current.data, free: rao } }]],
+        },
         Balances: { TotalIssuance: issuance.toBigInt() + delta },
       });
     },
@@ -309,7 +324,9 @@ async function revealOnce(local: LocalChain, netuid: number, maxRound?: bigint):
   const rawWrites: [string, string | null][] = [];
   for (const [key, value] of entries) {
     const hotkey = key.args[1].toString();
-    const registration = (value as unknown as { unwrapOr(x: null): null | { info: { fields: TimelockField[] }; deposit: unknown; block: unknown } }).unwrapOr(null);
+    const registration = (
+      value as unknown as { unwrapOr(x: null): null | { info: { fields: TimelockField[] }; deposit: unknown; block: unknown } }
+    ).unwrapOr(null);
     if (!registration) continue;
     const keep: unknown[] = [];
     const plaintexts: { text: string; bytes: Uint8Array; round: bigint }[] = [];
@@ -338,7 +355,10 @@ async function revealOnce(local: LocalChain, netuid: number, maxRound?: bigint):
       rawWrites.push([commitmentKey, null]);
     } else {
       const typeName = api.registry.createLookupType(api.query.commitments.commitmentOf.creator.meta.type.asMap.value);
-      const updated = api.createType(typeName, { ...(registration as unknown as { toJSON(): Record<string, unknown> }).toJSON(), info: { fields: keep } });
+      const updated = api.createType(typeName, {
+        ...(registration as unknown as { toJSON(): Record<string, unknown> }).toJSON(),
+        info: { fields: keep },
+      });
       rawWrites.push([commitmentKey, u8aToHex(updated.toU8a())]);
     }
     if (plaintexts.length === 0) continue;
@@ -430,7 +450,9 @@ async function serveWebSocket(chain: Blockchain, handlers: RpcHandlers): Promise
       return;
     }
     const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
     sockets.add(socket);
     const subscriptions = new Map<string, () => void>();
     const send = (value: unknown) => {
@@ -481,7 +503,8 @@ async function serveWebSocket(chain: Blockchain, handlers: RpcHandlers): Promise
         }
         handler({ chain }, request.params ?? [], manager).then(
           (result: unknown) => send({ jsonrpc: '2.0', id: request.id, result: result ?? null }),
-          (error: { code?: number; message?: string }) => send({ jsonrpc: '2.0', id: request.id, error: { code: error?.code ?? -32603, message: error?.message ?? String(error) } }),
+          (error: { code?: number; message?: string }) =>
+            send({ jsonrpc: '2.0', id: request.id, error: { code: error?.code ?? -32603, message: error?.message ?? String(error) } }),
         );
       }
     });

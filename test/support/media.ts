@@ -1,12 +1,12 @@
 /** Test media made at test time with the real ffmpeg, and a loopback server with misbehaving routes. */
 import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { type ClipSpec, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
 import { resolveFfmpeg } from '../../lib/inference/video.ts';
-import { makeSyntheticClip, type ClipSpec } from '../../lib/inference/synthetic.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
 export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));
