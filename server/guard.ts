@@ -1,9 +1,9 @@
 /**
  * The request guard: the seam between the raw request and the challenge handler. It sees the headers and
  * the raw body bytes exactly as received (the signatures cover those bytes) and either resolves or throws a
- * MinerError carrying the status (401/403).
+ * HttpError carrying the status (401/403).
  *
- * Order (security.md): stake gate first (needs only the caller's hotkey), then signature + nonce. Within the
+ * Order (docs/security.md): stake gate first (needs only the caller's hotkey), then signature + nonce. Within the
  * signature step: headers present -> signature well-formed -> nonce acceptable -> signature verifies under
  * either scheme -> nonce consumed. The nonce is recorded only after the signature verifies, so a forged
  * request cannot burn a real validator's nonce or grow the store.
@@ -12,9 +12,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { MinerConfig } from '../lib/core/config.ts';
-import { httpError, MinerError } from '../lib/core/errors.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { decodeHotkey, HEADER, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/protocol/signature.ts';
+import { HttpError } from './http.ts';
 import { NonceStore } from './nonces.ts';
 import type { StakeSource } from './stake.ts';
 
@@ -26,7 +27,7 @@ export interface GuardRequest {
 }
 
 export interface RequestGuard {
-  /** Resolves when the request may proceed; throws MinerError(status 401|403) otherwise. */
+  /** Resolves when the request may proceed; throws HttpError(401|403) otherwise. */
   check(request: GuardRequest): Promise<void>;
   /** State for GET /health (toggles, metagraph sync, nonce store size). */
   health(): Record<string, unknown>;
@@ -67,7 +68,7 @@ export function formatStake(tao: number): string {
 function reject(status: 401 | 403, detail: string, reason: string, fields: Record<string, unknown> = {}): never {
   // Missing headers are what port scanners produce: keep them out of the default log level.
   (status === 401 && reason === 'missing header' ? log.debug : log.info)('request rejected', { status, detail, reason, ...fields });
-  throw httpError(status, detail);
+  throw new HttpError(status, detail);
 }
 
 function requireHeader(headers: IncomingHttpHeaders, name: string): string {

@@ -6,7 +6,7 @@
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import http from 'node:http';
-import { MinerError } from '../lib/core/errors.ts';
+import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 
 export interface HandlerRequest {
@@ -28,14 +28,41 @@ export interface Reply {
 
 export type Handler = (request: HandlerRequest) => Promise<Reply>;
 
-export function errorReply(error: unknown): Reply {
-  if (error instanceof MinerError) {
-    if (error.status >= 500) log.warn(error.message, { status: error.status });
-    const headers = error.status === 503 ? { 'retry-after': '5' } : undefined;
-    return { status: error.status, body: { detail: error.message }, headers };
+/** An error the server itself raises with its status (401/403 guard, 400 body, 404/405 routes, 503 busy). */
+export class HttpError extends MinerError {
+  readonly status: number;
+
+  constructor(status: number, message: string, hint?: string) {
+    super(message, { hint, kind: status < 500 ? 'invalid-input' : 'failed' });
+    this.status = status;
   }
-  log.error('unhandled error', { stack: (error as Error)?.stack ?? String(error) });
-  return { status: 500, body: { detail: 'Internal server error' } };
+}
+
+/** The one place where domain errors become HTTP statuses. */
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  'invalid-input': 400,
+  'download-failed': 502,
+  'undecodable-video': 422,
+  failed: 500,
+};
+
+export function statusOf(error: unknown): number {
+  if (error instanceof HttpError) return error.status;
+  if (error instanceof MinerError) return STATUS_OF_KIND[error.kind];
+  return 500;
+}
+
+/** Client errors carry their cause; a 500 says only that it happened (the log has the internals). */
+export function errorReply(error: unknown): Reply {
+  const status = statusOf(error);
+  if (status === 500) {
+    log.error('internal error', { error: (error as Error)?.message ?? String(error), stack: (error as Error)?.stack });
+    return { status, body: { detail: 'Internal server error' } };
+  }
+  const message = (error as MinerError).message;
+  if (status >= 500) log.warn(message, { status });
+  const headers = status === 503 ? { 'retry-after': '5' } : undefined;
+  return { status, body: { detail: message }, headers };
 }
 
 class BodyTooLarge extends Error {}

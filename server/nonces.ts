@@ -1,5 +1,5 @@
 /**
- * Nonce rules (security.md): a nonce starts with the unix time in nanoseconds (digits before the first `_`),
+ * Nonce rules (docs/security.md): a nonce starts with the unix time in nanoseconds (digits before the first `_`),
  * must lie within +/-120 s of our clock (exactly 120 s passes), and may be used once. Entries live until
  * `max(receipt, timestamp) + window`: after that the nonce is outside the window anyway, so forgetting it
  * cannot reopen a replay. The store only grows through `consume`, which the guard calls after a signature

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
+import { HttpError } from './http.ts';
 import type { PipelineResult, WorkerInfo, WorkerRequest, WorkerResponse } from './worker.ts';
 
 export interface PoolOptions {
@@ -77,9 +78,9 @@ export class InferencePool {
 
   /** Throw 503 when no challenge could be admitted right now (the caller may retry after Retry-After). */
   assertRoom(): void {
-    if (this.closing) throw new MinerError('Server is shutting down', { status: 503 });
+    if (this.closing) throw new HttpError(503, 'Server is shutting down');
     if (this.admitted >= this.options.concurrency + this.options.queueMax) {
-      throw new MinerError(`Busy: ${this.admitted} challenges in progress, queue full`, { status: 503 });
+      throw new HttpError(503, `Busy: ${this.admitted} challenges in progress, queue full`);
     }
   }
 
@@ -99,7 +100,7 @@ export class InferencePool {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const job of this.waiting.splice(0)) job.reject(new MinerError('Server is shutting down', { status: 503 }));
+    for (const job of this.waiting.splice(0)) job.reject(new HttpError(503, 'Server is shutting down'));
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
     this.slots = [];
   }
@@ -140,7 +141,7 @@ export class InferencePool {
           const job = slot.job;
           slot.job = undefined;
           if (message.type === 'result') job.resolve(message.result);
-          else job.reject(new MinerError(message.message, { status: message.status }));
+          else job.reject(new MinerError(message.message, { kind: message.kind }));
           this.dispatch();
         }
       });
@@ -150,7 +151,7 @@ export class InferencePool {
       });
       worker.on('exit', (code) => {
         this.slots = this.slots.filter((s) => s !== slot);
-        slot.job?.reject(new MinerError(`Inference worker exited (code ${code})`, { status: 500 }));
+        slot.job?.reject(new MinerError(`Inference worker exited (code ${code})`));
         if (!ready) reject(new MinerError(`inference worker exited during start-up (code ${code})`));
         else if (!this.closing) {
           log.warn('restarting inference worker', { code });

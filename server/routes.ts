@@ -3,12 +3,11 @@
  * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400)
  * -> download (502) -> admission to the inference queue (503) -> decode/inference (422/500) -> reply.
  */
-import { httpError, MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { type DownloadOptions, downloadVideo, type FfmpegBinary } from '../lib/inference/video.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
-import type { Handler, HandlerRequest, Reply } from './http.ts';
+import { type Handler, type HandlerRequest, HttpError, type Reply } from './http.ts';
 import type { InferencePool } from './pool.ts';
 
 export interface ChallengeRequest {
@@ -22,17 +21,17 @@ export function parseChallenge(body: Buffer): ChallengeRequest {
   try {
     json = JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw httpError(400, `Invalid JSON body: ${(error as Error).message}`);
+    throw new HttpError(400, `Invalid JSON body: ${(error as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw httpError(400, 'Body must be a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new HttpError(400, 'Body must be a JSON object');
   const fields = json as Record<string, unknown>;
   const id = fields.challenge_id;
-  if (id === undefined || id === null) throw httpError(400, 'Missing field: challenge_id');
-  if (typeof id !== 'string' && typeof id !== 'number') throw httpError(400, 'Field challenge_id must be a string');
+  if (id === undefined || id === null) throw new HttpError(400, 'Missing field: challenge_id');
+  if (typeof id !== 'string' && typeof id !== 'number') throw new HttpError(400, 'Field challenge_id must be a string');
   const url = fields.video_url;
-  if (url === undefined || url === null) throw httpError(400, 'Missing field: video_url');
-  if (typeof url !== 'string') throw httpError(400, 'Field video_url must be a string');
-  if (!/^https?:\/\//i.test(url)) throw httpError(400, 'Field video_url must be an http(s) URL');
+  if (url === undefined || url === null) throw new HttpError(400, 'Missing field: video_url');
+  if (typeof url !== 'string') throw new HttpError(400, 'Field video_url must be a string');
+  if (!/^https?:\/\//i.test(url)) throw new HttpError(400, 'Field video_url must be an http(s) URL');
   return { challenge_id: String(id), video_url: url };
 }
 
@@ -104,9 +103,9 @@ export function createRoutes(deps: RouteDeps): Handler {
         return health(deps);
       default:
         if (['/challenge', '/docs', '/openapi.json', '/health'].includes(request.path)) {
-          throw new MinerError(`Method ${request.method} not allowed on ${request.path}`, { status: 405 });
+          throw new HttpError(405, `Method ${request.method} not allowed on ${request.path}`);
         }
-        throw new MinerError(`Not found: ${request.path}`, { status: 404 });
+        throw new HttpError(404, `Not found: ${request.path}`);
     }
   };
 }

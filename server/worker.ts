@@ -3,7 +3,7 @@
  * message. Errors go back as {message, status} so the server answers with the right code.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { MinerError } from '../lib/core/errors.ts';
+import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { loadModel } from '../lib/inference/model.ts';
 import { type PipelineStats, runPipeline } from '../lib/inference/pipeline.ts';
 import type { Prediction } from '../lib/inference/postprocess.ts';
@@ -24,7 +24,7 @@ export type WorkerResponse =
   | { type: 'ready'; info: WorkerInfo }
   | { type: 'fatal'; message: string; hint?: string }
   | { type: 'result'; id: number; result: PipelineResult }
-  | { type: 'error'; id: number; message: string; status: number };
+  | { type: 'error'; id: number; message: string; kind: ErrorKind };
 
 interface WorkerConfig {
   modelDir: string;
@@ -66,9 +66,9 @@ async function start(port: NonNullable<typeof parentPort>, config: WorkerConfig)
     try {
       post({ type: 'result', id: request.id, result: await runPipeline(request.videoPath, loaded, config.ffmpegPath) });
     } catch (error) {
-      const status = error instanceof MinerError ? error.status : 500;
+      const kind = error instanceof MinerError ? error.kind : 'failed';
       const message = error instanceof MinerError ? error.message : `Inference failed: ${(error as Error).message}`;
-      post({ type: 'error', id: request.id, message, status });
+      post({ type: 'error', id: request.id, message, kind });
     }
   });
 }

@@ -163,7 +163,7 @@ async function minerHotkeyFromHealth(url: string, timeoutS: number): Promise<str
   }
 }
 
-/** Next step for each status the miner may answer with (security.md's table). */
+/** Next step for each status the miner may answer with (docs/security.md, status table). */
 export function hintForStatus(status: number, detail: string): string {
   if (status === 401 && detail.startsWith('Missing header'))
     return 'the miner requires signed requests (BLACKLIST_ENABLED/VERIFY_ENABLED on): sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';

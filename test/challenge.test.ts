@@ -17,6 +17,7 @@ import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { MinerError } from '../lib/core/errors.ts';
 import { createGuard, type RequestGuard } from '../server/guard.ts';
+import { statusOf } from '../server/http.ts';
 import { createMemoryStakeSource } from '../server/stake.ts';
 import { main } from '../tasks/challenge.ts';
 
@@ -59,7 +60,7 @@ before(async () => {
     try {
       await guard.check({ headers: req.headers, body });
     } catch (error) {
-      return send((error as MinerError).status, { detail: (error as MinerError).message });
+      return send(statusOf(error), { detail: (error as MinerError).message });
     }
     const request = JSON.parse(body.toString()) as { challenge_id: string; video_url: string };
     const video = await fetch(request.video_url).catch(() => undefined);

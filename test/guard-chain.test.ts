@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 import { loadConfig } from '../lib/core/config.ts';
-import { MinerError } from '../lib/core/errors.ts';
 import { signRequest } from '../lib/protocol/signature.ts';
 import { startMiner } from '../server/app.ts';
 import { createGuardFromConfig, formatStake, type RequestGuard } from '../server/guard.ts';
+import { HttpError } from '../server/http.ts';
 import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
 import { startVideoServer } from './support/media.ts';
 
@@ -64,7 +64,7 @@ function signedBy(pair: KeyringPair) {
 }
 
 async function expect403(promise: Promise<void>, detail: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => error instanceof MinerError && error.status === 403 && error.message === detail);
+  await assert.rejects(promise, (error: unknown) => error instanceof HttpError && error.status === 403 && error.message === detail);
 }
 
 test('stake below, at and above the threshold, and a hotkey absent from the metagraph', async () => {

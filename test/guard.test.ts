@@ -8,6 +8,7 @@ import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { type SignatureScheme, signRequest } from '../lib/protocol/signature.ts';
 import { createGuard, createGuardFromConfig, formatStake, type GuardOptions, openGuard, type RequestGuard } from '../server/guard.ts';
+import { HttpError } from '../server/http.ts';
 import { NonceStore } from '../server/nonces.ts';
 import { createMemoryStakeSource, type StakeSnapshot, SyncedStakeSource } from '../server/stake.ts';
 
@@ -72,7 +73,7 @@ async function expectRejected(promise: Promise<void>, status: number, detail: st
   try {
     await promise;
   } catch (error) {
-    assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
+    assert.ok(error instanceof HttpError, `expected HttpError, got ${String(error)}`);
     assert.equal(error.status, status);
     assert.equal(error.message, detail);
     return;

@@ -3,17 +3,17 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MinerError } from '../lib/core/errors.ts';
+import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { type DecodeSpec, decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg } from '../lib/inference/video.ts';
 import { clip, ffmpeg, startVideoServer, type TestVideoServer, tempDir } from './support/media.ts';
 
 const download = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3 };
 
-async function rejectsWith(promise: Promise<unknown>, status: number, pattern: RegExp): Promise<void> {
+async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
-    assert.equal(error.status, status);
+    assert.equal(error.kind, kind);
     assert.match(error.message, pattern);
     return true;
   });
@@ -73,22 +73,24 @@ describe('download', () => {
     const video = await downloadVideo(`${server.base}/redirect/3/small.mp4`, download);
     assert.ok(video.bytes > 0);
     await video.cleanup();
-    await rejectsWith(downloadVideo(`${server.base}/redirect/4/small.mp4`, download), 502, /more than 3 redirects/);
+    await rejectsWith(downloadVideo(`${server.base}/redirect/4/small.mp4`, download), 'download-failed', /more than 3 redirects/);
   });
-  it('404 is a 502 naming the status', () => rejectsWith(downloadVideo(`${server.base}/files/missing.mp4`, download), 502, /HTTP 404/));
+  it('404 is a 502 naming the status', () =>
+    rejectsWith(downloadVideo(`${server.base}/files/missing.mp4`, download), 'download-failed', /HTTP 404/));
   it('a stalled server times out as a 502', () =>
-    rejectsWith(downloadVideo(`${server.base}/slow`, { ...download, timeoutMs: 300 }), 502, /timed out after 0.3 s/));
+    rejectsWith(downloadVideo(`${server.base}/slow`, { ...download, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/));
   it('a declared size over the cap is refused before reading', () =>
-    rejectsWith(downloadVideo(`${server.base}/huge`, download), 502, /larger than the 1048576-byte cap/));
+    rejectsWith(downloadVideo(`${server.base}/huge`, download), 'download-failed', /larger than the 1048576-byte cap/));
   it('a body over the cap is cut off while streaming', () =>
-    rejectsWith(downloadVideo(`${server.base}/endless`, download), 502, /larger than the 1048576-byte cap/));
-  it('a sized body over the cap is refused', () => rejectsWith(downloadVideo(`${server.base}/files/big.bin`, download), 502, /cap/));
+    rejectsWith(downloadVideo(`${server.base}/endless`, download), 'download-failed', /larger than the 1048576-byte cap/));
+  it('a sized body over the cap is refused', () =>
+    rejectsWith(downloadVideo(`${server.base}/files/big.bin`, download), 'download-failed', /cap/));
   it('refused connections are a 502 with the cause', async () => {
     const closed = await startVideoServer({});
     await closed.close();
-    await rejectsWith(downloadVideo(`${closed.base}/x.mp4`, download), 502, /ECONNREFUSED/);
+    await rejectsWith(downloadVideo(`${closed.base}/x.mp4`, download), 'download-failed', /ECONNREFUSED/);
   });
-  it('non-http schemes are a 400', () => rejectsWith(downloadVideo('file:///etc/passwd', download), 400, /http\(s\)/));
+  it('non-http schemes are a 400', () => rejectsWith(downloadVideo('file:///etc/passwd', download), 'invalid-input', /http\(s\)/));
 });
 
 describe('decode into clip windows', () => {
@@ -126,13 +128,13 @@ describe('decode into clip windows', () => {
   it("non-video bytes are a 422 with ffmpeg's cause", async () => {
     const junk = path.join(tempDir, 'junk.mp4');
     await writeFile(junk, Buffer.from('this is not a video'.repeat(100)));
-    await rejectsWith(collect(junk, spec), 422, /Video could not be decoded: .*Invalid data/);
+    await rejectsWith(collect(junk, spec), 'undecodable-video', /Video could not be decoded: .*Invalid data/);
   });
   it('a truncated mp4 is a 422', async () => {
     const file = await clip('whole.mp4', { width: 160, height: 90, fps: 25, seconds: 1 });
     const bytes = await readFile(file);
     const cut = path.join(tempDir, 'truncated.mp4');
     await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    await rejectsWith(collect(cut, spec), 422, /Video could not be decoded/);
+    await rejectsWith(collect(cut, spec), 'undecodable-video', /Video could not be decoded/);
   });
 });

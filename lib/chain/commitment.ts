@@ -98,7 +98,7 @@ export function checkPayloadSize(json: string): number {
 
 /**
  * The `Data::TimelockEncrypted` field in the form polkadot-js encodes. The ciphertext goes in as a hex string:
- * a raw Uint8Array for a `Bytes` field would be read as already length-prefixed (chain.md pitfalls).
+ * a raw Uint8Array for a `Bytes` field would be read as already length-prefixed (docs/chain.md, "polkadot-js pitfalls").
  */
 export function timelockField(
   ciphertext: Uint8Array,

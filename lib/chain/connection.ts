@@ -21,7 +21,7 @@ import type { DispatchError, EventRecord } from '@polkadot/types/interfaces';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 
-/** Transaction-extension definitions for subtensor's custom extensions (chain.md). */
+/** Transaction-extension definitions for subtensor's custom extensions (docs/chain.md). */
 export const SUBTENSOR_EXTENSION_OVERRIDES: ExtDef = {
   ChargeTransactionPaymentWrapper: { extrinsic: { tip: 'Compact<Balance>' }, payload: {} },
   SudoTransactionExtension: { extrinsic: {}, payload: {} },

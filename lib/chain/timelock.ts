@@ -1,6 +1,6 @@
 /**
  * drand quicknet timelock encryption, byte-compatible with the `tle` crate that subtensor uses to reveal
- * `TimelockEncrypted` commitments (chain.md, "Timelock encryption"). Boneh–Franklin IBE on BLS12-381 with the
+ * `TimelockEncrypted` commitments (docs/chain.md, "Timelock encryption"). Boneh–Franklin IBE on BLS12-381 with the
  * round's identity in G1, an AES-256-GCM body, and arkworks serialisation (u64 little-endian length prefixes).
  * Everything here is pure apart from drawing randomness when `fixed` values are not given.
  */
@@ -320,7 +320,7 @@ export function decryptTimelock(ciphertext: Uint8Array, roundSignatureHex: strin
 }
 
 /**
- * Quicknet round reached `blocksUntilReveal` blocks after `nowSecs` (chain.md):
+ * Quicknet round reached `blocksUntilReveal` blocks after `nowSecs` (docs/chain.md):
  * floor((now - genesis + round(blocks * blockTime)) / 3), in integer seconds.
  */
 export function revealRoundFor(nowSecs: number, blocksUntilReveal: number, blockTimeS = 12): number {

@@ -1,22 +1,28 @@
 /**
- * One error type for the whole toolkit: a user-facing message, a hint with the next step, and (for the
- * server) the HTTP status it maps to. Server and tasks render it the same way.
+ * One error type for the whole toolkit: a user-facing message, a hint with the next step, and a `kind` that
+ * says what went wrong in the domain's words. lib never speaks HTTP: the server maps kinds to statuses in one
+ * place (server/http.ts), and tasks render the message and hint the same way.
  */
+export type ErrorKind =
+  /** The caller's input is malformed (a field, a URL). */
+  | 'invalid-input'
+  /** The video could not be fetched (refused, timed out, too large, HTTP error upstream). */
+  | 'download-failed'
+  /** The bytes are not a (complete) video. */
+  | 'undecodable-video'
+  /** Everything else: configuration, chain, an internal fault. */
+  | 'failed';
+
 export class MinerError extends Error {
   readonly hint?: string;
-  readonly status: number;
+  readonly kind: ErrorKind;
 
-  constructor(message: string, options: { hint?: string; status?: number; cause?: unknown } = {}) {
+  constructor(message: string, options: { hint?: string; kind?: ErrorKind; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MinerError';
     this.hint = options.hint;
-    this.status = options.status ?? 500;
+    this.kind = options.kind ?? 'failed';
   }
-}
-
-/** Shorthand for the server's client errors: `httpError(400, "Missing field: video_url")`. */
-export function httpError(status: number, message: string, hint?: string): MinerError {
-  return new MinerError(message, { status, hint });
 }
 
 /** "cause\n  next: hint" for terminals; never a stack trace unless asked for. */

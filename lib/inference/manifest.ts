@@ -1,5 +1,5 @@
 /**
- * The model folder contract: `model.json` beside `model.onnx` (spec/model.md). `parseManifest` is pure and
+ * The model folder contract: `model.json` beside `model.onnx` (docs/model.md). `parseManifest` is pure and
  * validates every field, naming the field, the bad value and what is expected; it also fills the
  * post-processing defaults per Score action (threshold from the scoring rule, NMS window from the tolerance),
  * so the parsed manifest is complete and the server never needs to know a default.

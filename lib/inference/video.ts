@@ -77,7 +77,7 @@ export interface DownloadedVideo {
 }
 
 function downloadError(url: string, cause: string): MinerError {
-  return new MinerError(`Video download failed (${url}): ${cause}`, { status: 502 });
+  return new MinerError(`Video download failed (${url}): ${cause}`, { kind: 'download-failed' });
 }
 
 function assertHttpUrl(raw: string): URL {
@@ -85,10 +85,10 @@ function assertHttpUrl(raw: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new MinerError(`Field video_url is not a valid URL: ${JSON.stringify(raw)}`, { status: 400 });
+    throw new MinerError(`video_url is not a valid URL: ${JSON.stringify(raw)}`, { kind: 'invalid-input' });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new MinerError(`Field video_url must be an http(s) URL, got ${url.protocol}`, { status: 400 });
+    throw new MinerError(`video_url must be an http(s) URL, got ${url.protocol}`, { kind: 'invalid-input' });
   }
   return url;
 }
@@ -210,7 +210,7 @@ export function ffmpegDecodeArgs(
 /** Turns ffmpeg's stderr into a client-facing cause: the file is not a (complete) video. */
 function decodeError(stderr: string, code: number | null): MinerError {
   const line = stderr.trim().split('\n').filter(Boolean).pop() ?? `ffmpeg exited with code ${code}`;
-  return new MinerError(`Video could not be decoded: ${line.slice(0, 300)}`, { status: 422 });
+  return new MinerError(`Video could not be decoded: ${line.slice(0, 300)}`, { kind: 'undecodable-video' });
 }
 
 /**
@@ -259,7 +259,7 @@ export async function* decodeClips(input: string, ffmpegPath: string, spec: Deco
       for (let f = validFrames; f < spec.clipFrames; f++) window.copyWithin(f * size, (validFrames - 1) * size, validFrames * size);
       yield { startFrame, frames: window, validFrames };
     } else if (yieldedEnd === 0) {
-      throw new MinerError('Video could not be decoded: no video frames found', { status: 422 });
+      throw new MinerError('Video could not be decoded: no video frames found', { kind: 'undecodable-video' });
     }
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

@@ -1,5 +1,5 @@
 /**
- * Score's action table as data (miner-protocol.md): name, weight, min_score, tolerance in seconds.
+ * Score's action table as data (docs/protocol.md): name, weight, min_score, tolerance in seconds.
  * A change upstream is a one-line edit here.
  */
 export interface ActionSpec {

@@ -1,5 +1,5 @@
 /**
- * Score's validator formula (miner-protocol.md, "How a response is scored") and its response schema check.
+ * Score's validator formula (docs/protocol.md, "Scoring") and its response schema check.
  * Pure: the server never scores itself; the challenge client and benchmarks use this to predict what the
  * validator will award. Floating-point order matters at the tolerance edge, so every expression below keeps
  * the validator's order of operations.

@@ -1,5 +1,5 @@
 /**
- * Request signatures (security.md): the two message schemes seen in the wild, sr25519 verification that also
+ * Request signatures (docs/security.md): the two message schemes seen in the wild, sr25519 verification that also
  * accepts `<Bytes>`-wrapped messages, hotkey comparison by public key, and the signing side for the challenge
  * client. No state and no clock except in `makeNonce`; the nonce rules live in server/nonces.ts.
  */

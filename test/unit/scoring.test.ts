@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { scoreResponse, timeDelta, validateResponse } from '../lib/protocol/scoring.ts';
+import { scoreResponse, timeDelta, validateResponse } from '../../lib/protocol/scoring.ts';
 
-// The worked example of miner-protocol.md: gt_weight = 1.0 + 4.7 + 10.9 = 16.6.
+// The worked example of docs/protocol.md: gt_weight = 1.0 + 4.7 + 10.9 = 16.6.
 const GT = [
   { frame: 100, action: 'pass' },
   { frame: 300, action: 'shot' },

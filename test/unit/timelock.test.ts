@@ -26,10 +26,10 @@ import {
   signDrandRound,
   TIMELOCK_OVERHEAD_BYTES,
   verifyDrandRound,
-} from '../lib/chain/timelock.ts';
-import { QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
-import { MinerError } from '../lib/core/errors.ts';
-import { FIXTURES_DIR } from './support/fixtures.ts';
+} from '../../lib/chain/timelock.ts';
+import { QUICKNET_PUBLIC_KEY } from '../../lib/core/config.ts';
+import { MinerError } from '../../lib/core/errors.ts';
+import { FIXTURES_DIR } from '../support/fixtures.ts';
 
 const VECTORS_DIR = path.join(FIXTURES_DIR, 'vectors');
 const VECTOR_FILES = [
@@ -190,7 +190,7 @@ test('payload budget: 778-byte JSON fills 1024 bytes exactly, 779 is refused wit
   assertMinerError(() => encryptTimelock(new Uint8Array(781), 5, QUICKNET_PUBLIC_KEY), /781 bytes.*at most 780/);
 });
 
-test('revealRoundFor follows chain.md', () => {
+test('revealRoundFor follows docs/chain.md', () => {
   const genesis = 1692803367;
   assert.equal(revealRoundFor(genesis + 3000, 10), 1040);
   assert.equal(revealRoundFor(genesis + 3000.9, 10), 1040); // whole seconds only

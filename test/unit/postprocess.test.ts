@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type PostprocessOptions, postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
-import type { ActionName } from '../lib/protocol/actions.ts';
+import { type PostprocessOptions, postprocess, WindowAccumulator } from '../../lib/inference/postprocess.ts';
+import type { ActionName } from '../../lib/protocol/actions.ts';
 
 /** N frames x classes.length columns, all `fill`, with `set` = [[frame, column, value], ...]. */
 function scores(numFrames: number, numClasses: number, set: Array<[number, number, number]>, fill = 0): Float32Array {

@@ -18,7 +18,7 @@ import {
   signRequest,
   verifyRequestSignature,
   verifySr25519,
-} from '../lib/protocol/signature.ts';
+} from '../../lib/protocol/signature.ts';
 
 const BODY = '{"challenge_id":"c1","video_url":"https://example.com/v.mp4","frames":null}';
 const body = Buffer.from(BODY);
@@ -34,7 +34,7 @@ before(async () => {
   miner = keyring.addFromUri('//Charlie');
 });
 
-test('hash vectors from security.md', () => {
+test('hash vectors from docs/security.md', () => {
   assert.equal(sha256Hex(body), '257e6468a61badb447410213565c68ba5bbc447c3a983296beb0d8c80de24f0d');
   assert.equal(blake2b256Hex(body), '9bd4bcf32fa1ae9c9fc3ff2139afe08bd542a0c42a57e6f7744da8989f959e9f');
   assert.equal(sha256Hex(BODY), sha256Hex(body));

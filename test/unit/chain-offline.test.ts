@@ -14,10 +14,15 @@ import type { RuntimeVersion } from '@polkadot/types/interfaces';
 import { expandMetadata } from '@polkadot/types/metadata';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
 import { blake2AsU8a, cryptoWaitReady, signatureVerify } from '@polkadot/util-crypto';
-import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
-import { commitmentInfo, parseRevealedCommitments } from '../lib/chain/commitment.ts';
-import { blocksUntilNextEpoch, extensionOverridesFor, SUBTENSOR_EXTENSION_OVERRIDES, unknownExtensions } from '../lib/chain/connection.ts';
-import { FIXTURES_DIR } from './support/fixtures.ts';
+import { axonArgs, intToIpv4, ipv4ToInt, nonPublicReason, versionToInt } from '../../lib/chain/axon.ts';
+import { commitmentInfo, parseRevealedCommitments } from '../../lib/chain/commitment.ts';
+import {
+  blocksUntilNextEpoch,
+  extensionOverridesFor,
+  SUBTENSOR_EXTENSION_OVERRIDES,
+  unknownExtensions,
+} from '../../lib/chain/connection.ts';
+import { FIXTURES_DIR } from '../support/fixtures.ts';
 
 const calls = JSON.parse(readFileSync(path.join(FIXTURES_DIR, 'vectors/calls.json'), 'utf8'));
 

@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import { stringToU8a, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, mnemonicToMiniSecret, signatureVerify, sr25519PairFromSeed } from '@polkadot/util-crypto';
-import { canonicalToExpandedSecret, expandedToCanonicalSecret, hotkeyPath, loadHotkey } from '../lib/chain/wallet.ts';
-import { MinerError } from '../lib/core/errors.ts';
+import { canonicalToExpandedSecret, expandedToCanonicalSecret, hotkeyPath, loadHotkey } from '../../lib/chain/wallet.ts';
+import { MinerError } from '../../lib/core/errors.ts';
 
 // The well-known Substrate dev phrase; its raw (underived) sr25519 address is published in Substrate's docs.
 const DEV_PHRASE = 'bottom drive obey lake curtain smoke basket hold race lonely fit walk';

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MinerError } from '../lib/core/errors.ts';
-import { defaultThreshold, loadManifest, parseManifest, postprocessOptionsFrom } from '../lib/inference/manifest.ts';
-import { checkSession, loadModel } from '../lib/inference/model.ts';
+import { MinerError } from '../../lib/core/errors.ts';
+import { defaultThreshold, loadManifest, parseManifest, postprocessOptionsFrom } from '../../lib/inference/manifest.ts';
+import { checkSession, loadModel } from '../../lib/inference/model.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_DIR = path.join(ROOT, 'models', 'default');
 const DEFAULT_JSON = JSON.parse(fs.readFileSync(path.join(DEFAULT_DIR, 'model.json'), 'utf8')) as Record<string, any>;
 

@@ -25,8 +25,8 @@ import {
   payloadJson,
   validateDigest,
   validatorFilter,
-} from '../lib/chain/commitment.ts';
-import { applyExtensionOverrides, connectChain } from '../lib/chain/connection.ts';
+} from '../../lib/chain/commitment.ts';
+import { applyExtensionOverrides, connectChain } from '../../lib/chain/connection.ts';
 import {
   decryptTimelock,
   drandPublicKeyFromSecret,
@@ -34,10 +34,10 @@ import {
   scaleDecodeString,
   scaleEncodeString,
   signDrandRound,
-} from '../lib/chain/timelock.ts';
-import { PROJECT_ROOT } from '../lib/core/config.ts';
-import { MinerError } from '../lib/core/errors.ts';
-import { main as commitMain } from '../tasks/commit.ts';
+} from '../../lib/chain/timelock.ts';
+import { PROJECT_ROOT } from '../../lib/core/config.ts';
+import { MinerError } from '../../lib/core/errors.ts';
+import { main as commitMain } from '../../tasks/commit.ts';
 
 const run = promisify(execFile);
 const HOTKEY = '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NonceStore, parseNonceTimestamp } from '../server/nonces.ts';
+import { NonceStore, parseNonceTimestamp } from '../../server/nonces.ts';
 
 const T0 = 1_700_000_000_000; // ms
 const ns = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
