@@ -19,8 +19,6 @@ import { HttpError } from './http.ts';
 import { NonceStore } from './nonces.ts';
 import type { StakeSource } from './stake.ts';
 
-export type { StakeSource } from './stake.ts';
-
 export interface GuardRequest {
   headers: IncomingHttpHeaders;
   body: Buffer;
@@ -175,7 +173,7 @@ export function createGuard(options: GuardOptions): RequestGuard {
 }
 
 /** Hint shared by every start-up failure: the two ways out. */
-export const SECURITY_SETUP_HINT =
+const SECURITY_SETUP_HINT =
   'mount the hotkey wallet read-only (docker run -v ~/.bittensor/wallets:/wallets:ro -e BITTENSOR_WALLET_PATH=/wallets ' +
   '-e BITTENSOR_WALLET_COLD=<coldkey name> -e BITTENSOR_WALLET_HOT=<hotkey name>), or for local testing only set ' +
   'BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';

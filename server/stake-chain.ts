@@ -8,15 +8,16 @@
  * retrying a stuck socket.
  */
 import type { ApiPromise } from '@polkadot/api';
+import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
-import { type StakeSnapshot, SyncedStakeSource } from './stake.ts';
+import { SyncedStakeSource } from './stake.ts';
 
 export interface ChainStakeDeps {
   /** Default: lib/chain.ts connectChain(config.chain). */
   connect?: () => Promise<ApiPromise>;
   /** Default: lib/metagraph.ts fetchStakes. */
-  fetchStakes?: (api: ApiPromise, netuid: number) => Promise<StakeSnapshot>;
+  fetchStakes?: (api: ApiPromise, netuid: number) => Promise<Pick<StakeSnapshot, 'block' | 'stakes'>>;
 }
 
 /** A stake source over the chain, already synced once (throws MinerError when that first sync fails). */

@@ -2,9 +2,10 @@
  * Where the stake gate reads stakes from. The gate needs an answer in microseconds on every request, so it
  * reads an in-memory snapshot of the metagraph that is synced before the port opens and refreshed in the
  * background; a failed refresh keeps the last good snapshot (a flaky RPC must not lock validators out).
- * The chain call itself is injected (`fetchSnapshot`), so this module does not depend on lib/metagraph.ts.
+ * The chain call itself is injected (`fetchSnapshot`), so this module does not load lib/chain/metagraph.ts
+ * (only its snapshot type, erased at run time).
  */
-import { isHex } from '@polkadot/util';
+import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { hotkeyToHex } from '../lib/protocol/signature.ts';
@@ -18,23 +19,11 @@ export interface StakeSource {
   close?(): void;
 }
 
-export interface StakeSnapshot {
-  block: number | bigint;
-  /** Hotkey (0x-hex public key or SS58 address) -> total stake in rao. */
-  stakes: Map<string, bigint>;
-}
-
-/** 0x-hex public key or SS58 address -> `0x` + 64 lowercase hex, or undefined when it is neither. */
-export function normalizeHotkeyKey(key: string): string | undefined {
-  if (isHex(key) && key.length === 66) return key.toLowerCase();
-  return hotkeyToHex(key);
-}
-
 /** A fixed table; for tests and for a gate fed from a file. */
 export function createMemoryStakeSource(entries: Record<string, bigint> | Map<string, bigint>): StakeSource {
   const table = new Map<string, bigint>();
   for (const [key, stake] of entries instanceof Map ? entries : Object.entries(entries)) {
-    const normalized = normalizeHotkeyKey(key);
+    const normalized = hotkeyToHex(key);
     if (!normalized) throw new Error(`not a hotkey: ${key}`);
     table.set(normalized, stake);
   }
@@ -45,7 +34,8 @@ export function createMemoryStakeSource(entries: Record<string, bigint> | Map<st
 }
 
 export interface SyncedStakeSourceOptions {
-  fetchSnapshot: () => Promise<StakeSnapshot>;
+  /** The gate keeps only block and stakes of a metagraph read; stake keys may also be SS58 (tests). */
+  fetchSnapshot: () => Promise<Pick<StakeSnapshot, 'block' | 'stakes'>>;
   /** Background refresh period; 0 disables the timer (tests call refresh()). */
   refreshMs: number;
   /** A sync that takes longer than this counts as failed (default 120 s). */
@@ -129,7 +119,7 @@ export class SyncedStakeSource implements StakeSource {
       const fetched = await withTimeout(this.options.fetchSnapshot(), this.options.syncTimeoutMs ?? 120_000, 'metagraph sync');
       const stakes = new Map<string, bigint>();
       for (const [key, stake] of fetched.stakes) {
-        const normalized = normalizeHotkeyKey(key);
+        const normalized = hotkeyToHex(key);
         if (normalized) stakes.set(normalized, stake);
       }
       // A subnet never has zero hotkeys: an empty answer is a decode/endpoint problem, not news.

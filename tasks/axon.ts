@@ -10,23 +10,22 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { minimist } from 'zx';
 import { type AxonInfo, axonArgs, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
 import { openApi, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { readAxon } from '../lib/chain/neuron.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
-import { describeError, MinerError } from '../lib/core/errors.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
-import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
+import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint } from '../lib/core/task.ts';
 
-export const USAGE = `usage: npx tsx tasks/axon.ts [--force] [--json] [--verbose]
+const USAGE = `usage: npx tsx tasks/axon.ts [--force] [--json] [--verbose]
 
 Publish the miner's address on chain (serve_axon) so validators can reach it; skipped when unchanged.
 
   --force     publish even a loopback/private/CGNAT address (local test chains only)
   --json      print the result as JSON on stdout
-  --verbose   print stack traces on failure
+  --verbose   debug logging and stack traces on failure
   --help      this text
 
 Reads AXON_IP (public IPv4), AXON_PORT (else MINER_PORT, default 8000), SCOREVISION_NETUID,
@@ -116,20 +115,15 @@ export async function serveAxon(options: { force: boolean }, deps: AxonDeps = {}
   }
 }
 
-export async function main(argv: string[] = process.argv.slice(2), deps: AxonDeps = {}): Promise<number> {
-  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const args = minimist(argv, { boolean: ['force', 'json', 'help', 'verbose'], alias: { h: 'help' } });
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
-  try {
-    const unknown = Object.keys(args).filter((k) => !['_', 'force', 'json', 'help', 'h', 'verbose'].includes(k));
-    if (unknown.length || args._.length)
-      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
-    const result = await serveAxon({ force: args.force }, deps);
-    if (args.json) out(JSON.stringify(result));
+const FLAGS = { force: { type: 'boolean' } } satisfies FlagSpec;
+
+export const main = defineTask<typeof FLAGS, AxonDeps>({
+  usage: USAGE,
+  flags: FLAGS,
+  json: true,
+  async run({ flags, env, out, deps }) {
+    const result = await serveAxon({ force: flags.force }, { ...deps, env });
+    if (flags.json) out(JSON.stringify(result));
     else if (result.changed)
       out(
         `axon ${result.ip}:${result.port} published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid} in block ${result.block}`,
@@ -139,10 +133,7 @@ export async function main(argv: string[] = process.argv.slice(2), deps: AxonDep
         `axon ${result.ip}:${result.port} already published for hotkey ${result.hotkey} (uid ${result.uid}) on netuid ${result.netuid}; nothing to do`,
       );
     return 0;
-  } catch (error) {
-    err(describeError(error, args.verbose));
-    return 1;
-  }
-}
+  },
+});
 
 runIfEntryPoint(import.meta.url, main);

@@ -10,18 +10,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { minimist } from 'zx';
-import { loadConfig } from '../lib/core/config.ts';
-import { describeError, MinerError } from '../lib/core/errors.ts';
+import { type Env, loadConfig } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
-import { runIfEntryPoint } from '../lib/core/task.ts';
+import { defineTask, type FlagSpec, type FlagValues, runIfEntryPoint, type TaskDeps, UsageError } from '../lib/core/task.ts';
 import { type GroundTruthEvent, scoreResponse, validateResponse } from '../lib/protocol/scoring.ts';
 import { decodeHotkey, type SignatureScheme, type Signer, signRequest } from '../lib/protocol/signature.ts';
 
 /** Score's validator gives each challenge this budget (connect + upload + work + reply). */
 const VALIDATOR_BUDGET_S = 30;
 
-export const HELP = `Usage: npx tsx tasks/challenge.ts [options]
+const HELP = `Usage: npx tsx tasks/challenge.ts [options]
 
 Send one signed challenge to a miner the way a Score Vision validator does, and check the reply.
 
@@ -46,19 +45,17 @@ Checking:
   --challenge-id ID     default: a random id
   --timeout S           give up after S seconds (default ${VALIDATOR_BUDGET_S}, the validator's budget)
   --json                print the result as one JSON object on stdout
+  --verbose             debug logging and stack traces on failure
   -h, --help            this text
 
-Exit status: 0 when the validator would accept the reply, 1 otherwise (with the cause and the next step).`;
+Exit status: 0 when the validator would accept the reply, 1 otherwise (with the cause and the next step),
+2 for a wrong command line.`;
 
-export interface ChallengeIo {
+/** Where challenge output goes (the task helper's out/err). */
+interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
 }
-
-const defaultIo: ChallengeIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
 
 interface Options {
   url: string;
@@ -75,68 +72,55 @@ interface Options {
   challengeId: string;
   timeoutS: number;
   json: boolean;
-  help: boolean;
 }
 
-function usageError(message: string): MinerError {
-  return new MinerError(message, { hint: 'see --help' });
-}
+const FLAGS = {
+  url: { type: 'string' },
+  'video-url': { type: 'string' },
+  file: { type: 'string' },
+  scheme: { type: 'string' },
+  uri: { type: 'string' },
+  wallet: { type: 'string' },
+  hotkey: { type: 'string' },
+  'wallet-path': { type: 'string' },
+  'miner-hotkey': { type: 'string' },
+  truth: { type: 'string' },
+  'challenge-id': { type: 'string' },
+  timeout: { type: 'string' },
+  wrap: { type: 'boolean' },
+} satisfies FlagSpec;
 
-export function parseOptions(argv: string[]): Options {
-  const args = minimist(argv, {
-    string: [
-      'url',
-      'video-url',
-      'file',
-      'scheme',
-      'uri',
-      'wallet',
-      'hotkey',
-      'wallet-path',
-      'miner-hotkey',
-      'truth',
-      'challenge-id',
-      'timeout',
-    ],
-    boolean: ['json', 'help', 'wrap'],
-    alias: { h: 'help' },
-    unknown: (arg: string) => {
-      if (arg.startsWith('-')) throw usageError(`unknown option ${arg}`);
-      return true;
-    },
-  });
-  if (args._.length > 0) throw usageError(`unexpected argument ${JSON.stringify(String(args._[0]))}`);
-  const scheme = (args.scheme || 'central').toLowerCase();
+function toOptions(flags: FlagValues<typeof FLAGS> & { json: boolean }): Options {
+  const scheme = (flags.scheme || 'central').toLowerCase();
   if (!['central', 'fiber', 'none'].includes(scheme))
-    throw usageError(`--scheme must be central, fiber or none (got ${JSON.stringify(args.scheme)})`);
-  const timeoutS = args.timeout === undefined || args.timeout === '' ? VALIDATOR_BUDGET_S : Number(args.timeout);
+    throw new UsageError(`--scheme must be central, fiber or none (got ${JSON.stringify(flags.scheme)})`);
+  const timeoutS = flags.timeout === undefined || flags.timeout === '' ? VALIDATOR_BUDGET_S : Number(flags.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0)
-    throw usageError(`--timeout must be a number of seconds (got ${JSON.stringify(args.timeout)})`);
-  const url = (args.url || 'http://127.0.0.1:8000').replace(/\/+$/, '');
-  if (!/^https?:\/\/[^\s/]+/.test(url)) throw usageError(`--url must look like http://HOST:PORT (got ${JSON.stringify(url)})`);
+    throw new UsageError(`--timeout must be a number of seconds (got ${JSON.stringify(flags.timeout)})`);
+  const url = (flags.url || 'http://127.0.0.1:8000').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--url must look like http://HOST:PORT (got ${JSON.stringify(url)})`);
   return {
     url,
-    videoUrl: args['video-url'] || undefined,
-    file: args.file || undefined,
+    videoUrl: flags['video-url'] || undefined,
+    file: flags.file || undefined,
     scheme: scheme as Options['scheme'],
-    uri: args.uri || undefined,
-    wallet: args.wallet || undefined,
-    hotkey: args.hotkey || undefined,
-    walletPath: args['wallet-path'] || undefined,
-    wrap: Boolean(args.wrap),
-    minerHotkey: args['miner-hotkey'] || undefined,
-    truth: args.truth || undefined,
-    challengeId: args['challenge-id'] || randomUUID().replace(/-/g, '').slice(0, 16),
+    uri: flags.uri || undefined,
+    wallet: flags.wallet || undefined,
+    hotkey: flags.hotkey || undefined,
+    walletPath: flags['wallet-path'] || undefined,
+    wrap: flags.wrap,
+    minerHotkey: flags['miner-hotkey'] || undefined,
+    truth: flags.truth || undefined,
+    challengeId: flags['challenge-id'] || randomUUID().replace(/-/g, '').slice(0, 16),
     timeoutS,
-    json: Boolean(args.json),
-    help: Boolean(args.help),
+    json: flags.json,
   };
 }
 
 /** The validator's key: a dev URI, or the hotkey file named by flags / environment (lib/wallet.ts). */
-async function loadSigner(options: Options): Promise<Signer> {
+async function loadSigner(options: Options, env: Env): Promise<Signer> {
   const { loadHotkey } = await import('../lib/chain/wallet.ts');
-  const config = loadConfig();
+  const config = loadConfig(env);
   const wallet = {
     path: options.walletPath ?? config.wallet.path,
     coldkey: options.wallet ?? config.wallet.coldkey,
@@ -145,7 +129,7 @@ async function loadSigner(options: Options): Promise<Signer> {
   // An explicit --uri is the user's permission to use a dev key.
   const hotkey = await loadHotkey(
     wallet,
-    options.uri ? { uri: options.uri, allowDevKeys: true } : { env: { ...process.env, HOTKEY_URI: undefined } },
+    options.uri ? { uri: options.uri, allowDevKeys: true } : { env: { ...env, HOTKEY_URI: undefined } },
   );
   return hotkey.pair;
 }
@@ -164,7 +148,7 @@ async function minerHotkeyFromHealth(url: string, timeoutS: number): Promise<str
 }
 
 /** Next step for each status the miner may answer with (docs/security.md, status table). */
-export function hintForStatus(status: number, detail: string): string {
+function hintForStatus(status: number, detail: string): string {
   if (status === 401 && detail.startsWith('Missing header'))
     return 'the miner requires signed requests (BLACKLIST_ENABLED/VERIFY_ENABLED on): sign with --scheme central|fiber (not none) and a key (--uri or --wallet/--hotkey)';
   if (status === 401 && detail === 'Invalid nonce')
@@ -220,13 +204,14 @@ export interface ChallengeResult {
   next?: string;
 }
 
-async function run(options: Options, io: ChallengeIo): Promise<ChallengeResult> {
-  if (Boolean(options.videoUrl) === Boolean(options.file)) throw usageError('pass exactly one of --video-url URL or --file PATH');
+async function challenge(options: Options, env: Env, io: Io): Promise<ChallengeResult> {
+  if (Boolean(options.videoUrl) === Boolean(options.file)) throw new UsageError('pass exactly one of --video-url URL or --file PATH');
   const truth = options.truth ? await readTruth(options.truth) : undefined;
-  const signer = options.scheme === 'none' ? undefined : await loadSigner(options);
+  const signer = options.scheme === 'none' ? undefined : await loadSigner(options, env);
 
   let minerHotkey = options.minerHotkey;
-  if (minerHotkey && !decodeHotkey(minerHotkey)) throw usageError(`--miner-hotkey ${JSON.stringify(minerHotkey)} is not an SS58 address`);
+  if (minerHotkey && !decodeHotkey(minerHotkey))
+    throw new UsageError(`--miner-hotkey ${JSON.stringify(minerHotkey)} is not an SS58 address`);
   if (options.scheme === 'fiber' && !minerHotkey) {
     minerHotkey = await minerHotkeyFromHealth(options.url, options.timeoutS);
     if (!minerHotkey) {
@@ -330,7 +315,7 @@ async function run(options: Options, io: ChallengeIo): Promise<ChallengeResult> 
   }
 }
 
-function printResult(result: ChallengeResult, io: ChallengeIo): void {
+function printResult(result: ChallengeResult, io: Io): void {
   if (result.predictions) {
     io.out(`${result.predictions.length} predictions`);
     for (const p of result.predictions as Array<{ frame: number; action: string; confidence?: number }>) {
@@ -348,28 +333,18 @@ function printResult(result: ChallengeResult, io: ChallengeIo): void {
   else io.err(`error: ${result.cause}\n  next: ${result.next}`);
 }
 
-/** Returns the exit status (0 accepted, 1 not, 2 usage); never calls process.exit. */
-export async function main(argv: string[], io: ChallengeIo = defaultIo): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    io.err(describeError(error));
-    return 2;
-  }
-  if (options.help) {
-    io.out(HELP);
-    return 0;
-  }
-  try {
-    const result = await run(options, io);
-    if (options.json) io.out(JSON.stringify(result));
-    else printResult(result, io);
+/** Exit status 0 accepted, 1 not (or failed), 2 usage; never calls process.exit. */
+export const main = defineTask<typeof FLAGS, TaskDeps>({
+  usage: HELP,
+  flags: FLAGS,
+  json: true,
+  async run({ flags, env, out, err }) {
+    const options = toOptions(flags);
+    const result = await challenge(options, env, { out, err });
+    if (options.json) out(JSON.stringify(result));
+    else printResult(result, { out, err });
     return result.ok ? 0 : 1;
-  } catch (error) {
-    io.err(describeError(error));
-    return 1;
-  }
-}
+  },
+});
 
 runIfEntryPoint(import.meta.url, main);

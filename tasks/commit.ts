@@ -14,18 +14,17 @@
 
 import type { ApiPromise } from '@polkadot/api';
 import { u8aToHex } from '@polkadot/util';
-import { minimist } from 'zx';
 import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, type Payload, payloadJson } from '../lib/chain/commitment.ts';
 import { bestBlockNumber, connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { readPending, readRevealed } from '../lib/chain/neuron.ts';
 import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig } from '../lib/core/config.ts';
-import { describeError, MinerError } from '../lib/core/errors.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
-import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
+import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 
-export const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
+const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
 
 Commit the image to the chain (timelock-encrypted, revealed about one block later) and wait for the reveal.
 
@@ -35,14 +34,14 @@ Commit the image to the chain (timelock-encrypted, revealed about one block late
   --reveal-timeout <s>    how long to wait for the reveal (default 180)
   --dry-run               build and encrypt only; do not connect
   --json                  print the result as JSON on stdout
-  --verbose               print stack traces on failure
+  --verbose               debug logging and stack traces on failure
   --help                  this text
 
 Reads BITTENSOR_SUBTENSOR_ENDPOINT, BITTENSOR_SUBTENSOR_FALLBACK, SCOREVISION_NETUID, SCOREVISION_ELEMENT_ID,
 BITTENSOR_WALLET_PATH/_COLD/_HOT, DRAND_PUBLIC_KEY, CHAIN_CONNECT_TIMEOUT_S (see env.example).`;
 
 export interface CommitDeps extends ChainTaskDeps {
-  /** Clock in ms (default Date.now). */
+  /** Clock in ms that picks the reveal round (default Date.now); waiting for the reveal uses the real clock. */
   now?: () => number;
   /** Reveal polling interval (default 2000 ms). */
   pollMs?: number;
@@ -117,7 +116,7 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
       hotkey: hotkey.address,
       json,
       round,
-      sinceBlock: included.blockNumber,
+      commitBlock: included.blockNumber,
       timeoutS: options.revealTimeoutS,
       pollMs: deps.pollMs ?? 2000,
     });
@@ -128,16 +127,22 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
   }
 }
 
+/**
+ * The block of this commitment's reveal. RevealedCommitments keeps earlier reveals (newest 10), and a rerun with
+ * the same payload finds identical text there: only an entry from a block after the one that included this
+ * commitment can be its reveal. Not the including block itself: the pallet reveals in on_initialize, before that
+ * block's extrinsics, so a reveal recorded there is of a commitment submitted earlier.
+ */
 async function waitForReveal(
   api: ApiPromise,
-  w: { netuid: number; hotkey: string; json: string; round: number; sinceBlock: number; timeoutS: number; pollMs: number },
+  w: { netuid: number; hotkey: string; json: string; round: number; commitBlock: number; timeoutS: number; pollMs: number },
 ): Promise<number> {
   const started = Date.now();
   const deadline = started + w.timeoutS * 1000;
   let lastProgress = started;
   for (;;) {
     const entries = await readRevealed(api, w.netuid, w.hotkey);
-    const hit = entries.find((e) => e.block >= w.sinceBlock && isSamePayload(e.text, w.json));
+    const hit = entries.find((e) => e.block > w.commitBlock && isSamePayload(e.text, w.json));
     if (hit) return hit.block;
     if (Date.now() >= deadline) break;
     if (Date.now() - lastProgress >= 10_000) {
@@ -164,49 +169,37 @@ async function waitForReveal(
   );
 }
 
-function parseArgs(argv: string[]) {
-  return minimist(argv, {
-    string: ['image', 'tag', 'digest', 'reveal-timeout'],
-    boolean: ['dry-run', 'json', 'help', 'verbose'],
-    alias: { h: 'help' },
-  });
-}
+const FLAGS = {
+  image: { type: 'string' },
+  tag: { type: 'string' },
+  digest: { type: 'string' },
+  'reveal-timeout': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+} satisfies FlagSpec;
 
-/** Parse arguments, run, print; returns the exit code (never calls process.exit). */
-export async function main(argv: string[] = process.argv.slice(2), deps: CommitDeps = {}): Promise<number> {
-  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const args = parseArgs(argv);
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
-  try {
-    const unknown = Object.keys(args).filter(
-      (k) => !['_', 'image', 'tag', 'digest', 'reveal-timeout', 'dry-run', 'json', 'help', 'h', 'verbose'].includes(k),
-    );
-    if (unknown.length || args._.length)
-      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
-    for (const name of ['image', 'tag', 'digest'] as const) {
-      if (!args[name])
-        throw new MinerError(`--${name} is required`, {
-          hint: 'usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>',
-        });
-    }
-    const timeout = args['reveal-timeout'] === undefined ? 180 : Number(args['reveal-timeout']);
+export const main = defineTask<typeof FLAGS, CommitDeps>({
+  usage: USAGE,
+  flags: FLAGS,
+  json: true,
+  async run({ flags, env, out, deps }) {
+    const { image, tag, digest } = flags;
+    if (!image || !tag || !digest)
+      throw new UsageError(
+        `--${!image ? 'image' : !tag ? 'tag' : 'digest'} is required`,
+        `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`,
+      );
+    const timeout = flags['reveal-timeout'] === undefined ? 180 : Number(flags['reveal-timeout']);
     if (!Number.isFinite(timeout) || timeout <= 0)
-      throw new MinerError(`--reveal-timeout ${args['reveal-timeout']} is not a positive number of seconds`);
-    const result = await commit(
-      { image: args.image, tag: args.tag, digest: args.digest, revealTimeoutS: timeout, dryRun: args['dry-run'] },
-      deps,
-    );
-    if (args.json) {
+      throw new UsageError(`--reveal-timeout ${flags['reveal-timeout']} is not a positive number of seconds`);
+    const dryRun = flags['dry-run'];
+    const result = await commit({ image, tag, digest, revealTimeoutS: timeout, dryRun }, { ...deps, env });
+    if (flags.json) {
       out(
         JSON.stringify(
-          args['dry-run'] ? { payload: result.payload, reveal_round: result.reveal_round, ciphertext_hex: result.ciphertext_hex } : result,
+          dryRun ? { payload: result.payload, reveal_round: result.reveal_round, ciphertext_hex: result.ciphertext_hex } : result,
         ),
       );
-    } else if (args['dry-run']) {
+    } else if (dryRun) {
       out(
         `dry run: payload ${JSON.stringify(result.payload)}\nreveal round ${result.reveal_round}, ciphertext ${result.ciphertext_hex.length / 2 - 1} bytes (not submitted)`,
       );
@@ -216,10 +209,7 @@ export async function main(argv: string[] = process.argv.slice(2), deps: CommitD
       );
     }
     return 0;
-  } catch (error) {
-    err(describeError(error, args.verbose));
-    return 1;
-  }
-}
+  },
+});
 
 runIfEntryPoint(import.meta.url, main);

@@ -7,23 +7,21 @@
  * whether validators would use it (track "private", role absent or "miner", element_id, image_repo, image_tag).
  * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
  */
-import { minimist } from 'zx';
 import { latestRevealed, validatorFilter } from '../lib/chain/commitment.ts';
 import { bestBlockNumber, openApi, uidOf } from '../lib/chain/connection.ts';
 import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig } from '../lib/core/config.ts';
-import { describeError, MinerError } from '../lib/core/errors.ts';
-import { type ChainTaskDeps, runIfEntryPoint } from '../lib/core/task.ts';
+import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint } from '../lib/core/task.ts';
 
-export const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
+const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
 
 Show the miner's on-chain state (registration, axon, stake, commitments) and what to fix.
-Exit code 0 when all is well, 1 when something needs doing.
+Exit code 0 when all is well, 1 when something needs doing, 2 for a wrong command line.
 
   --json      print the report as JSON on stdout
-  --verbose   print stack traces on failure
+  --verbose   debug logging and stack traces on failure
   --help      this text`;
 
 export type StatusDeps = ChainTaskDeps;
@@ -144,7 +142,7 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
   }
 }
 
-export function formatStatus(r: StatusReport): string {
+function formatStatus(r: StatusReport): string {
   const lines = [
     `hotkey    ${r.hotkey} on netuid ${r.netuid} (${r.network}, block ${r.block})`,
     `registered ${r.registered ? `yes, uid ${r.uid}` : 'NO'}`,
@@ -159,25 +157,17 @@ export function formatStatus(r: StatusReport): string {
   return lines.join('\n');
 }
 
-export async function main(argv: string[] = process.argv.slice(2), deps: StatusDeps = {}): Promise<number> {
-  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const args = minimist(argv, { boolean: ['json', 'help', 'verbose'], alias: { h: 'help' } });
-  if (args.help) {
-    out(USAGE);
-    return 0;
-  }
-  try {
-    const unknown = Object.keys(args).filter((k) => !['_', 'json', 'help', 'h', 'verbose'].includes(k));
-    if (unknown.length || args._.length)
-      throw new MinerError(`unknown argument ${unknown.length ? `--${unknown[0]}` : String(args._[0])}`, { hint: 'see --help' });
-    const report = await status(deps);
-    out(args.json ? JSON.stringify(report) : formatStatus(report));
+const FLAGS = {} satisfies FlagSpec;
+
+export const main = defineTask<typeof FLAGS, StatusDeps>({
+  usage: USAGE,
+  flags: FLAGS,
+  json: true,
+  async run({ flags, env, out, deps }) {
+    const report = await status({ ...deps, env });
+    out(flags.json ? JSON.stringify(report) : formatStatus(report));
     return report.ok ? 0 : 1;
-  } catch (error) {
-    err(describeError(error, args.verbose));
-    return 1;
-  }
-}
+  },
+});
 
 runIfEntryPoint(import.meta.url, main);

@@ -12,11 +12,11 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { u8aToHex } from '@polkadot/util';
 import { encodeAddress, mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed } from '@polkadot/util-crypto';
-import { buildPayload, commitmentInfo, payloadJson } from '../lib/chain/commitment.ts';
+import { buildPayload, commitmentInfo, type Payload, payloadJson } from '../lib/chain/commitment.ts';
 import { ChainError, connectChain, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { fetchStakes, stakeOf, zipStakes } from '../lib/chain/metagraph.ts';
 import { readPending, readRevealed } from '../lib/chain/neuron.ts';
-import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
+import { encryptCommitmentJson, revealRoundFor, scaleEncodeString } from '../lib/chain/timelock.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { PROJECT_ROOT, QUICKNET_PUBLIC_KEY } from '../lib/core/config.ts';
 import { main as axonMain } from '../tasks/axon.ts';
@@ -72,10 +72,22 @@ function envFor(hotkeyName: string, extra: Record<string, string> = {}): Record<
   };
 }
 
-async function runTask(task: 'commit' | 'axon' | 'status', argv: string[], env: Record<string, string>) {
+async function runTask(
+  task: 'commit' | 'axon' | 'status',
+  argv: string[],
+  env: Record<string, string>,
+  extra: { now?: () => number } = {},
+) {
   const out: string[] = [];
   const err: string[] = [];
-  const deps = { env, provider: local.newProvider(), pollMs: 200, out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+  const deps = {
+    env,
+    provider: local.newProvider(),
+    pollMs: 200,
+    out: (l: string) => out.push(l),
+    err: (l: string) => err.push(l),
+    ...extra,
+  };
   const code = await (task === 'commit' ? commitMain : task === 'axon' ? axonMain : statusMain)(argv, deps);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
@@ -209,6 +221,76 @@ test('tasks/commit.ts main: a commitment the chain cannot decrypt (wrong drand k
     await stop();
   }
   assert.deepEqual(await readRevealed(local.api, TEST_NETUID, address), []);
+});
+
+test('tasks/commit.ts main: the same payload committed again is done only at its own reveal, not an earlier identical one', async () => {
+  const address = makeWalletHotkey('twice');
+  await local.registerHotkey(TEST_NETUID, address);
+  const env = envFor('twice');
+  const argv = ['--image', 'user/repo', '--tag', 'v5', '--digest', DIGEST, '--json'];
+  let stop = local.autoReveal(TEST_NETUID, 200);
+  let first: { payload: Payload; commit_block: number; reveal_block: number };
+  try {
+    const r = await runCommit([...argv, '--reveal-timeout', '60'], env);
+    assert.equal(r.code, 0, r.err);
+    first = JSON.parse(r.out);
+  } finally {
+    await stop();
+  }
+  const json = payloadJson(first.payload);
+
+  // 1. nobody reveals the second commitment: the identical text revealed before it was submitted is not its reveal
+  const second = await runCommit([...argv, '--reveal-timeout', '1.5'], env);
+  assert.equal(second.code, 1, `accepted an earlier reveal as its own: ${second.out}`);
+  assert.match(second.err, /was not revealed within 1.5 s; it is still pending on chain/);
+  const pending = await readPending(local.api, TEST_NETUID, address);
+  assert.ok(pending && pending.block > first.reveal_block);
+  assert.deepEqual(
+    (await readRevealed(local.api, TEST_NETUID, address)).map((e) => [e.text, e.block]),
+    [[json, first.reveal_block]],
+  );
+
+  // 2. an older commitment revealed in the very block that includes the new one (the pallet reveals in
+  //    on_initialize, before the block's extrinsics) is not the new one's reveal either
+  await local.revealPending(TEST_NETUID);
+  const revealedKey = local.api.query.commitments.revealedCommitments.key(TEST_NETUID, address);
+  const existing = (await local.api.query.commitments.revealedCommitments(TEST_NETUID, address)).toJSON() as Array<[string, number]>;
+  const commitBlock = local.head() + 1; // Instant mode: the commit's own transaction builds the next block
+  const seeded = [...existing, [u8aToHex(scaleEncodeString(json)), commitBlock]];
+  await local.setStorage([[revealedKey, u8aToHex(local.api.createType('Vec<(Bytes, u64)>', seeded).toU8a())]]);
+  stop = local.autoReveal(TEST_NETUID, 200);
+  try {
+    const third = await runCommit([...argv, '--reveal-timeout', '60'], env);
+    assert.equal(third.code, 0, third.err);
+    const result = JSON.parse(third.out);
+    assert.equal(result.commit_block, commitBlock, 'the seeded reveal is in the block that includes the commitment');
+    assert.ok(result.reveal_block > result.commit_block, `accepted the reveal in its own inclusion block: ${third.out}`);
+    const entries = await readRevealed(local.api, TEST_NETUID, address);
+    assert.deepEqual(entries.at(-1), { text: json, block: result.reveal_block });
+    assert.equal(entries.filter((e) => e.text === json).length, 4);
+  } finally {
+    await stop();
+  }
+});
+
+test('tasks/commit.ts main under a fixed clock: the commitment carries the literal reveal round, one block ahead', async () => {
+  const address = makeWalletHotkey('clock');
+  await local.registerHotkey(TEST_NETUID, address);
+  // now = 2026-01-01T00:00:02.900Z; drand quicknet genesis 1692803367, a round every 3 s, one 12 s block ahead:
+  // floor((1767225602 - 1692803367 + 12) / 3) = floor(74422247 / 3) = 24807415 (three blocks ahead: 24807423)
+  const r = await runTask('commit', ['--image', 'user/repo', '--tag', 'v6', '--digest', DIGEST, '--reveal-timeout', '1'], envFor('clock'), {
+    now: () => 1_767_225_602_900,
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /the commitment \(reveal round 24807415\) was not revealed within 1 s; it is still pending on chain/);
+  const pending = await readPending(local.api, TEST_NETUID, address);
+  assert.deepEqual(pending?.revealRounds, [24807415n]);
+  // the ciphertext opens with drand's signature of exactly that round
+  const revealed = (await local.revealPending(TEST_NETUID)).filter((x) => x.hotkey === address);
+  assert.deepEqual(
+    revealed.map((x) => [x.round, JSON.parse(x.text).image_tag]),
+    [[24807415n, 'v6']],
+  );
 });
 
 test('tasks/commit.ts main: an unregistered hotkey is refused before submitting', async () => {
@@ -361,11 +443,18 @@ test('tasks/status.ts main: a complete miner has only the test-network warnings;
   assert.match(bare.out, /registered NO/);
 });
 
-test('--help on every task prints usage and exits 0', async () => {
+test('every chain task: --help prints usage and exits 0; an unknown flag exits 2 with the usage, before connecting', async () => {
   for (const task of ['commit', 'axon', 'status'] as const) {
     const r = await runTask(task, ['--help'], envFor('none'));
     assert.equal(r.code, 0);
     assert.match(r.out, new RegExp(`^usage: npx tsx tasks/${task}\\.ts`));
+    const bad = await runTask(task, ['--json', '--frobnicate'], envFor('none'));
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.err,
+      new RegExp(`^error: unknown option --frobnicate\n {2}next: see the usage below\n\nusage: npx tsx tasks/${task}\\.ts`),
+    );
+    assert.equal(bad.out, '');
   }
 });
 

@@ -1,7 +1,7 @@
 /**
  * tasks/challenge.ts against a stand-in miner on a real socket: the stand-in runs the real guard, so this
- * proves the client's headers survive HTTP and pass the miner's checks, and that every failure exits 1 with
- * the cause.
+ * proves the client's headers survive HTTP and pass the miner's checks, that every failure exits 1 with
+ * the cause, and that a wrong command line exits 2.
  */
 
 import assert from 'node:assert/strict';
@@ -88,10 +88,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function runMain(argv: string[]) {
+/** The task in-process with its own environment (never this process's: no .env, no wallet of the machine). */
+async function runMain(argv: string[], env: Record<string, string> = { DOTENV_DISABLE: '1' }) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  const code = await main(argv, { env, out: (line) => out.push(line), err: (line) => err.push(line) });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -171,6 +172,36 @@ test('--wallet/--hotkey/--wallet-path sign with a hotkey file (lib/wallet.ts)', 
   assert.match(missing.err, /hotkey file not found/);
 });
 
+test('the wallet comes from the injected environment; a bad variable there fails before sending', async () => {
+  reply = goodReply;
+  const env = { BITTENSOR_WALLET_PATH: path.join(dir, 'wallets'), BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot' };
+  const before = seen.length;
+  const { code, err } = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4')], env);
+  assert.equal(code, 0, err);
+  assert.equal(seen.length, before + 1);
+  const signer = /signer=(\w+)/.exec(err)?.[1];
+  assert.equal(seen.at(-1)?.headers['validator-hotkey'], signer);
+  // HOTKEY_URI in the environment is ignored without --uri: the file key signs
+  const withUri = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4')], { ...env, HOTKEY_URI: '//Bob', ALLOW_DEV_KEYS: '1' });
+  assert.equal(withUri.code, 0, withUri.err);
+  assert.match(withUri.err, new RegExp(`signer=${signer}`));
+  const bad = await runMain(['--url', url, '--file', path.join(dir, 'clip.mp4')], { ...env, MIN_STAKE_THRESHOLD: 'lots' });
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /^error: MIN_STAKE_THRESHOLD="lots" is not valid/);
+  assert.equal(seen.length, before + 2);
+});
+
+test('--verbose adds the stack trace to a failure', async () => {
+  const args = ['--url', url, '--file', path.join(dir, 'clip.mp4'), '--wallet-path', path.join(dir, 'wallets'), '--wallet', 'cold'];
+  const quiet = await runMain([...args, '--hotkey', 'nope']);
+  assert.equal(quiet.code, 1);
+  assert.doesNotMatch(quiet.err, /\n\s+at /);
+  const verbose = await runMain([...args, '--hotkey', 'nope', '--verbose']);
+  assert.equal(verbose.code, 1);
+  assert.match(verbose.err, /^error: hotkey file not found: .*\n {2}next: .*\nMinerError: hotkey file not found/);
+  assert.match(verbose.err, /\n\s+at .*wallet\.ts/);
+});
+
 test('a rejected request exits 1 with the status, the detail and the next step', async () => {
   const { code, err } = await runMain(['--url', url, '--video-url', 'http://127.0.0.1:9/none.mp4', '--uri', '//Bob']);
   assert.equal(code, 1);
@@ -192,13 +223,28 @@ test('a reply the validator would reject exits 1 naming the field', async () => 
   assert.match(missing.err, /processing_time/);
 });
 
-test('usage errors exit 2; --help exits 0', async () => {
-  assert.equal((await runMain(['--nope'])).code, 2);
-  assert.equal((await runMain(['--scheme', 'rsa'])).code, 2);
-  const help = await runMain(['--help']);
-  assert.equal(help.code, 0);
-  assert.match(help.out, /--video-url URL/);
+test('usage errors exit 2 with the cause (and the usage for a bad flag); --help exits 0', async () => {
+  const nope = await runMain(['--nope']);
+  assert.equal(nope.code, 2);
+  assert.match(nope.err, /^error: unknown option --nope\n {2}next: see the usage below\n\nUsage: npx tsx tasks\/challenge\.ts/);
+  const scheme = await runMain(['--scheme', 'rsa']);
+  assert.equal(scheme.code, 2);
+  assert.match(scheme.err, /^error: --scheme must be central, fiber or none \(got "rsa"\)\n {2}next: run with --help/);
+  assert.equal((await runMain(['--timeout', 'soon'])).code, 2);
+  assert.equal((await runMain(['--url', 'ftp://x'])).code, 2);
+  assert.equal((await runMain(['--url'])).code, 2);
+  assert.equal((await runMain(['http://127.0.0.1:8000'])).code, 2);
+  assert.equal((await runMain(['--json=yes'])).code, 2);
+  for (const flag of ['--help', '-h']) {
+    const help = await runMain([flag]);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /--video-url URL/);
+    assert.equal(help.err, '');
+  }
   const both = await runMain(['--video-url', 'http://x/y.mp4', '--file', 'y.mp4', '--uri', '//Alice']);
-  assert.equal(both.code, 1);
+  assert.equal(both.code, 2);
   assert.match(both.err, /exactly one of --video-url URL or --file PATH/);
+  const badHotkey = await runMain(['--video-url', 'http://x/y.mp4', '--miner-hotkey', '0x1234', '--scheme', 'none']);
+  assert.equal(badHotkey.code, 2);
+  assert.match(badHotkey.err, /--miner-hotkey "0x1234" is not an SS58 address/);
 });

@@ -4,13 +4,14 @@ import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady, encodeAddress } from '@polkadot/util-crypto';
+import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { type SignatureScheme, signRequest } from '../lib/protocol/signature.ts';
 import { createGuard, createGuardFromConfig, formatStake, type GuardOptions, openGuard, type RequestGuard } from '../server/guard.ts';
 import { HttpError } from '../server/http.ts';
 import { NonceStore } from '../server/nonces.ts';
-import { createMemoryStakeSource, type StakeSnapshot, SyncedStakeSource } from '../server/stake.ts';
+import { createMemoryStakeSource, SyncedStakeSource } from '../server/stake.ts';
 
 const T0 = 1_700_000_000_000;
 const TAO = 1_000_000_000n;
@@ -270,7 +271,7 @@ test('formatStake prints like Python floats', () => {
 });
 
 test('synced stake source: keeps the last good snapshot when a refresh fails', async () => {
-  const answers: Array<StakeSnapshot | Error> = [
+  const answers: Array<Pick<StakeSnapshot, 'block' | 'stakes'> | Error> = [
     { block: 100, stakes: new Map([[alice.address, 5_000n * TAO]]) },
     new Error('connection reset'),
     { block: 102, stakes: new Map() }, // an empty metagraph is a decode problem, not news

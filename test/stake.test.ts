@@ -10,9 +10,9 @@ import type { ApiPromise } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
+import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import type { StakeSnapshot } from '../server/stake.ts';
 import { createChainStakeSource } from '../server/stake-chain.ts';
 
 let aliceHex: string;
@@ -23,7 +23,7 @@ before(async () => {
 });
 
 /** Fake connections that count disconnects; each has an id so the test sees reconnects. */
-function fakeChain(answers: Array<StakeSnapshot | Error>) {
+function fakeChain(answers: Array<Pick<StakeSnapshot, 'block' | 'stakes'> | Error>) {
   const state = { connects: 0, disconnects: 0, usedApis: [] as number[], netuids: [] as number[] };
   const connect = async () => {
     const id = ++state.connects;

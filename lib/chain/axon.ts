@@ -3,15 +3,15 @@
  * pure encoding and checks. IPv4 a.b.c.d is stored as the integer (a<<24)|(b<<16)|(c<<8)|d in a u128,
  * ip_type 4, protocol 4, placeholders 0, version major*10^6 + minor*10^3 + patch.
  */
+import { isIPv4 } from 'node:net';
 import { MinerError } from '../core/errors.ts';
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
-
+/** Dotted IPv4 (node:net's check, the same one lib/core/config.ts applies to AXON_IP) -> its 32-bit integer. */
 export function ipv4ToInt(ip: string): bigint {
-  const m = IPV4.exec(ip.trim());
-  if (!m)
+  const trimmed = ip.trim();
+  if (!isIPv4(trimmed))
     throw new MinerError(`${JSON.stringify(ip)} is not an IPv4 address`, { hint: 'set AXON_IP to your public IPv4, e.g. 203.0.113.7' });
-  return (BigInt(m[1]) << 24n) | (BigInt(m[2]) << 16n) | (BigInt(m[3]) << 8n) | BigInt(m[4]);
+  return trimmed.split('.').reduce((n, octet) => (n << 8n) | BigInt(octet), 0n);
 }
 
 export function intToIpv4(value: bigint | number | string): string {

@@ -48,7 +48,7 @@ export function validateDigest(digest: string): string {
 }
 
 /** Throws unless `repo` looks like a registry repository (e.g. `user/repo`, `ghcr.io/user/repo`) and `tag` a tag. */
-export function validateImage(repo: string, tag: string): void {
+function validateImage(repo: string, tag: string): void {
   const path = repo.includes('/') && /[.:]/.test(repo.split('/')[0]) ? repo.slice(repo.indexOf('/') + 1) : repo;
   if (!repo || !REPO.test(path)) {
     throw new MinerError(`image repo ${JSON.stringify(repo)} is not a valid repository name`, {
@@ -81,7 +81,7 @@ export function payloadJson(payload: Payload): string {
   return JSON.stringify(payload);
 }
 
-export function payloadBytes(json: string): number {
+function payloadBytes(json: string): number {
   return stringToU8a(json).length;
 }
 
@@ -100,7 +100,7 @@ export function checkPayloadSize(json: string): number {
  * The `Data::TimelockEncrypted` field in the form polkadot-js encodes. The ciphertext goes in as a hex string:
  * a raw Uint8Array for a `Bytes` field would be read as already length-prefixed (docs/chain.md, "polkadot-js pitfalls").
  */
-export function timelockField(
+function timelockField(
   ciphertext: Uint8Array,
   revealRound: bigint | number,
 ): { TimelockEncrypted: { encrypted: string; revealRound: bigint } } {

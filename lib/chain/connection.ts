@@ -31,7 +31,7 @@ export const SUBTENSOR_EXTENSION_OVERRIDES: ExtDef = {
 };
 
 /** Mortal era length used for every transaction (like the Python SDK). */
-export const ERA_PERIOD = 128;
+const ERA_PERIOD = 128;
 
 /** The overrides for just the extensions a runtime declares. */
 export function extensionOverridesFor(declared: readonly string[]): ExtDef {
@@ -226,7 +226,7 @@ async function explain(api: ApiPromise, name: string, docs: string, ctx: ErrorCo
 }
 
 /** Turn a DispatchError into a ChainError named `pallet.Error` with a one-line hint. */
-export async function explainDispatchError(api: ApiPromise, dispatchError: DispatchError, ctx: ErrorContext = {}): Promise<ChainError> {
+async function explainDispatchError(api: ApiPromise, dispatchError: DispatchError, ctx: ErrorContext = {}): Promise<ChainError> {
   let full: string;
   let name: string;
   let docs = '';
@@ -245,7 +245,7 @@ export async function explainDispatchError(api: ApiPromise, dispatchError: Dispa
 }
 
 /** Subtensor's `CustomTransactionError` codes ("1010: Invalid Transaction: Custom error: N"). */
-export const SUBTENSOR_CUSTOM_ERRORS: Record<number, { name: string; hint: string }> = {
+const SUBTENSOR_CUSTOM_ERRORS: Record<number, { name: string; hint: string }> = {
   0: { name: 'ColdkeyInSwapSchedule', hint: 'the coldkey is scheduled for a swap; wait until the swap completes' },
   1: { name: 'StakeAmountTooLow', hint: 'stake at least 0.0005 TAO' },
   2: { name: 'BalanceTooLow', hint: 'the account has less than requested' },
@@ -271,7 +271,7 @@ export const SUBTENSOR_CUSTOM_ERRORS: Record<number, { name: string; hint: strin
 };
 
 /** Explain a transaction-pool rejection such as "1010: Invalid Transaction: Transaction is outdated". */
-export function explainPoolError(error: unknown): ChainError {
+function explainPoolError(error: unknown): ChainError {
   const text = error instanceof Error ? error.message : String(error);
   let hint = 'rerun; if it persists, check the chain status and your endpoint';
   const custom = /Custom error: (\d+)|"custom":\s*(\d+)/i.exec(text);

@@ -3,7 +3,7 @@
  *
  *   const snap = await fetchStakes(api, 44);
  *   snap.block                        // block the snapshot was read at
- *   snap.stakes.get(publicKeyHex)     // bigint rao, key = 0x-hex of the 32-byte hotkey public key (lower case)
+ *   snap.stakes.get(hotkeyToHex(a)!)  // bigint rao, key = 0x-hex of the 32-byte hotkey public key (lower case)
  *   stakeOf(snap, ss58OrHex)          // same, 0n when absent, accepts an SS58 address too
  *
  * First `get_selective_metagraph(netuid, [52 hotkeys, 69 total stake])`; when that API is missing or answers
@@ -11,18 +11,19 @@
  * Values are `Compact<u64>` rao as the runtime reports them ("total stake", the same number validators use).
  */
 import type { ApiPromise } from '@polkadot/api';
-import { isHex, u8aToHex } from '@polkadot/util';
-import { decodeAddress, encodeAddress } from '@polkadot/util-crypto';
+import { encodeAddress } from '@polkadot/util-crypto';
 import { MinerError } from '../core/errors.ts';
+import { hotkeyToHex } from '../protocol/signature.ts';
 
-export const METAGRAPH_INDEX_HOTKEYS = 52;
-export const METAGRAPH_INDEX_TOTAL_STAKE = 69;
+const METAGRAPH_INDEX_HOTKEYS = 52;
+const METAGRAPH_INDEX_TOTAL_STAKE = 69;
 
+/** The one stake-snapshot type: what fetchStakes reads; the server's stake gate (server/stake.ts) keeps block and stakes. */
 export interface StakeSnapshot {
   netuid: number;
   /** Block number the snapshot was read at. */
   block: number;
-  /** 0x-hex public key (lower case) -> total stake in rao. */
+  /** 0x-hex public key (lower case, lib/protocol/signature.ts hotkeyToHex) -> total stake in rao. */
   stakes: Map<string, bigint>;
   /** SS58 (prefix 42) addresses by uid. */
   hotkeys: string[];
@@ -30,19 +31,10 @@ export interface StakeSnapshot {
   source: 'selective' | 'full';
 }
 
-/** SS58 address or 0x-hex public key -> lower-case 0x-hex public key. */
-export function publicKeyHex(hotkey: string): string {
-  if (isHex(hotkey) && hotkey.length === 66) return hotkey.toLowerCase();
-  return u8aToHex(decodeAddress(hotkey)).toLowerCase();
-}
-
-/** Stake of a hotkey (SS58 or hex) in rao; 0n when it is not in the snapshot. */
+/** Stake of a hotkey (SS58 or hex) in rao; 0n when it is not in the snapshot (or not a hotkey). */
 export function stakeOf(snapshot: StakeSnapshot, hotkey: string): bigint {
-  try {
-    return snapshot.stakes.get(publicKeyHex(hotkey)) ?? 0n;
-  } catch {
-    return 0n;
-  }
+  const key = hotkeyToHex(hotkey);
+  return key === undefined ? 0n : (snapshot.stakes.get(key) ?? 0n);
 }
 
 /** Pair up hotkeys and stakes (as `.toJSON()` gives them); undefined when they are missing or mismatched. */
@@ -51,7 +43,8 @@ export function zipStakes(hotkeys: unknown, stakes: unknown): { hotkeys: string[
   const map = new Map<string, bigint>();
   const addresses: string[] = [];
   for (let i = 0; i < hotkeys.length; i++) {
-    const key = publicKeyHex(String(hotkeys[i]));
+    const key = hotkeyToHex(String(hotkeys[i]));
+    if (!key) return undefined;
     const value = BigInt(String(stakes[i]));
     map.set(key, (map.get(key) ?? 0n) + value);
     addresses.push(encodeAddress(key, 42));

@@ -14,10 +14,10 @@ type G1Point = ReturnType<typeof bls12_381.G1.Point.fromHex>;
 type G2Point = ReturnType<typeof bls12_381.G2.Point.fromHex>;
 type Gt = ReturnType<typeof bls12_381.pairing>;
 
-export const QUICKNET_GENESIS_SECS = 1692803367;
-export const QUICKNET_PERIOD_SECS = 3;
+const QUICKNET_GENESIS_SECS = 1692803367;
+const QUICKNET_PERIOD_SECS = 3;
 /** RFC 9380 suite of drand's bls-unchained-g1-rfc9380 scheme (signatures and identities live in G1). */
-export const DRAND_G1_DST = 'BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_';
+const DRAND_G1_DST = 'BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_';
 /** The pallet's bound on the `TimelockEncrypted` ciphertext. */
 export const MAX_TIMELOCK_CIPHERTEXT_BYTES = 1024;
 /** U(96) + 8+V(32) + 8+W(32) + 8(body) + 8(ct) + tag(16) + 8+nonce(12) + 8+"AES_GCM_"(8): ciphertext = P + 244. */

@@ -17,8 +17,9 @@ import { cryptoWaitReady, mnemonicValidate, signatureVerify } from '@polkadot/ut
 import type { MinerConfig } from '../core/config.ts';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { decodeHotkey } from '../protocol/signature.ts';
 
-export const SS58_PREFIX = 42;
+const SS58_PREFIX = 42;
 
 export type HotkeySource = 'secretSeed' | 'secretPhrase' | 'privateKey' | 'uri';
 
@@ -106,7 +107,7 @@ function hexField(file: string, name: string, value: unknown, bytes: number): Ui
  * Parse the text of a hotkey file into a key pair (after `cryptoWaitReady()`); `file` is used in messages.
  * Throws MinerError for an encrypted file, malformed JSON, missing key material or an address mismatch.
  */
-export function parseHotkeyFile(text: string, file: string): Hotkey {
+function parseHotkeyFile(text: string, file: string): Hotkey {
   const trimmed = text.trimStart();
   const marker = ENCRYPTED_MARKERS.find((m) => trimmed.startsWith(m));
   if (marker) {
@@ -124,6 +125,8 @@ export function parseHotkeyFile(text: string, file: string): Hotkey {
   const data = json as Record<string, unknown>;
   const claimed = data.ss58Address;
   if (typeof claimed !== 'string' || claimed === '') throw malformed(file, 'ss58Address is missing');
+  const claimedKey = decodeHotkey(claimed);
+  if (!claimedKey) throw malformed(file, `ss58Address ${JSON.stringify(claimed)} is not an SS58 address`);
 
   const kr = keyring();
   let pair: KeyringPair;
@@ -138,7 +141,7 @@ export function parseHotkeyFile(text: string, file: string): Hotkey {
     source = 'secretPhrase';
   } else if (data.privateKey !== undefined && data.privateKey !== null) {
     const canonical = hexField(file, 'privateKey', data.privateKey, 64);
-    const publicKey = data.publicKey !== undefined ? hexField(file, 'publicKey', data.publicKey, 32) : kr.decodeAddress(claimed);
+    const publicKey = data.publicKey !== undefined ? hexField(file, 'publicKey', data.publicKey, 32) : claimedKey;
     pair = kr.addFromPair({ publicKey, secretKey: canonicalToExpandedSecret(canonical) });
     // addFromPair trusts the public key it is given: prove the secret matches it with a real signature.
     const probe = stringToU8a('score-miner hotkey check');
@@ -150,7 +153,7 @@ export function parseHotkeyFile(text: string, file: string): Hotkey {
     throw malformed(file, 'none of secretSeed, secretPhrase, privateKey is present');
   }
 
-  if (pair.address !== kr.encodeAddress(kr.decodeAddress(claimed), SS58_PREFIX)) {
+  if (u8aToHex(pair.publicKey) !== u8aToHex(claimedKey)) {
     throw new MinerError(`hotkey file ${file}: the key derives ${pair.address} but the file says ss58Address ${claimed}`, {
       hint: 'the file was edited or mixed up; regenerate it with `btcli wallet regen_hotkey` from the mnemonic of the registered hotkey',
     });

@@ -3,11 +3,13 @@
  * env); `loadEnvFiles()` reads `.env*` files with dotenv-flow and is called only at the edges (server, tasks).
  * Every bad value fails with the variable's name, the value and the expected form.
  */
+import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenvFlow from 'dotenv-flow';
 import { MinerError } from './errors.ts';
+import { LOG_LEVELS, type LogLevel } from './log.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -15,13 +17,17 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export const QUICKNET_PUBLIC_KEY =
   '83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a';
 
-export const NETWORK_ENDPOINTS: Record<string, string> = {
+const NETWORK_ENDPOINTS: Record<string, string> = {
   finney: 'wss://entrypoint-finney.opentensor.ai:443',
   test: 'wss://test.finney.opentensor.ai:443',
   local: 'ws://127.0.0.1:9944',
 };
 
 export interface MinerConfig {
+  log: {
+    /** LOG_LEVEL (default info); tasks' --verbose overrides it with debug. */
+    level: LogLevel;
+  };
   server: {
     host: string;
     port: number;
@@ -73,7 +79,7 @@ export interface MinerConfig {
   };
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 /** First non-empty value among a variable and its aliases, with the name it came from. */
 function pick(env: Env, names: string[]): { name: string; value: string } | undefined {
@@ -90,7 +96,7 @@ function invalid(name: string, value: string, expected: string): MinerError {
   });
 }
 
-export function parseBool(env: Env, names: string[], fallback: boolean): boolean {
+function parseBool(env: Env, names: string[], fallback: boolean): boolean {
   const found = pick(env, names);
   if (!found) return fallback;
   const v = found.value.toLowerCase();
@@ -99,7 +105,7 @@ export function parseBool(env: Env, names: string[], fallback: boolean): boolean
   throw invalid(found.name, found.value, 'true/false (also 1/0, yes/no)');
 }
 
-export function parseInteger(env: Env, names: string[], fallback: number, min: number, max: number): number {
+function parseInteger(env: Env, names: string[], fallback: number, min: number, max: number): number {
   const found = pick(env, names);
   if (!found) return fallback;
   if (!/^-?\d+$/.test(found.value)) throw invalid(found.name, found.value, `an integer from ${min} to ${max}`);
@@ -108,7 +114,7 @@ export function parseInteger(env: Env, names: string[], fallback: number, min: n
   return n;
 }
 
-export function parseNumber(env: Env, names: string[], fallback: number, min: number, max: number): number {
+function parseNumber(env: Env, names: string[], fallback: number, min: number, max: number): number {
   const found = pick(env, names);
   if (!found) return fallback;
   const n = Number(found.value);
@@ -131,7 +137,7 @@ const SIZE_UNITS: Record<string, number> = {
 };
 
 /** "512MiB", "64k", "1048576" -> bytes. */
-export function parseBytes(env: Env, names: string[], fallback: number): number {
+function parseBytes(env: Env, names: string[], fallback: number): number {
   const found = pick(env, names);
   if (!found) return fallback;
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(found.value);
@@ -151,7 +157,7 @@ function parseList(env: Env, names: string[]): string[] {
 }
 
 /** `finney`, `test`, `local` or a ws(s) URL -> {network, endpoint}. */
-export function resolveEndpoint(name: string, value: string): { network: string; endpoint: string } {
+function resolveEndpoint(name: string, value: string): { network: string; endpoint: string } {
   const known = NETWORK_ENDPOINTS[value.toLowerCase()];
   if (known) return { network: value.toLowerCase(), endpoint: known };
   if (/^wss?:\/\/[^\s/]+/.test(value)) return { network: 'custom', endpoint: value };
@@ -162,7 +168,14 @@ function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+/** LOG_LEVEL: debug, info (default), warn or error, any case. Read on its own by the task helper, which must not fail on unrelated variables. */
+export function parseLogLevel(env: Env): LogLevel {
+  const found = pick(env, ['LOG_LEVEL']);
+  if (!found) return 'info';
+  const level = found.value.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw invalid(found.name, found.value, LOG_LEVELS.join(', '));
+  return level as LogLevel;
+}
 
 export function loadConfig(env: Env = process.env): MinerConfig {
   const endpointSource = pick(env, ['BITTENSOR_SUBTENSOR_ENDPOINT', 'SUBTENSOR_NETWORK']) ?? {
@@ -183,11 +196,12 @@ export function loadConfig(env: Env = process.env): MinerConfig {
     throw invalid(drand.name, drand.value, 'a 96-byte BLS12-381 G2 public key in hex');
 
   const axonIp = pick(env, ['AXON_IP']);
-  if (axonIp && !IPV4.test(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
+  if (axonIp && !isIPv4(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
 
   const modelDir = pick(env, ['MODEL_DIR'])?.value ?? 'models/default';
 
   return {
+    log: { level: parseLogLevel(env) },
     server: {
       host: pick(env, ['MINER_HOST'])?.value ?? '0.0.0.0',
       port: parseInteger(env, ['MINER_PORT', 'PORT'], 8000, 0, 65535), // 0: any free port (tests)

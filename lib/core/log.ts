@@ -1,15 +1,23 @@
 /**
  * One logging style for server and tasks: `2026-11-25T12:00:00.000Z INFO  message key=value`.
  * Lines go to stderr so a task's stdout stays machine-readable (e.g. `--json`).
+ * The threshold starts at info and is set from the validated configuration (LOG_LEVEL, lib/core/config.ts) by
+ * whoever owns the process: the task helper (lib/core/task.ts) and the server's entry point. Nothing here reads
+ * the environment, so a LOG_LEVEL from `.env` (loaded later than any import) is honoured.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-let threshold: LogLevel = (process.env.LOG_LEVEL as LogLevel) in ORDER ? (process.env.LOG_LEVEL as LogLevel) : 'info';
+let threshold: LogLevel = 'info';
 
 export function setLogLevel(level: LogLevel): void {
   threshold = level;
+}
+
+export function getLogLevel(): LogLevel {
+  return threshold;
 }
 
 function formatFields(fields?: Record<string, unknown>): string {

@@ -13,7 +13,6 @@ import { decodeAddress, encodeAddress, sr25519Verify } from '@polkadot/util-cryp
 
 /** `fiber`: "{nonce}:{miner_hotkey}:{sha256hex(body)}"; `central`: Score's validator, "{nonce}{blake2b256hex(body)}". */
 export type SignatureScheme = 'fiber' | 'central';
-export const SIGNATURE_SCHEMES: readonly SignatureScheme[] = ['central', 'fiber'];
 
 /** Header names as the bare spelling; every one is also accepted with an `X-` prefix. */
 export const HEADER = {
@@ -69,9 +68,13 @@ export function decodeHotkey(address: string): Uint8Array | undefined {
   }
 }
 
-/** `0x` + 64 lowercase hex: the key StakeSource lookups use. */
-export function hotkeyToHex(address: string): string | undefined {
-  const key = decodeHotkey(address);
+/**
+ * The one hotkey -> public key helper for lookups: an SS58 address (any prefix) or a `0x` + 64 hex public key
+ * -> `0x` + 64 lowercase hex, the key stake snapshots and StakeSource lookups use; undefined when it is neither.
+ */
+export function hotkeyToHex(hotkey: string): string | undefined {
+  if (/^0x[0-9a-fA-F]{64}$/.test(hotkey)) return hotkey.toLowerCase();
+  const key = decodeHotkey(hotkey);
   return key ? u8aToHex(key) : undefined;
 }
 

@@ -30,7 +30,6 @@ import { applyExtensionOverrides, connectChain } from '../../lib/chain/connectio
 import {
   decryptTimelock,
   drandPublicKeyFromSecret,
-  revealRoundFor,
   scaleDecodeString,
   scaleEncodeString,
   signDrandRound,
@@ -172,35 +171,78 @@ test('tasks/commit.ts --dry-run --json as a subprocess: payload, round, a cipher
   assert.deepEqual(Object.keys(result), ['payload', 'reveal_round', 'ciphertext_hex']);
   assert.equal(result.payload.hotkey, walletAddress);
   assert.equal(result.payload.image_tag, 'v2');
-  const expected = revealRoundFor(before, 1);
+  // drand quicknet (genesis 1692803367, a round every 3 s), one 12 s block ahead, written out rather than computed
+  // with the code under test; the exact round under a fixed clock is checked in-process below
+  const expected = Math.floor((before - 1692803367 + 12) / 3);
   assert.ok(result.reveal_round >= expected && result.reveal_round <= expected + 20, `${result.reveal_round} vs ${expected}`);
   const plaintext = decryptTimelock(hexToU8a(result.ciphertext_hex), signDrandRound(sk, result.reveal_round));
   assert.equal(scaleDecodeString(plaintext), JSON.stringify(result.payload));
 });
 
-test('tasks/commit.ts: argument errors exit 1 with the cause and a next step', async () => {
-  const env = { DOTENV_DISABLE: '1', BITTENSOR_WALLET_PATH: walletDir, BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot' };
-  const runMain = async (argv: string[], e: Record<string, string> = env) => {
-    const err: string[] = [];
-    const out: string[] = [];
-    const code = await commitMain(argv, { env: e, out: (l) => out.push(l), err: (l) => err.push(l) });
-    return { code, err: err.join('\n'), out: out.join('\n') };
+/** tasks/commit.ts main in-process with the test wallet. */
+async function runCommitMain(argv: string[], env: Record<string, string>, now?: () => number) {
+  const err: string[] = [];
+  const out: string[] = [];
+  const code = await commitMain(argv, { env, now, out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, err: err.join('\n'), out: out.join('\n') };
+}
+
+test('tasks/commit.ts --dry-run under a fixed clock: the exact reveal round, one block ahead', async () => {
+  const sk = hexToU8a(`0x${'11'.repeat(31)}07`);
+  const env = {
+    DOTENV_DISABLE: '1',
+    BITTENSOR_WALLET_PATH: walletDir,
+    BITTENSOR_WALLET_COLD: 'cold',
+    BITTENSOR_WALLET_HOT: 'hot',
+    DRAND_PUBLIC_KEY: drandPublicKeyFromSecret(sk),
   };
+  // 2026-01-01T00:00:02.900Z: floor((1767225602 - 1692803367 + round(1 * 12)) / 3) = floor(74422247 / 3) = 24807415
+  // (3 blocks ahead would be 24807423; rounding the milliseconds up, 24807416)
+  const r = await runCommitMain(
+    ['--image', 'user/repo', '--tag', 'v2', '--digest', DIGEST, '--dry-run', '--json'],
+    env,
+    () => 1_767_225_602_900,
+  );
+  assert.equal(r.code, 0, r.err);
+  const result = JSON.parse(r.out);
+  assert.equal(result.reveal_round, 24807415);
+  const plaintext = decryptTimelock(hexToU8a(result.ciphertext_hex), signDrandRound(sk, 24807415));
+  assert.equal(scaleDecodeString(plaintext), JSON.stringify(result.payload));
+});
+
+test('tasks/commit.ts: usage errors exit 2, failures exit 1, each with the cause and a next step', async () => {
+  const env = { DOTENV_DISABLE: '1', BITTENSOR_WALLET_PATH: walletDir, BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot' };
+  const runMain = (argv: string[], e: Record<string, string> = env) => runCommitMain(argv, e);
   let r = await runMain(['--image', 'user/repo', '--tag', 'v1']);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.err, /^error: --digest is required\n {2}next: /);
+  r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run', '--bogus']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^error: unknown option --bogus\n {2}next: see the usage below\n\nusage: npx tsx tasks\/commit\.ts/);
+  r = await runMain(['--image', 'user/repo', '--tag', '--digest', DIGEST]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^error: --tag needs a value/);
+  r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--reveal-timeout', '-1']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--reveal-timeout -1 is not a positive number of seconds/);
+  r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, 'extra']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unexpected argument "extra"/);
   r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', 'sha256:123', '--dry-run']);
   assert.equal(r.code, 1);
   assert.match(r.err, /not of the form sha256:<64 hex>/);
-  r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run', '--bogus']);
-  assert.equal(r.code, 1);
-  assert.match(r.err, /unknown argument --bogus/);
   r = await runMain(['--image', `user/${'r'.repeat(600)}`, '--tag', 'v1', '--digest', DIGEST, '--dry-run']);
   assert.equal(r.code, 1);
   assert.match(r.err, /limit is 778 UTF-8 bytes/);
   r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run'], { ...env, BITTENSOR_WALLET_HOT: 'missing' });
   assert.equal(r.code, 1);
   assert.match(r.err, /hotkey file not found: .*cold\/hotkeys\/missing/);
+  r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run'], { ...env, LOG_LEVEL: 'loud' });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: LOG_LEVEL="loud" is not valid: expected debug, info, warn, error\n {2}next: fix LOG_LEVEL/);
+  r = await runMain(['--nope', '-h']);
+  assert.equal(r.code, 0, 'help wins over a bad flag');
+  assert.match(r.out, /^usage: npx tsx tasks\/commit\.ts/);
   r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /dry run: payload/);

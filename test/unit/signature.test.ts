@@ -67,6 +67,17 @@ test('hotkeys compare by public key across SS58 prefixes; junk does not decode',
   assert.equal(decodeHotkey('not an address'), undefined);
 });
 
+test('hotkeyToHex: the one SS58-or-hex -> lookup key helper (stake snapshots, the stake gate, wallets)', () => {
+  const hex = u8aToHex(alice.publicKey);
+  assert.match(hex, /^0x[0-9a-f]{64}$/);
+  assert.equal(hotkeyToHex(alice.address), hex);
+  assert.equal(hotkeyToHex(hex), hex, 'a 0x-hex public key passes through');
+  assert.equal(hotkeyToHex(hex.toUpperCase().replace('0X', '0x')), hex, 'lower-cased');
+  for (const junk of [hex.slice(2), `${hex}00`, hex.slice(0, -2), `${alice.address.slice(0, -1)}x`, '', 'not an address']) {
+    assert.equal(hotkeyToHex(junk), undefined, junk);
+  }
+});
+
 test('sr25519: plain and <Bytes>-wrapped messages verify, others do not', () => {
   const message = centralMessage('1', body);
   assert.ok(verifySr25519(message, alice.sign(message), alice.publicKey));

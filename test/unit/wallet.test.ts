@@ -131,7 +131,7 @@ test('encrypted hotkey files are recognised', async () => {
   }
 });
 
-test('malformed files: bad JSON, no key material, bad hex, wrong seed length', async () => {
+test('malformed files: bad JSON, no key material, bad address, bad hex, wrong seed length', async () => {
   writeHotkey('badjson', '{"secretSeed": "0x12",');
   await rejects(loadHotkey(wallet('badjson'), { env: {} }), /malformed: not JSON/);
   writeHotkey('array', '[1,2]');
@@ -140,6 +140,8 @@ test('malformed files: bad JSON, no key material, bad hex, wrong seed length', a
   await rejects(loadHotkey(wallet('nokey'), { env: {} }), /none of secretSeed, secretPhrase, privateKey/);
   writeHotkey('noaddr', { secretSeed: u8aToHex(new Uint8Array(32)) });
   await rejects(loadHotkey(wallet('noaddr'), { env: {} }), /ss58Address is missing/);
+  writeHotkey('badaddr', { secretSeed: u8aToHex(new Uint8Array(32)), ss58Address: 'not-an-address' });
+  await rejects(loadHotkey(wallet('badaddr'), { env: {} }), /malformed: ss58Address "not-an-address" is not an SS58 address/);
   writeHotkey('badhex', { secretSeed: '0xzz', ss58Address: DEV_PHRASE_ADDRESS });
   await rejects(loadHotkey(wallet('badhex'), { env: {} }), /secretSeed is not a hex string/);
   writeHotkey('short', { secretSeed: '0x1234', ss58Address: DEV_PHRASE_ADDRESS });

@@ -1,0 +1,93 @@
+/**
+ * Configuration parsing (lib/core/config.ts): LOG_LEVEL with the rest of the variables, the same invalid-variable
+ * error for every bad value, and the task helper applying LOG_LEVEL (and --verbose) to the logger.
+ */
+
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { loadConfig, parseLogLevel } from '../../lib/core/config.ts';
+import { MinerError } from '../../lib/core/errors.ts';
+import { getLogLevel, setLogLevel } from '../../lib/core/log.ts';
+import { defineTask } from '../../lib/core/task.ts';
+
+/** Asserts `fn` throws the invalid-variable MinerError naming `name`, the value and `expected`, with the .env hint. */
+function assertInvalid(fn: () => unknown, name: string, value: string, expected: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof MinerError, String(error));
+    assert.equal(error.message.startsWith(`${name}=${JSON.stringify(value)} is not valid: expected `), true, error.message);
+    assert.match(error.message, expected);
+    assert.equal(error.hint, `fix ${name} in your .env file or environment (see env.example)`);
+    return true;
+  });
+}
+
+afterEach(() => setLogLevel('info'));
+
+test('LOG_LEVEL: default info; debug, info, warn, error in any case and with spaces', () => {
+  assert.equal(loadConfig({}).log.level, 'info');
+  assert.equal(loadConfig({ LOG_LEVEL: '' }).log.level, 'info');
+  assert.equal(loadConfig({ LOG_LEVEL: '   ' }).log.level, 'info');
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    assert.equal(loadConfig({ LOG_LEVEL: level }).log.level, level);
+    assert.equal(loadConfig({ LOG_LEVEL: ` ${level.toUpperCase()} ` }).log.level, level);
+  }
+  assert.equal(parseLogLevel({ LOG_LEVEL: 'Warn' }), 'warn');
+});
+
+test('LOG_LEVEL: anything else is the invalid-variable error, from loadConfig and on its own', () => {
+  for (const bad of ['verbose', 'trace', 'warning', '10', 'info,debug']) {
+    assertInvalid(() => loadConfig({ LOG_LEVEL: bad }), 'LOG_LEVEL', bad, /expected debug, info, warn, error$/);
+    assertInvalid(() => parseLogLevel({ LOG_LEVEL: bad }), 'LOG_LEVEL', bad, /expected debug, info, warn, error$/);
+  }
+});
+
+test('other variables: integers, booleans, sizes, IPv4 and endpoints are validated the same way', () => {
+  assertInvalid(() => loadConfig({ MINER_PORT: '70000' }), 'MINER_PORT', '70000', /an integer from 0 to 65535/);
+  assertInvalid(() => loadConfig({ PORT: '80.5' }), 'PORT', '80.5', /an integer from 0 to 65535/);
+  assertInvalid(() => loadConfig({ BLACKLIST_ENABLED: 'maybe' }), 'BLACKLIST_ENABLED', 'maybe', /true\/false/);
+  assertInvalid(() => loadConfig({ MAX_BODY_BYTES: '12 parsecs' }), 'MAX_BODY_BYTES', '12 parsecs', /a size such as/);
+  assertInvalid(() => loadConfig({ AXON_IP: '203.0.113.256' }), 'AXON_IP', '203.0.113.256', /an IPv4 address/);
+  assertInvalid(() => loadConfig({ AXON_IP: '010.0.0.1' }), 'AXON_IP', '010.0.0.1', /an IPv4 address/);
+  assertInvalid(
+    () => loadConfig({ BITTENSOR_SUBTENSOR_ENDPOINT: 'mainnet' }),
+    'BITTENSOR_SUBTENSOR_ENDPOINT',
+    'mainnet',
+    /finney, test, local/,
+  );
+  const ok = loadConfig({
+    MINER_PORT: '0',
+    BLACKLIST_ENABLED: 'off',
+    MAX_BODY_BYTES: '64KiB',
+    AXON_IP: '203.0.113.7',
+    SUBTENSOR_NETWORK: 'local',
+  });
+  assert.deepEqual(
+    [ok.server.port, ok.security.blacklistEnabled, ok.server.bodyMaxBytes, ok.axon.ip, ok.chain.endpoint],
+    [0, false, 65536, '203.0.113.7', 'ws://127.0.0.1:9944'],
+  );
+  // the first non-empty alias wins and is the one named in the error
+  assert.equal(loadConfig({ MINER_PORT: '', PORT: '9000' }).server.port, 9000);
+  assertInvalid(() => loadConfig({ MINER_PORT: ' ', PORT: 'x' }), 'PORT', 'x', /an integer/);
+});
+
+test('the task helper applies LOG_LEVEL from the task environment; --verbose means debug; a bad value fails the task', async () => {
+  const seen: string[] = [];
+  const task = defineTask({
+    usage: 'usage: probe',
+    flags: {},
+    async run() {
+      seen.push(getLogLevel());
+      return 0;
+    },
+  });
+  const err: string[] = [];
+  const deps = (env: Record<string, string>) => ({ env, out: () => undefined, err: (l: string) => err.push(l) });
+  assert.equal(await task([], deps({ LOG_LEVEL: 'warn' })), 0);
+  assert.equal(await task(['--verbose'], deps({ LOG_LEVEL: 'error' })), 0);
+  assert.equal(await task([], deps({})), 0);
+  assert.deepEqual(seen, ['warn', 'debug', 'info']);
+  assert.equal(await task([], deps({ LOG_LEVEL: 'chatty' })), 1);
+  assert.deepEqual(seen.length, 3, 'the task does not run with a bad LOG_LEVEL');
+  assert.match(err.join('\n'), /^error: LOG_LEVEL="chatty" is not valid: expected debug, info, warn, error\n {2}next: fix LOG_LEVEL/);
+  assert.equal(await task(['--json'], deps({})), 2, 'a task that does not report has no --json');
+});
