@@ -17,10 +17,11 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
+import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { ffmpegDecodeArgs } from '../lib/inference/frames.ts';
 import { loadManifest } from '../lib/inference/manifest.ts';
 import { loadModel } from '../lib/inference/model.ts';
 import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
-import { ffmpegDecodeArgs, resolveFfmpeg } from '../lib/inference/video.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

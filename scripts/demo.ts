@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describeError, MinerError } from '../lib/core/errors.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
+import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/inference/synthetic.ts';
-import { resolveFfmpeg } from '../lib/inference/video.ts';
 import { type Prediction, scoreResponse } from '../lib/protocol/scoring.ts';
 import { type MinerProcess, startMinerProcess } from './miner-process.ts';
 

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
-import { resolveFfmpeg } from '../lib/inference/video.ts';
+import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { createHttpServer } from './http.ts';
 import { InferencePool } from './pool.ts';

@@ -1,17 +1,23 @@
 /**
  * `npm start`: load config, build the guard (it logs the security toggles and syncs the metagraph when the
  * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
- * cause and the next step, never a stack trace alone.
+ * cause and the next step, never a stack trace alone. Once running, an uncaught exception or unhandled
+ * rejection anywhere in the process is logged with its stack and exits 1 (server/fatal.ts): the container's
+ * restart policy brings the miner back.
  */
 import { loadConfig, loadEnvFiles } from '../lib/core/config.ts';
 import { describeError, MinerError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
+import { log, setLogLevel } from '../lib/core/log.ts';
 import { startMiner } from './app.ts';
+import { installFatalHandlers } from './fatal.ts';
 import { createGuardFromConfig } from './guard.ts';
+
+installFatalHandlers();
 
 async function main(): Promise<void> {
   loadEnvFiles();
   const config = loadConfig();
+  setLogLevel(config.log.level);
   // Logs the Blacklist/Verify toggles, syncs the metagraph when the stake gate is on.
   const guard = await createGuardFromConfig(config);
   let miner: Awaited<ReturnType<typeof startMiner>>;

@@ -4,7 +4,8 @@
  * -> download (502) -> admission to the inference queue (503) -> decode/inference (422/500) -> reply.
  */
 import { log } from '../lib/core/log.ts';
-import { type DownloadOptions, downloadVideo, type FfmpegBinary } from '../lib/inference/video.ts';
+import { type DownloadOptions, downloadVideo } from '../lib/inference/download.ts';
+import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
 import { type Handler, type HandlerRequest, HttpError, type Reply } from './http.ts';

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
+import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
-import { type DecodeSpec, decodeClips, downloadVideo, ffmpegDecodeArgs, frameBytes, resolveFfmpeg } from '../lib/inference/video.ts';
-import { clip, ffmpeg, startVideoServer, type TestVideoServer, tempDir } from './support/media.ts';
-
-const download = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3 };
+import { clip, ffmpeg, tempDir } from './support/media.ts';
 
 async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -36,6 +36,22 @@ async function collect(file: string, spec: DecodeSpec) {
   return windows;
 }
 
+/** Live child processes of this test process running `needle` in their argv (Linux /proc). */
+function childrenRunning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return pids;
+}
+
 describe('ffmpeg resolution', () => {
   it('uses the packaged binary by default and reports its version', () => {
     const found = resolveFfmpeg();
@@ -51,46 +67,6 @@ describe('ffmpeg resolution', () => {
     assert.ok(!args.includes('-r'));
     assert.deepEqual(args.slice(-5), ['-pix_fmt', 'gray', '-f', 'rawvideo', 'pipe:1']);
   });
-});
-
-describe('download', () => {
-  let server: TestVideoServer;
-  let small: string;
-  before(async () => {
-    small = await clip('small.mp4', { width: 160, height: 90, fps: 25, seconds: 1 });
-    server = await startVideoServer({ 'small.mp4': small, 'big.bin': Buffer.alloc(2 * 1024 * 1024, 7) });
-  });
-  after(() => server.close());
-
-  it('streams a file to a temp path and cleanup deletes it', async () => {
-    const video = await downloadVideo(`${server.base}/files/small.mp4`, download);
-    assert.deepEqual(await readFile(video.path), await readFile(small));
-    await video.cleanup();
-    assert.equal(existsSync(video.path), false);
-    await video.cleanup(); // twice is harmless
-  });
-  it('follows redirects up to the limit', async () => {
-    const video = await downloadVideo(`${server.base}/redirect/3/small.mp4`, download);
-    assert.ok(video.bytes > 0);
-    await video.cleanup();
-    await rejectsWith(downloadVideo(`${server.base}/redirect/4/small.mp4`, download), 'download-failed', /more than 3 redirects/);
-  });
-  it('404 is a 502 naming the status', () =>
-    rejectsWith(downloadVideo(`${server.base}/files/missing.mp4`, download), 'download-failed', /HTTP 404/));
-  it('a stalled server times out as a 502', () =>
-    rejectsWith(downloadVideo(`${server.base}/slow`, { ...download, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/));
-  it('a declared size over the cap is refused before reading', () =>
-    rejectsWith(downloadVideo(`${server.base}/huge`, download), 'download-failed', /larger than the 1048576-byte cap/));
-  it('a body over the cap is cut off while streaming', () =>
-    rejectsWith(downloadVideo(`${server.base}/endless`, download), 'download-failed', /larger than the 1048576-byte cap/));
-  it('a sized body over the cap is refused', () =>
-    rejectsWith(downloadVideo(`${server.base}/files/big.bin`, download), 'download-failed', /cap/));
-  it('refused connections are a 502 with the cause', async () => {
-    const closed = await startVideoServer({});
-    await closed.close();
-    await rejectsWith(downloadVideo(`${closed.base}/x.mp4`, download), 'download-failed', /ECONNREFUSED/);
-  });
-  it('non-http schemes are a 400', () => rejectsWith(downloadVideo('file:///etc/passwd', download), 'invalid-input', /http\(s\)/));
 });
 
 describe('decode into clip windows', () => {
@@ -125,10 +101,56 @@ describe('decode into clip windows', () => {
     assert.ok(windows[0].means[9] < 20, 'frame 9 is the black cut');
     for (let f = 10; f < 20; f++) assert.equal(windows[0].means[f], windows[0].means[9]);
   });
-  it("non-video bytes are a 422 with ffmpeg's cause", async () => {
+  it('windows hold exactly the bytes ffmpeg writes, the last one padded', async () => {
+    // 1.3 s at 25 fps -> 32 or 33 rgb frames: windows of 8 every 5, the last one partial.
+    const rgb: DecodeSpec = { fps: 25, width: 48, height: 27, colour: 'rgb', resize: 'bicubic', clipFrames: 8, strideFrames: 5 };
+    const file = await clip('bytes.mp4', { width: 160, height: 90, fps: 25, seconds: 1.3 });
+    const size = frameBytes(rgb);
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    const frames = direct.length / size;
+    assert.ok(Number.isInteger(frames) && frames > 8, `ffmpeg wrote ${direct.length} bytes`);
+    const rebuilt = Buffer.alloc(direct.length);
+    let windows = 0;
+    let last: { startFrame: number; validFrames: number; frames: Uint8Array } | undefined;
+    for await (const w of decodeClips(file, ffmpeg.path, rgb)) {
+      assert.equal(w.startFrame, windows * rgb.strideFrames);
+      rebuilt.set(w.frames.subarray(0, w.validFrames * size), w.startFrame * size);
+      last = { ...w, frames: w.frames.slice() };
+      windows++;
+    }
+    assert.ok(last);
+    assert.equal(last.startFrame + last.validFrames, frames);
+    assert.ok(rebuilt.equals(direct), 'the frames differ from ffmpeg own output');
+    const lastReal = last.frames.subarray((last.validFrames - 1) * size, last.validFrames * size);
+    for (let f = last.validFrames; f < rgb.clipFrames; f++)
+      assert.ok(Buffer.from(last.frames.subarray(f * size, (f + 1) * size)).equals(lastReal));
+  });
+  it('stopping early (break or throw) terminates ffmpeg before the loop is left', async () => {
+    const file = await clip('long.mp4', { width: 160, height: 90, fps: 25, seconds: 6 });
+    for (const how of ['break', 'throw'] as const) {
+      let seen = 0;
+      try {
+        for await (const _ of decodeClips(file, ffmpeg.path, spec)) {
+          seen = childrenRunning(file).length;
+          if (how === 'throw') throw new Error('consumer failed');
+          break;
+        }
+      } catch (error) {
+        assert.equal((error as Error).message, 'consumer failed');
+      }
+      assert.equal(seen, 1, 'ffmpeg runs while the windows are read');
+      assert.deepEqual(childrenRunning(file), [], `ffmpeg still running after ${how}`);
+    }
+  });
+  it("non-video bytes are a 422 with ffmpeg's cause, never the temp path", async () => {
     const junk = path.join(tempDir, 'junk.mp4');
     await writeFile(junk, Buffer.from('this is not a video'.repeat(100)));
     await rejectsWith(collect(junk, spec), 'undecodable-video', /Video could not be decoded: .*Invalid data/);
+    await assert.rejects(collect(junk, spec), (error: Error) => {
+      assert.ok(!error.message.includes(tempDir), error.message);
+      assert.match(error.message, /the video/);
+      return true;
+    });
   });
   it('a truncated mp4 is a 422', async () => {
     const file = await clip('whole.mp4', { width: 160, height: 90, fps: 25, seconds: 1 });

@@ -1,13 +1,13 @@
 /**
  * One challenge's compute: decode the downloaded file into clip windows, run the model on each, average the
  * overlapping windows per frame, and post-process into Score predictions (25 fps frame indices).
- * Runs inside the inference worker; pure orchestration over lib/video, lib/model and lib/postprocess.
+ * Runs inside the inference worker; pure orchestration over frames.ts, model.ts and postprocess.ts.
  */
 
+import { decodeClips } from './frames.ts';
 import { postprocessOptionsFrom } from './manifest.ts';
 import type { Model } from './model.ts';
 import { type Prediction, postprocess, WindowAccumulator } from './postprocess.ts';
-import { decodeClips } from './video.ts';
 
 export interface PipelineStats {
   /** Frames decoded at the model's rate. */

@@ -3,11 +3,8 @@
  * testsrc2 pattern with full-frame white flashes / black cuts at known frames, so frame-index mapping can
  * be checked end to end.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
-
-const run = promisify(execFile);
 
 export interface Marker {
   /** First and last source frame (inclusive) of the mark; a mark should last >= 2 frames. */
@@ -53,15 +50,12 @@ export function syntheticClipArgs(spec: ClipSpec, output: string): string[] {
 }
 
 export async function makeSyntheticClip(ffmpegPath: string, spec: ClipSpec, output: string): Promise<string> {
-  try {
-    await run(ffmpegPath, syntheticClipArgs(spec, output));
-  } catch (error) {
-    throw new MinerError(
-      `could not render a synthetic clip: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`,
-      {
-        hint: 'check that ffmpeg has libx264 (the bundled @ffmpeg-installer binary does)',
-      },
-    );
+  const result = await execa(ffmpegPath, syntheticClipArgs(spec, output), { stdin: 'ignore', reject: false });
+  if (result.failed) {
+    const cause = result.stderr.trim() || result.originalMessage || result.shortMessage;
+    throw new MinerError(`could not render a synthetic clip: ${cause}`, {
+      hint: 'check that ffmpeg has libx264 (the bundled @ffmpeg-installer binary does)',
+    });
   }
   return output;
 }

@@ -1,15 +1,16 @@
 /** Test media made at test time with the real ffmpeg, and a loopback server with misbehaving routes. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { resolveFfmpeg } from '../../lib/inference/ffmpeg.ts';
 import { type ClipSpec, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
-import { resolveFfmpeg } from '../../lib/inference/video.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
 export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));
+process.on('exit', () => rmSync(tempDir, { recursive: true, force: true })); // the rendered clips go with the test process
 
 export async function clip(name: string, spec: ClipSpec): Promise<string> {
   return makeSyntheticClip(ffmpeg.path, spec, path.join(tempDir, name));
@@ -19,13 +20,16 @@ export interface TestVideoServer {
   base: string;
   /** Number of requests per path, to assert what the miner fetched. */
   hits: Map<string, number>;
+  /** Connections open right now (a client that gave up must have closed its socket). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
 /**
- * Routes: /files/<name> serves a registered file; /bytes/<name> registered raw bytes; /redirect/<n>/<name>
+ * Routes: /files/<name> serves a registered file (a path) or bytes (a Buffer); /redirect/<n>/<name>
  * redirects n times then serves; /slow sends headers then stalls; /huge declares a huge Content-Length;
- * /endless streams without a length until the client stops; anything else 404.
+ * /endless streams without a length until the client stops; /location?to=<url> redirects to <url> (with no
+ * Location header when `to` is absent); anything else 404.
  */
 export async function startVideoServer(files: Record<string, string | Buffer>): Promise<TestVideoServer> {
   const hits = new Map<string, number>();
@@ -45,6 +49,10 @@ export async function startVideoServer(files: Record<string, string | Buffer>): 
       const left = Number(parts[1]);
       const target = left > 1 ? `/redirect/${left - 1}/${parts[2]}` : `/files/${parts[2]}`;
       return void response.writeHead(302, { location: target }).end();
+    }
+    if (parts[0] === 'location') {
+      const to = url.searchParams.get('to');
+      return void response.writeHead(302, to === null ? {} : { location: to }).end();
     }
     if (parts[0] === 'slow') {
       response.writeHead(200, { 'content-type': 'video/mp4' });
@@ -75,6 +83,7 @@ export async function startVideoServer(files: Record<string, string | Buffer>): 
   return {
     base: `http://127.0.0.1:${port}`,
     hits,
+    openConnections: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
