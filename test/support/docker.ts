@@ -33,6 +33,7 @@ export async function startDockerd(): Promise<Dockerd> {
     'dockerd',
     [
       '--iptables=false',
+      '--shutdown-timeout=2',
       '--ip-masq=false',
       '--bridge=none',
       '--storage-driver=overlay2',
