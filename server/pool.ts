@@ -49,6 +49,8 @@ export class InferencePool {
   private admitted = 0;
   private nextId = 1;
   private closing = false;
+  /** Set by crashNextJobForTesting() only. */
+  private crashNextJob = false;
 
   private readonly options: PoolOptions;
 
@@ -105,6 +107,15 @@ export class InferencePool {
     this.slots = [];
   }
 
+  /**
+   * TEST SEAM, never called by the server: the worker that receives the next challenge is terminated right
+   * after the job is handed to it, as if its thread had crashed mid-challenge. Deterministic, unlike killing
+   * a worker "while it runs" from outside, which races with the job finishing.
+   */
+  crashNextJobForTesting(): void {
+    this.crashNextJob = true;
+  }
+
   private enqueue(videoPath: string): Promise<PipelineResult> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ id: this.nextId++, videoPath, resolve, reject });
@@ -118,6 +129,10 @@ export class InferencePool {
       const job = this.waiting.shift()!;
       slot.job = job;
       slot.worker.postMessage({ type: 'run', id: job.id, videoPath: job.videoPath } satisfies WorkerRequest);
+      if (this.crashNextJob) {
+        this.crashNextJob = false;
+        void slot.worker.terminate();
+      }
     }
   }
 

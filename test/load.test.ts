@@ -2,7 +2,8 @@
  * Load on loopback (issue: request security): 2,000 signed requests, half forged, 16 at a time, against the
  * real server with both toggles on. Every valid request passes the guard and fails fast at the download (its
  * video_url is a loopback 404 -> 502); every forged one is rejected (401). None may be lost, and the nonce
- * store must shrink back after the purge. Bounded: 2,000 requests, a 180 s deadline.
+ * store must shrink back after the purge. Bounded: 2,000 requests; no timing is asserted (the elapsed time is
+ * reported as a diagnostic, timings belong in the benchmark), only a generous hang guard on the test.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -19,7 +20,8 @@ import { startVideoServer, type TestVideoServer } from './support/media.ts';
 
 const TOTAL = 2000;
 const CONCURRENCY = 16;
-const DEADLINE_MS = 180_000;
+/** Hang guard only: a loaded machine may be slow, but a lost request must not stall the run forever. */
+const HANG_GUARD_MS = 600_000;
 
 let miner: RunningMiner;
 let videos: TestVideoServer;
@@ -80,17 +82,19 @@ function makeRequest(i: number): { body: string; headers: Record<string, string>
 /** Genuine requests already answered: their nonces are consumed, so sending them again is a replay. */
 const completed: { body: string; headers: Record<string, string> }[] = [];
 
-test(`${TOTAL} signed requests, half forged, ${CONCURRENCY} at a time: none lost, every forgery rejected`, async (t) => {
+test(`${TOTAL} signed requests, half forged, ${CONCURRENCY} at a time: none lost, every forgery rejected`, {
+  timeout: HANG_GUARD_MS,
+}, async (t) => {
   const statuses = new Map<string, number>();
   let answered = 0;
   let next = 0;
-  const deadline = Date.now() + DEADLINE_MS;
+  const started = performance.now();
   const heapBefore = process.memoryUsage().heapUsed;
   const mistakes: string[] = [];
   const forgedDetails = new Map<string, number>();
 
   async function lane(): Promise<void> {
-    while (next < TOTAL && Date.now() < deadline) {
+    while (next < TOTAL) {
       const i = next++;
       const request = makeRequest(i);
       const response = await fetch(`${miner.url}/challenge`, {
@@ -109,8 +113,9 @@ test(`${TOTAL} signed requests, half forged, ${CONCURRENCY} at a time: none lost
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  t.diagnostic(`${answered} requests answered in ${((performance.now() - started) / 1000).toFixed(1)} s, ${CONCURRENCY} at a time`);
 
-  assert.equal(answered, TOTAL, 'every request got an answer before the deadline');
+  assert.equal(answered, TOTAL, 'every request got an answer');
   assert.deepEqual(mistakes, []);
   assert.deepEqual(Object.fromEntries(statuses), { 'valid 502': TOTAL / 2, 'forged 401': TOTAL / 2 });
   // Other-key and tampered forgeries fail the signature; replays fail on the consumed nonce.

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../lib/core/config.ts';
+import { MinerError } from '../lib/core/errors.ts';
 import { type Marker, markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { type RunningMiner, startMiner } from '../server/app.ts';
+import { openGuard, type RequestGuard } from '../server/guard.ts';
 import { clip, startVideoServer, type TestVideoServer } from './support/media.ts';
 
 const FLASH: Marker = { from: 60, to: 62, colour: 'white' }; // 30 fps: 2.0 s -> 25 fps frame 50
@@ -20,14 +22,31 @@ interface ChallengeReply {
   detail?: string;
 }
 
+// Hang guard only (no timing is asserted): a request the server never answers fails its test instead of
+// stalling the run. Generous, for a loaded machine.
+const HANG_GUARD_MS = 120_000;
+
 let miner: RunningMiner;
 let videos: TestVideoServer;
+
+/** The open guard, except that a test can make the next /challenge fail inside the server with this error. */
+let internalFailure: Error | undefined;
+const guard: RequestGuard = {
+  ...openGuard,
+  async check(request) {
+    const failure = internalFailure;
+    internalFailure = undefined;
+    if (failure) throw failure;
+    return openGuard.check(request);
+  },
+};
 
 function post(body: string | object, headers: Record<string, string> = {}) {
   return fetch(`${miner.url}/challenge`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(HANG_GUARD_MS),
   });
 }
 
@@ -62,7 +81,7 @@ before(async () => {
     QUEUE_MAX: '0',
     DOWNLOAD_TIMEOUT_S: '1',
   });
-  miner = await startMiner(config);
+  miner = await startMiner(config, guard);
 });
 
 after(async () => {
@@ -166,6 +185,52 @@ describe('POST /challenge', () => {
     assert.equal((await running).status, 200);
     // Room again once it finished.
     assert.equal((await challenge('/files/plain25.mp4')).status, 200);
+  });
+});
+
+describe('failures inside the server', () => {
+  const INTERNAL = 'ENOENT: open /srv/miner/secret-internal.key (at readKey, internal.ts:12)';
+  const GENERIC = '{"detail":"Internal server error"}';
+  const internalErrors: [string, Error][] = [
+    ['a plain TypeError', new TypeError(INTERNAL)],
+    ['a MinerError of kind failed', new MinerError(INTERNAL, { hint: 'internal hint' })],
+  ];
+  for (const [name, error] of internalErrors) {
+    it(`500 for ${name} during /challenge: exactly the generic body, never the internal message`, async () => {
+      internalFailure = error;
+      const response = await post({ challenge_id: 'c1', video_url: `${videos.base}/files/plain25.mp4` });
+      const text = await response.text();
+      assert.equal(internalFailure, undefined, 'the failure was not triggered');
+      assert.equal(response.status, 500);
+      assert.match(response.headers.get('content-type')!, /^application\/json/);
+      assert.equal(text, GENERIC);
+      assert.ok(!text.includes('secret-internal') && !text.includes('internal hint'), text);
+      await assertHealthy();
+    });
+  }
+
+  it('a worker that dies mid-challenge: that challenge gets a JSON 500, a new worker replaces it, the next one is 200', async () => {
+    miner.pool.crashNextJobForTesting();
+    const crashed = await post({ challenge_id: 'c1', video_url: `${videos.base}/files/plain25.mp4` });
+    const text = await crashed.text();
+    assert.equal(crashed.status, 500);
+    assert.match(crashed.headers.get('content-type')!, /^application\/json/);
+    assert.equal(text, GENERIC);
+    assert.ok(!/worker|exited/i.test(text), text);
+    await assertHealthy();
+    // The pool has one worker (concurrency 1) and it died: this answer needs its replacement.
+    // Marks at 30 fps frames 60 and 150: 2.0 s and 5.0 s -> 25 fps frames 50 and 125.
+    const next = await challenge('/files/marked30.mp4');
+    assert.equal(next.status, 200);
+    assert.deepEqual(
+      next.json.predictions!.map((p) => [p.frame, p.action]),
+      [
+        [50, 'goal'],
+        [125, 'ball_out_of_play'],
+      ],
+    );
+    const health = (await (await fetch(`${miner.url}/health`)).json()) as { queue: unknown };
+    assert.deepEqual(health.queue, { admitted: 0, running: 0, waiting: 0, capacity: 1 });
   });
 });
 

@@ -179,6 +179,25 @@ describe('postprocess', () => {
     assert.deepEqual(postprocess(s, 100, opts(['pass'], { displacement: d })), [{ frame: 15, action: 'pass', confidence: 0.75 }]);
   });
 
+  it('merges displaced peaks exactly one window apart, keeps them one frame farther', () => {
+    // pass: window 1 s = 25 model frames at 25 fps. Peaks at 10 and 60 are 50 frames apart, so NMS keeps both;
+    // the displacement then moves the weaker one to 60 - 25 = 35, exactly 25 frames from 10: merged (<= window).
+    const s = scores(100, 1, [
+      [10, 0, 0.75],
+      [60, 0, 0.625],
+    ]);
+    const edge = new Float32Array(100);
+    edge[60] = -25;
+    assert.deepEqual(postprocess(s, 100, opts(['pass'], { displacement: edge })), [{ frame: 10, action: 'pass', confidence: 0.75 }]);
+    // -24 lands on 36, 26 frames away: both kept.
+    const beyond = new Float32Array(100);
+    beyond[60] = -24;
+    assert.deepEqual(postprocess(s, 100, opts(['pass'], { displacement: beyond })), [
+      { frame: 10, action: 'pass', confidence: 0.75 },
+      { frame: 36, action: 'pass', confidence: 0.625 },
+    ]);
+  });
+
   it('clamps confidence to [0, 1] and ignores NaN scores', () => {
     const s = scores(100, 1, [
       [10, 0, 1.75],

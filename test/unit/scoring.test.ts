@@ -102,34 +102,57 @@ test('the unused event with the largest decay wins, then duplicates take the rem
   const truth = [
     { frame: 100, action: 'shot' },
     { frame: 130, action: 'shot' },
+    { frame: 500, action: 'goal' },
   ];
-  // Sorted by frame: the shot at 128 takes 130 (closest); the one at 200 is 2.8 s from 130 (used) and
-  // 4 s from 100 -> unmatched.
+  // gt_weight 4.7 + 4.7 + 10.9 = 20.3. Sorted by frame: the shot at 128 takes 130 (0.08 s; 100 is 1.12 s away),
+  // decay 1 - (0.08 / 2) * 0.5 = 0.98; the one at 200 is 2.8 s from 130 (used) and 4 s from 100 -> unmatched.
+  // (4.7 * 0.98 + 10.9 - 4.7) / 20.3 = 10.806 / 20.3 = 0.53231527...
+  // (Taking 100 instead would give decay 1 - (1.12 / 2) * 0.5 = 0.72 and 0.47211822...)
   const score = scoreResponse(
     [
       { frame: 200, action: 'shot' },
       { frame: 128, action: 'shot' },
+      { frame: 500, action: 'goal' },
     ],
     truth,
   );
-  const decay = 1 - (timeDelta(128, 130) / 2) * 0.5;
-  assert.equal(score, Math.max(0, (4.7 * decay - 4.7) / 9.4));
-  // Two predictions near two events: both matched.
+  assert.equal(score, 0.5323152709359606);
+  // Two predictions near two events: both matched, each 0.04 s off: decay 1 - (0.04 / 2) * 0.5 = 0.99;
+  // (4.7 * 0.99 + 4.7 * 0.99) / 9.4 = 0.99 (0.9900000000000001 in doubles).
   const both = scoreResponse(
     [
       { frame: 101, action: 'shot' },
       { frame: 129, action: 'shot' },
     ],
+    truth.slice(0, 2),
+  );
+  assert.equal(both, 0.9900000000000001);
+});
+
+test('a prediction equally close to two unused events takes the first of them', () => {
+  // shot: tol 2 s, min 0.5. The shot at 50 (2 s) is exactly 1 s from both events (25 -> 1 s, 75 -> 3 s; all
+  // exact in doubles), decay 1 - (1 / 2) * 0.5 = 0.75 either way. Taking the first (25) leaves 75 for the shot
+  // at 100 (1 s, decay 0.75): (4.7 * 0.75 + 4.7 * 0.75) / 9.4 = 0.75.
+  // Taking the last (75) would leave only 25, 3 s from 100 -> unmatched: (4.7 * 0.75 - 4.7) / 9.4 < 0 -> 0.
+  const truth = [
+    { frame: 25, action: 'shot' },
+    { frame: 75, action: 'shot' },
+  ];
+  const score = scoreResponse(
+    [
+      { frame: 50, action: 'shot' },
+      { frame: 100, action: 'shot' },
+    ],
     truth,
   );
-  const d1 = 1 - (timeDelta(101, 100) / 2) * 0.5;
-  const d2 = 1 - (timeDelta(129, 130) / 2) * 0.5;
-  assert.equal(both, (4.7 * d1 + 4.7 * d2) / 9.4);
+  assert.equal(score, 0.75);
 });
 
 test('predictions are matched in frame order, not response order', () => {
   // One pass event at 100. Response order lists 110 first; sorted order gives 95 the event (dt 0.2 vs 0.4)
-  // and 110 becomes the unmatched duplicate. Either way one match + one penalty, but the decay differs.
+  // and 110 becomes the unmatched duplicate. Either way one match + one penalty, but the decay differs:
+  // (10.9 + 1.0 * (1 - 0.2) - 1.0) / 11.9 = 10.7 / 11.9 = 0.89915966...
+  // (110 first would give (10.9 + 0.6 - 1.0) / 11.9 = 0.88235294...)
   const truth = [
     { frame: 100, action: 'pass' },
     { frame: 500, action: 'goal' },
@@ -142,7 +165,7 @@ test('predictions are matched in frame order, not response order', () => {
     ],
     truth,
   );
-  assert.equal(score, (10.9 + 1.0 * (1 - timeDelta(95, 100)) - 1.0) / 11.9);
+  assert.equal(score, 0.8991596638655461);
 });
 
 test('different actions never match each other', () => {
