@@ -1,8 +1,11 @@
-# score-miner tasks. `just --list` shows them; every recipe is also runnable alone with npx tsx.
+# score-miner tasks. `just --list` shows them; every task is also runnable alone: npx tsx tasks/<task>.ts
 set dotenv-load := false
+# Arguments reach the commands as "$@" (each word quoted as given), never pasted into the command text.
+set positional-arguments := true
+set shell := ["bash", "-c"]
 
-# Start the miner server (reads .env; port MINER_PORT, default 8000)
-start:
+# Start the miner server here (reads .env; port MINER_PORT, default 8000)
+serve:
     npm start
 
 # The whole miner on the bundled model against a synthetic clip
@@ -15,18 +18,54 @@ test:
 bench:
     npm run bench
 
-# Publish the timelock-encrypted commitment Score reads, and wait for its reveal
-commit image tag digest *args:
-    npx tsx tasks/commit.ts --image {{image}} --tag {{tag}} --digest {{digest}} {{args}}
+# Build, push, share, commit, start: just deploy tag=v1.0.0 [push=false] [share=false] [commit=false] [start=false] [from=STEP]
+deploy *words:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    case " $* " in *" --help "*|*" -h "*) node tasks/deploy.ts --help; exit 0 ;; esac
+    export DEPLOY_RUN="deploy-$$-$(date +%s)"
+    plan=$(node tasks/deploy.ts --begin "$@") || exit $?
+    current=""
+    trap 'node tasks/deploy.ts --end --status "$?" --step "$current"' EXIT
+    read -r tag steps <<< "$plan"
+    for current in build push share commit start; do
+      [[ " $steps " == *" $current "* ]] || continue
+      node "tasks/$current.ts" --tag "$tag" || exit $?
+    done
+    current=""
+
+# Build the image: just build tag=v1.0.0 (or npx tsx tasks/build.ts --tag v1.0.0 [--build-arg MODEL_SRC=...])
+build tag *args:
+    node tasks/build.ts --tag "${1#tag=}" "${@:2}"
+
+# Push it (Docker Hub: private repository created when missing) and record the digest the registry reports
+push tag *args:
+    node tasks/push.ts --tag "${1#tag=}" "${@:2}"
+
+# Give Score's account read access (Docker Hub collaborator; GHCR: the manual steps)
+share *args:
+    node tasks/share.ts "$@"
+
+# Publish the timelock-encrypted commitment Score reads (repo, tag, digest from the last push), wait for the reveal
+commit *args:
+    node tasks/commit.ts "$@"
+
+# Run the image here: replaces this miner's container, waits for /docs, rolls back on failure
+start *args:
+    node tasks/start.ts "$@"
+
+# Start the tag that ran before the current one
+rollback *args:
+    node tasks/start.ts --rollback "$@"
 
 # Publish the axon (public IPv4 + port) the validator calls
 axon *args:
-    npx tsx tasks/axon.ts {{args}}
+    node tasks/axon.ts "$@"
 
 # What the chain says about this hotkey, and what to fix
 status *args:
-    npx tsx tasks/status.ts {{args}}
+    node tasks/status.ts "$@"
 
 # Send a signed challenge to a miner, like Score's validator
 challenge *args:
-    npx tsx tasks/challenge.ts {{args}}
+    node tasks/challenge.ts "$@"

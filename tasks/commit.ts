@@ -1,37 +1,54 @@
 /**
  * Publish the miner's image on chain where Score's validators read it, and wait until the chain reveals it.
  *
+ *   npx tsx tasks/commit.ts                      (after tasks/push.ts: repo, tag and digest from the deploy state)
  *   npx tsx tasks/commit.ts --image user/repo --tag v1.0.0 --digest sha256:<64 hex>
  *
  * 1. load config and the hotkey; build the payload {"role","track","image_repo","image_tag","image_digest",
  *    "element_id","hotkey"} and refuse it over 778 bytes
  * 2. timelock-encrypt it to the drand round about one block ahead (like the SDK's set_reveal_commitment)
- * 3. check the hotkey is registered on the netuid, submit Commitments.set_commitment with one TimelockEncrypted field
+ * 3. check the hotkey is registered on the netuid; skip when the latest revealed commitment already is this
+ *    payload (unless --force); submit Commitments.set_commitment with one TimelockEncrypted field
  * 4. poll Commitments.RevealedCommitments until the payload appears (the chain drops undecryptable
  *    commitments silently, so a commit is only done when its reveal is seen)
  * `--dry-run --json` stops after step 2 without connecting and prints {payload, reveal_round, ciphertext_hex}.
  */
 
+import { existsSync } from 'node:fs';
 import type { ApiPromise } from '@polkadot/api';
 import { u8aToHex } from '@polkadot/util';
-import { buildPayload, checkPayloadSize, commitmentInfo, isSamePayload, type Payload, payloadJson } from '../lib/chain/commitment.ts';
+import {
+  buildPayload,
+  checkPayloadSize,
+  commitmentInfo,
+  isSamePayload,
+  latestRevealed,
+  type Payload,
+  payloadJson,
+} from '../lib/chain/commitment.ts';
 import { bestBlockNumber, connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
 import { readPending, readRevealed } from '../lib/chain/neuron.ts';
 import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
-import { loadConfig } from '../lib/core/config.ts';
+import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { latestPushedTag, readState, requireStep, stateFile, writeState } from '../lib/deploy/state.ts';
+import { runStep } from '../lib/deploy/step.ts';
+import { deployTarget } from '../lib/deploy/target.ts';
 
-const USAGE = `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...> [options]
+const USAGE = `usage: npx tsx tasks/commit.ts [--tag <tag>] [--image <repo> --digest <sha256:...>] [options]
 
 Commit the image to the chain (timelock-encrypted, revealed about one block later) and wait for the reveal.
+Without --image/--digest, the repository and the pushed digest come from the deploy state (tasks/push.ts);
+without --tag, the tag pushed last.
 
   --image <repo>          image repository, e.g. user/repo or ghcr.io/user/repo
   --tag <tag>             image tag, e.g. v1.0.0
   --digest <sha256:...>   digest of the pushed image (sha256: + 64 hex)
   --reveal-timeout <s>    how long to wait for the reveal (default 180)
+  --force                 commit even when the latest revealed commitment already is this payload
   --dry-run               build and encrypt only; do not connect
   --json                  print the result as JSON on stdout
   --verbose               debug logging and stack traces on failure
@@ -53,6 +70,7 @@ export interface CommitOptions {
   digest: string;
   revealTimeoutS: number;
   dryRun: boolean;
+  force?: boolean;
 }
 
 export interface CommitResult {
@@ -64,6 +82,8 @@ export interface CommitResult {
   uid?: number;
   commit_block?: number;
   reveal_block?: number;
+  /** True when the chain already held this payload as the latest reveal and nothing was submitted. */
+  unchanged?: boolean;
 }
 
 /** The whole commit story; throws MinerError with a hint on any failure. */
@@ -105,6 +125,15 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
       });
     }
     result.uid = uid;
+    if (!options.force) {
+      const latest = latestRevealed(await readRevealed(api, netuid, hotkey.address));
+      if (latest && isSamePayload(latest.text, json)) {
+        log.info('the latest revealed commitment already is this payload: nothing to submit (--force commits again)', {
+          reveal_block: latest.block,
+        });
+        return { ...result, reveal_block: latest.block, unchanged: true };
+      }
+    }
     log.info('submitting set_commitment', { netuid, uid });
     const included = await submitTx(api, api.tx.commitments.setCommitment(netuid, commitmentInfo(ciphertext, round)), hotkey.pair, {
       context: { hotkey: hotkey.address, netuid },
@@ -175,24 +204,63 @@ const FLAGS = {
   digest: { type: 'string' },
   'reveal-timeout': { type: 'string' },
   'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
 } satisfies FlagSpec;
+
+/** --image/--tag/--digest as given, the rest from the deploy state (what tasks/push.ts recorded). */
+function imageFromState(
+  flags: { image?: string; tag?: string; digest?: string },
+  env: Env,
+): { image: string; tag: string; digest: string } {
+  if (flags.image && flags.tag && flags.digest) return { image: flags.image, tag: flags.tag, digest: flags.digest };
+  const deploy = loadConfig(env).deploy;
+  const image = flags.image ?? deployTarget(deploy).repo;
+  const tag = flags.tag ?? latestPushedTag(deploy.stateDir, image);
+  if (!tag)
+    throw new MinerError(`no pushed image of ${image} in the deploy state`, {
+      hint: 'run tasks/push.ts first, or give --tag, --image and --digest',
+    });
+  const digest = flags.digest ?? requireStep(readState(deploy.stateDir, image, tag), 'push', 'pushed digest').digest;
+  return { image, tag, digest };
+}
 
 export const main = defineTask<typeof FLAGS, CommitDeps>({
   usage: USAGE,
   flags: FLAGS,
   json: true,
-  async run({ flags, env, out, deps }) {
-    const { image, tag, digest } = flags;
-    if (!image || !tag || !digest)
-      throw new UsageError(
-        `--${!image ? 'image' : !tag ? 'tag' : 'digest'} is required`,
-        `usage: npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`,
-      );
+  async run({ flags, env, out, err, deps }) {
     const timeout = flags['reveal-timeout'] === undefined ? 180 : Number(flags['reveal-timeout']);
     if (!Number.isFinite(timeout) || timeout <= 0)
       throw new UsageError(`--reveal-timeout ${flags['reveal-timeout']} is not a positive number of seconds`);
     const dryRun = flags['dry-run'];
-    const result = await commit({ image, tag, digest, revealTimeoutS: timeout, dryRun }, { ...deps, env });
+    const { image, tag, digest } = imageFromState(flags, env);
+    const options = { image, tag, digest, revealTimeoutS: timeout, dryRun, force: flags.force };
+    let result: CommitResult;
+    if (dryRun) result = await commit(options, { ...deps, env });
+    else {
+      // A deploy step: lock, headline, record for the summary, and the blocks kept in the deploy state.
+      const { stateDir } = loadConfig(env).deploy;
+      const say = flags.json ? err : out;
+      let committed: CommitResult | undefined;
+      await runStep(
+        { step: 'commit', stateDir, env, out: say, tag },
+        `commit ${image}:${tag}@${digest.slice(0, 19)} on chain`,
+        async () => {
+          committed = await commit(options, { ...deps, env });
+          const block = committed.commit_block ?? 0;
+          const revealBlock = committed.reveal_block ?? 0;
+          if (existsSync(stateFile(stateDir, image, tag)))
+            await writeState(stateDir, {
+              ...readState(stateDir, image, tag),
+              commit: { block, revealBlock, at: new Date().toISOString() },
+            });
+          return committed.unchanged
+            ? { result: 'skipped', produced: `already revealed in block ${revealBlock}` }
+            : { produced: `block ${block}, revealed in ${revealBlock}` };
+        },
+      );
+      result = committed as CommitResult;
+    }
     if (flags.json) {
       out(
         JSON.stringify(
@@ -202,6 +270,10 @@ export const main = defineTask<typeof FLAGS, CommitDeps>({
     } else if (dryRun) {
       out(
         `dry run: payload ${JSON.stringify(result.payload)}\nreveal round ${result.reveal_round}, ciphertext ${result.ciphertext_hex.length / 2 - 1} bytes (not submitted)`,
+      );
+    } else if (result.unchanged) {
+      out(
+        `the chain already holds ${result.payload.image_repo}:${result.payload.image_tag} as the latest reveal (block ${result.reveal_block})`,
       );
     } else {
       out(

@@ -68,6 +68,8 @@ function envFor(hotkeyName: string, extra: Record<string, string> = {}): Record<
     BITTENSOR_WALLET_HOT: hotkeyName,
     SCOREVISION_NETUID: String(TEST_NETUID),
     DRAND_PUBLIC_KEY: local.drand.publicKeyHex,
+    // The deploy lock and state of these commits stay in the test's own folder.
+    DEPLOY_STATE_DIR: path.join(walletDir, 'deploy-state'),
     ...extra,
   };
 }

@@ -72,10 +72,27 @@ export interface MinerConfig {
     ip?: string;
     port?: number;
   };
-  dockerhub: {
+  deploy: {
+    /** 'dockerhub', 'ghcr' or a registry host[:port]. */
+    registry: string;
     username?: string;
     token?: string;
+    /** The variables the credentials come from, for messages (DOCKERHUB_* or REGISTRY_*). */
+    credentialNames: { username: string; token: string };
     repo: string;
+    /** Docker Hub's web API (repositories, collaborators) and the registry host its images go to. */
+    hubApiUrl: string;
+    dockerhubHost: string;
+    /** Score's Docker Hub account, added as a read-only collaborator. */
+    scoreHubUser: string;
+    stateDir: string;
+    platform: string;
+    /** `docker build --network`, e.g. host where RUN steps need the host's network. */
+    buildNetwork?: string;
+    containerName: string;
+    /** `docker run --network`, e.g. host; default: publish MINER_PORT. */
+    runNetwork?: string;
+    startTimeoutMs: number;
   };
 }
 
@@ -198,6 +215,12 @@ export function loadConfig(env: Env = process.env): MinerConfig {
   const axonIp = pick(env, ['AXON_IP']);
   if (axonIp && !isIPv4(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
 
+  const registry = (pick(env, ['IMAGE_REGISTRY'])?.value ?? 'dockerhub').toLowerCase();
+  const credentialNames =
+    registry === 'dockerhub'
+      ? { username: 'DOCKERHUB_USERNAME', token: 'DOCKERHUB_TOKEN' }
+      : { username: 'REGISTRY_USERNAME', token: 'REGISTRY_TOKEN' };
+
   const modelDir = pick(env, ['MODEL_DIR'])?.value ?? 'models/default';
 
   return {
@@ -245,10 +268,21 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       ip: axonIp?.value,
       port: pick(env, ['AXON_PORT']) ? parseInteger(env, ['AXON_PORT'], 8000, 1, 65535) : undefined,
     },
-    dockerhub: {
-      username: pick(env, ['DOCKERHUB_USERNAME'])?.value,
-      token: pick(env, ['DOCKERHUB_TOKEN'])?.value,
-      repo: pick(env, ['DOCKERHUB_REPO'])?.value ?? 'pt-solution',
+    deploy: {
+      registry,
+      username: pick(env, [credentialNames.username])?.value,
+      token: pick(env, [credentialNames.token])?.value,
+      credentialNames,
+      repo: pick(env, ['IMAGE_REPO', 'DOCKERHUB_REPO'])?.value ?? 'pt-solution',
+      hubApiUrl: (pick(env, ['DOCKERHUB_API_URL'])?.value ?? 'https://hub.docker.com').replace(/\/+$/, ''),
+      dockerhubHost: pick(env, ['DOCKERHUB_REGISTRY'])?.value ?? 'docker.io',
+      scoreHubUser: pick(env, ['SCORE_DOCKERHUB_USER'])?.value ?? 'scorevision',
+      stateDir: path.resolve(PROJECT_ROOT, expandHome(pick(env, ['DEPLOY_STATE_DIR'])?.value ?? '.deploy')),
+      platform: pick(env, ['BUILD_PLATFORM'])?.value ?? 'linux/amd64',
+      buildNetwork: pick(env, ['BUILD_NETWORK'])?.value,
+      containerName: pick(env, ['MINER_CONTAINER'])?.value ?? 'score-miner',
+      runNetwork: pick(env, ['MINER_NETWORK'])?.value,
+      startTimeoutMs: Math.round(parseNumber(env, ['START_TIMEOUT_S'], 120, 1, 3600) * 1000),
     },
   };
 }

@@ -53,12 +53,16 @@ interface FlagOption {
   type: 'string' | 'boolean';
   /** One-letter alias, e.g. 'f' for -f. */
   short?: string;
+  /** A string flag that may be given several times (values in order). */
+  multiple?: boolean;
 }
 
 export type FlagSpec = Record<string, FlagOption>;
 
 /** Parsed values: booleans are false when absent, strings undefined. */
-export type FlagValues<S extends FlagSpec> = { [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean : string | undefined };
+export type FlagValues<S extends FlagSpec> = {
+  [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean : S[K]['multiple'] extends true ? string[] : string | undefined;
+};
 
 /** The flags every task has. */
 interface CommonFlags {
@@ -75,6 +79,8 @@ export interface TaskContext<S extends FlagSpec, D extends TaskDeps> {
   err: (line: string) => void;
   /** Everything the caller injected (provider, clock, ...). */
   deps: D;
+  /** Words that are not flags, for a task that declares `positionals: true`. */
+  positionals: string[];
 }
 
 export interface TaskDefinition<S extends FlagSpec, D extends TaskDeps> {
@@ -84,6 +90,8 @@ export interface TaskDefinition<S extends FlagSpec, D extends TaskDeps> {
   flags: S;
   /** The task reports: accept --json. */
   json?: boolean;
+  /** Accept words that are not flags (e.g. `tag=v1.0.0` handed on by just); refused otherwise. */
+  positionals?: boolean;
   /** Resolves to the exit code (0 ok, 1 something to fix); throws to fail (UsageError: 2, anything else: 1). */
   run(context: TaskContext<S, D>): Promise<number>;
 }
@@ -96,15 +104,21 @@ const COMMON: FlagSpec = { help: { type: 'boolean', short: 'h' }, verbose: { typ
 const NEGATIVE_NUMBER = /^-\d/;
 
 /** argv -> values, or a UsageError naming the first thing wrong. Help wins over any other mistake. */
-function parseFlags(argv: string[], spec: FlagSpec): Record<string, string | boolean | undefined> {
+function parseFlags(argv: string[], spec: FlagSpec, positionals?: string[]): Record<string, string | string[] | boolean | undefined> {
   // strict: false hands over every token, so the messages below (not node's) name what is wrong
   const { tokens } = parseArgs({ args: argv, options: spec, strict: false, allowPositionals: true, tokens: true });
-  const values: Record<string, string | boolean | undefined> = {};
-  for (const [name, option] of Object.entries(spec)) values[name] = option.type === 'boolean' ? false : undefined;
+  const values: Record<string, string | string[] | boolean | undefined> = {};
+  for (const [name, option] of Object.entries(spec)) values[name] = option.type === 'boolean' ? false : option.multiple ? [] : undefined;
   if (tokens.some((t) => t.kind === 'option' && t.name === 'help' && Object.hasOwn(spec, 'help'))) return { ...values, help: true };
   for (const token of tokens) {
     if (token.kind === 'option-terminator') continue;
-    if (token.kind === 'positional') throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}`, 'see the usage below');
+    if (token.kind === 'positional') {
+      if (positionals) {
+        positionals.push(token.value);
+        continue;
+      }
+      throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}`, 'see the usage below');
+    }
     const option = Object.hasOwn(spec, token.name) ? spec[token.name] : undefined;
     if (!option) throw new UsageError(`unknown option ${token.rawName}`, 'see the usage below');
     if (option.type === 'boolean') {
@@ -117,7 +131,8 @@ function parseFlags(argv: string[], spec: FlagSpec): Record<string, string | boo
           `${token.rawName} needs a value`,
           `write ${token.rawName} VALUE (or ${token.rawName}=VALUE); see the usage below`,
         );
-      values[token.name] = value;
+      if (option.multiple) (values[token.name] as string[]).push(value);
+      else values[token.name] = value;
     }
   }
   return values;
@@ -129,9 +144,10 @@ export function defineTask<S extends FlagSpec, D extends TaskDeps = TaskDeps>(de
   return async (argv = process.argv.slice(2), deps = {} as D) => {
     const out = deps.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
     const err = deps.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
+    const positionals: string[] = [];
     let flags: FlagValues<S> & CommonFlags;
     try {
-      flags = { json: false, ...parseFlags(argv, spec) } as FlagValues<S> & CommonFlags;
+      flags = { json: false, ...parseFlags(argv, spec, definition.positionals ? positionals : undefined) } as FlagValues<S> & CommonFlags;
     } catch (error) {
       err(describeError(error));
       err('');
@@ -145,7 +161,7 @@ export function defineTask<S extends FlagSpec, D extends TaskDeps = TaskDeps>(de
     const env = deps.env ?? process.env;
     try {
       setLogLevel(flags.verbose ? 'debug' : parseLogLevel(env));
-      return await definition.run({ flags, env, out, err, deps });
+      return await definition.run({ flags, env, out, err, deps, positionals });
     } catch (error) {
       err(describeError(error, flags.verbose));
       return error instanceof UsageError ? 2 : 1;

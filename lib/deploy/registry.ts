@@ -369,3 +369,11 @@ export async function isPullableAnonymously(options: { image: string; tag: strin
   const answer = await askManifest(target, undefined, options.timeoutMs ?? 30_000);
   return answer.kind === 'found';
 }
+
+/**
+ * The repository as committed on chain and pulled by Score: `user/repo` for Docker Hub (the validator pulls
+ * it from Docker Hub), the full `host/user/repo` for any other registry.
+ */
+export function committedRepo(image: string): string {
+  return image.startsWith(`${DOCKERHUB_HOST}/`) ? image.slice(DOCKERHUB_HOST.length + 1) : image;
+}

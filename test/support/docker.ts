@@ -27,6 +27,12 @@ export function dockerCli(): string {
 }
 
 export async function startDockerd(): Promise<Dockerd> {
+  const found = await execa('sh', ['-c', 'command -v dockerd'], { reject: false });
+  if (found.exitCode !== 0) {
+    throw new Error(
+      "dockerd is not installed: the image and deploy tests run a real Docker engine. Install Debian's docker.io, docker-registry and busybox-static (bash .ci/run does), or run npm run test:unit",
+    );
+  }
   const root = await mkdtemp(path.join(os.tmpdir(), 'score-miner-dockerd-'));
   const socket = path.join(root, 'docker.sock');
   const daemon = execa(

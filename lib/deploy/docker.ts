@@ -1,0 +1,155 @@
+/**
+ * The docker commands the deploy steps run, as pure functions returning argv (tests assert on them without a
+ * daemon), and the environment a miner container may see. Tasks run these argv through zx's `$`, which quotes
+ * each element: nothing here is ever joined into a shell string.
+ */
+import path from 'node:path';
+import { MinerError } from '../core/errors.ts';
+
+export interface BuildSpec {
+  dockerfile: string;
+  /** `name:tag`, already lower-cased. */
+  reference: string;
+  platform: string;
+  buildArgs: Record<string, string>;
+  context: string;
+  /** `host` when RUN steps must reach the network through the host (tests; hosts without a bridge). */
+  network?: string;
+}
+
+export function buildCommand(spec: BuildSpec): string[] {
+  const args = ['build', '-f', spec.dockerfile, '--platform', spec.platform, '-t', spec.reference];
+  if (spec.network) args.push('--network', spec.network);
+  for (const [name, value] of Object.entries(spec.buildArgs)) args.push('--build-arg', `${name}=${value}`);
+  args.push(spec.context);
+  return args;
+}
+
+/** The token goes on stdin, never on the command line (where `ps` and shell history would show it). */
+export function loginCommand(registryHost: string, username: string): string[] {
+  return ['login', registryHost, '--username', username, '--password-stdin'];
+}
+
+export function pushCommand(reference: string): string[] {
+  return ['push', reference];
+}
+
+export function imageIdCommand(reference: string): string[] {
+  return ['image', 'inspect', '--format', '{{.Id}}', reference];
+}
+
+export interface RunSpec {
+  name: string;
+  /** `name:tag` or `name@sha256:...`. */
+  image: string;
+  port: number;
+  /** `host`: share the host's network (no -p); otherwise publish `port` on the host. */
+  network?: string;
+  env: Record<string, string>;
+  /** Host wallet folder, mounted read-only at WALLET_MOUNT. */
+  walletDir?: string;
+  /** uid:gid to run as (the owner of the wallet files, so they can be read). */
+  user?: string;
+}
+
+/** Where the wallet folder appears inside the container. */
+export const WALLET_MOUNT = '/wallets';
+
+export function runCommand(spec: RunSpec): string[] {
+  const args = ['run', '-d', '--name', spec.name, '--restart', 'unless-stopped', '--label', 'score-miner=1'];
+  if (spec.network) args.push('--network', spec.network);
+  else args.push('-p', `${spec.port}:${spec.port}`);
+  if (spec.user) args.push('--user', spec.user);
+  if (spec.walletDir) args.push('-v', `${spec.walletDir}:${WALLET_MOUNT}:ro`);
+  for (const [name, value] of Object.entries(spec.env)) args.push('-e', `${name}=${value}`);
+  args.push(spec.image);
+  return args;
+}
+
+/**
+ * The variables a running miner may see: the server's own settings, nothing else. Never DOCKERHUB_* or any
+ * registry token, never the whole `.env` (`--env-file`): the reference CLI leaked the Hub token that way.
+ */
+export const CONTAINER_ENV_ALLOWLIST = [
+  'MINER_PORT',
+  'MAX_BODY_BYTES',
+  'QUEUE_MAX',
+  'INFERENCE_CONCURRENCY',
+  'FFMPEG_PATH',
+  'DOWNLOAD_TIMEOUT_S',
+  'DOWNLOAD_MAX_BYTES',
+  'DOWNLOAD_MAX_REDIRECTS',
+  'ORT_PROVIDERS',
+  'ORT_THREADS',
+  'BLACKLIST_ENABLED',
+  'VERIFY_ENABLED',
+  'MIN_STAKE_THRESHOLD',
+  'VALIDATOR_ALLOWLIST',
+  'METAGRAPH_REFRESH_S',
+  'BITTENSOR_SUBTENSOR_ENDPOINT',
+  'BITTENSOR_SUBTENSOR_FALLBACK',
+  'SCOREVISION_NETUID',
+  'CHAIN_CONNECT_TIMEOUT_S',
+  'BITTENSOR_WALLET_COLD',
+  'BITTENSOR_WALLET_HOT',
+  'LOG_LEVEL',
+] as const;
+
+/** The allow-listed variables that are set, plus the wallet path as the container sees it. */
+export function containerEnv(
+  env: Record<string, string | undefined>,
+  options: { port: number; walletMounted: boolean },
+): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const name of CONTAINER_ENV_ALLOWLIST) {
+    const value = env[name]?.trim();
+    if (value) picked[name] = value;
+  }
+  picked.MINER_PORT = String(options.port);
+  if (options.walletMounted) picked.BITTENSOR_WALLET_PATH = WALLET_MOUNT;
+  return picked;
+}
+
+/**
+ * A model folder baked into the image must lie inside the build context (docker cannot COPY from outside it;
+ * it says only "failed to compute cache key"). Returns the folder relative to the context.
+ */
+export function modelSourceInContext(context: string, modelSrc: string): string {
+  const absolute = path.resolve(context, modelSrc);
+  const relative = path.relative(context, absolute);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new MinerError(`the model folder ${absolute} is outside the build context ${context}`, {
+      hint: `copy it into the project (e.g. models/mine) and pass --build-arg MODEL_SRC=models/mine`,
+    });
+  }
+  return relative.split(path.sep).join('/');
+}
+
+/** A docker failure as the one-line cause a miner can act on, with the next step for the errors we know. */
+export function dockerFailure(args: readonly string[], output: string): MinerError {
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const cause =
+    lines.findLast((line) => /error|denied|unauthorized|failed|cannot|conflict|refused|not found/i.test(line)) ??
+    lines.at(-1) ??
+    'no output';
+  const command = `docker ${args[0]}`;
+  const known: [RegExp, string][] = [
+    [
+      /Cannot connect to the Docker daemon|docker\.sock|connection refused.*docker/i,
+      'start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running daemon',
+    ],
+    [
+      /failed to compute cache key|not found.*COPY|COPY failed/i,
+      'a COPY source is missing from the build context: MODEL_SRC must be a folder inside the project and not in .dockerignore',
+    ],
+    [/unauthorized|authentication required|denied/i, 'check the registry user and token in .env (a token with write access), then rerun'],
+    [/port is already allocated|address already in use/i, 'another process uses MINER_PORT: stop it or choose another port in .env'],
+    [/is already in use by container/i, 'a container with this name exists: `docker rm -f` it, or set MINER_CONTAINER'],
+    [/no such image|manifest unknown|not found/i, 'run the step that makes this image first (tasks/build.ts, or pull it)'],
+  ];
+  const hint = known.find(([pattern]) => pattern.test(output))?.[1] ?? `rerun with --verbose to see docker's whole output`;
+  return new MinerError(`${command} failed: ${cause.slice(0, 300)}`, { hint });
+}

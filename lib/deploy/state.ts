@@ -1,0 +1,104 @@
+/**
+ * What each deploy step produced, kept for reruns: one small JSON file per image and tag under `.deploy/`
+ * (git-ignored). A step reads what earlier steps recorded (the pushed digest, say) and refuses with the step to
+ * run first when it is missing; it records its own result when it finishes. Writes are atomic (rename), so a
+ * step killed half-way leaves the previous state intact.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MinerError } from '../core/errors.ts';
+
+export const STEPS = ['build', 'push', 'share', 'commit', 'start'] as const;
+export type StepName = (typeof STEPS)[number];
+
+export interface DeployState {
+  /** The image as committed on chain: `user/repo` on Docker Hub, `host/user/repo` elsewhere. */
+  repo: string;
+  tag: string;
+  build?: { imageId: string; reference: string; at: string };
+  push?: { reference: string; digest: string; at: string };
+  share?: { registry: string; collaborator?: string; result: string; detail: string; at: string };
+  commit?: { block: number; revealBlock: number; at: string };
+  start?: { containerId: string; name: string; port: number; at: string };
+}
+
+/** One line of the deploy summary: how a step ended, what it produced, how long it took. */
+export interface StepRecord {
+  step: StepName;
+  /** skipped: already done (a rerun); manual: a step the miner must finish by hand. */
+  result: 'ok' | 'skipped' | 'manual' | 'failed';
+  produced: string;
+  seconds: number;
+}
+
+/** `user/repo` + `v1.0.0` -> `<dir>/user_repo/v1.0.0.json` (registry hosts and ports flattened the same way). */
+export function stateFile(dir: string, repo: string, tag: string): string {
+  return path.join(dir, repo.replace(/[/:]/g, '_'), `${tag}.json`);
+}
+
+export function readState(dir: string, repo: string, tag: string): DeployState {
+  const file = stateFile(dir, repo, tag);
+  if (!existsSync(file)) return { repo, tag };
+  try {
+    return { ...(JSON.parse(readFileSync(file, 'utf8')) as DeployState), repo, tag };
+  } catch (error) {
+    throw new MinerError(`the deploy state ${file} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'delete that file and rerun from tasks/build.ts (each step is safe to repeat)',
+    });
+  }
+}
+
+export async function writeState(dir: string, state: DeployState): Promise<void> {
+  const file = stateFile(dir, state.repo, state.tag);
+  await mkdir(path.dirname(file), { recursive: true });
+  const scratch = `${file}.${process.pid}.tmp`;
+  await writeFile(scratch, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(scratch, file);
+}
+
+/** A prerequisite an earlier step should have recorded, or the error that names the step to run first. */
+export function requireStep<K extends 'build' | 'push' | 'start'>(
+  state: DeployState,
+  key: K,
+  missing: string,
+): NonNullable<DeployState[K]> {
+  const value = state[key];
+  if (!value) {
+    throw new MinerError(`no ${missing} for ${state.repo}:${state.tag}: run tasks/${key}.ts first`, {
+      hint: `npx tsx tasks/${key}.ts --tag ${state.tag} (or the whole pipeline: just deploy tag=${state.tag})`,
+    });
+  }
+  return value as NonNullable<DeployState[K]>;
+}
+
+/** Tags started on this machine, newest last: what `just rollback` goes back to. */
+export interface StartHistory {
+  started: { tag: string; digest?: string; containerId: string; at: string }[];
+}
+
+export function readHistory(dir: string, repo: string): StartHistory {
+  const file = path.join(dir, repo.replace(/[/:]/g, '_'), 'started.json');
+  if (!existsSync(file)) return { started: [] };
+  return JSON.parse(readFileSync(file, 'utf8')) as StartHistory;
+}
+
+export async function writeHistory(dir: string, repo: string, history: StartHistory): Promise<void> {
+  const file = path.join(dir, repo.replace(/[/:]/g, '_'), 'started.json');
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, `${JSON.stringify(history, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+/** The tag pushed most recently for `repo` (what a step run without --tag works on), if any. */
+export function latestPushedTag(dir: string, repo: string): string | undefined {
+  const folder = path.join(dir, repo.replace(/[/:]/g, '_'));
+  if (!existsSync(folder)) return undefined;
+  let latest: { tag: string; at: string } | undefined;
+  for (const name of readdirSync(folder)) {
+    if (!name.endsWith('.json') || name === 'started.json') continue;
+    const state = readState(dir, repo, name.slice(0, -'.json'.length));
+    if (state.push && (!latest || state.push.at > latest.at)) latest = { tag: state.tag, at: state.push.at };
+  }
+  return latest?.tag;
+}

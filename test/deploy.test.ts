@@ -1,0 +1,403 @@
+/**
+ * The deploy pipeline as a miner runs it (`just deploy tag=...`), on real parts: a real Docker engine, a real
+ * registry with Docker-Hub-style token auth, and the real subtensor runtime (chopsticks) over WebSocket. The
+ * one stand-in is Docker Hub's web API (repositories, collaborators), which cannot be reached from here:
+ * test/support/hub-standin.ts implements its documented contract.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { u8aToHex } from '@polkadot/util';
+import { encodeAddress, mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed } from '@polkadot/util-crypto';
+import { execa } from 'execa';
+import { readRevealed } from '../lib/chain/neuron.ts';
+import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
+import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
+import { acquireLock, newOwner, releaseLock } from '../lib/deploy/lock.ts';
+import { readRemoteDigest } from '../lib/deploy/registry.ts';
+import { type DeployState, stateFile } from '../lib/deploy/state.ts';
+import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
+import { startMiner } from '../server/app.ts';
+import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support/docker.ts';
+import { type HubStandin, startHubStandin } from './support/hub-standin.ts';
+import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
+import { startRegistry, type TestRegistry } from './support/registry.ts';
+
+const TOKEN = 'dckr_pat_alice_0123456789';
+const CONTAINER = `score-miner-deploy-test-${process.pid}`;
+
+let dockerd: Dockerd;
+let registry: TestRegistry;
+let hub: HubStandin;
+let chain: LocalChain;
+let ws: { url: string; close(): Promise<void> };
+let stopReveal: () => Promise<void>;
+let files: FileServer;
+let work: string;
+let baseImage: string;
+let minerPort: number;
+let hotkeyAddress: string;
+let clipUrl: string;
+let expectedPredictions: unknown;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function writeHotkey(name: string): string {
+  const phrase = mnemonicGenerate(12);
+  const seed = mnemonicToMiniSecret(phrase);
+  const pair = sr25519PairFromSeed(seed);
+  const address = encodeAddress(pair.publicKey, 42);
+  const dir = path.join(work, 'wallets', 'cold', 'hotkeys');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, name), JSON.stringify({ secretPhrase: phrase, secretSeed: u8aToHex(seed), ss58Address: address }), {
+    mode: 0o600,
+  });
+  return address;
+}
+
+/** What a miner's .env would hold, pointed at this test's engine, registry, Hub stand-in and chain. */
+function minerEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: `${path.join(work, 'bin')}:${process.env.PATH ?? ''}`,
+    HOME: process.env.HOME ?? '/root',
+    DOTENV_DISABLE: '1',
+    ...dockerd.env,
+    DOCKER_CONFIG: path.join(work, 'docker-config'),
+    DEPLOY_STATE_DIR: path.join(work, 'state'),
+    IMAGE_REGISTRY: 'dockerhub',
+    DOCKERHUB_REGISTRY: registry.host,
+    DOCKERHUB_API_URL: hub.url,
+    DOCKERHUB_USERNAME: 'Alice', // upper case on purpose: docker refuses it in image names
+    DOCKERHUB_TOKEN: TOKEN,
+    BASE_IMAGE: baseImage,
+    BUILD_NETWORK: 'host',
+    MINER_NETWORK: 'host',
+    MINER_PORT: String(minerPort),
+    MINER_CONTAINER: CONTAINER,
+    START_TIMEOUT_S: '90',
+    VERIFY_ENABLED: 'false',
+    BLACKLIST_ENABLED: 'false',
+    BITTENSOR_SUBTENSOR_ENDPOINT: ws.url,
+    CHAIN_CONNECT_TIMEOUT_S: '20',
+    SCOREVISION_NETUID: String(TEST_NETUID),
+    DRAND_PUBLIC_KEY: chain.drand.publicKeyHex,
+    BITTENSOR_WALLET_PATH: path.join(work, 'wallets'),
+    BITTENSOR_WALLET_COLD: 'cold',
+    BITTENSOR_WALLET_HOT: 'miner',
+    ...extra,
+  };
+}
+
+async function just(words: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const result = await execa('just', words, {
+    cwd: PROJECT_ROOT,
+    env: minerEnv(extra),
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: 600_000,
+  });
+  return { code: result.exitCode ?? -1, output: result.all ?? '' };
+}
+
+async function task(name: string, args: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const result = await execa(process.execPath, [`tasks/${name}.ts`, ...args], {
+    cwd: PROJECT_ROOT,
+    env: minerEnv(extra),
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: 300_000,
+  });
+  return { code: result.exitCode ?? -1, output: result.all ?? '' };
+}
+
+const repo = () => `${registry.host}/alice/pt-solution`;
+const state = (tag: string): DeployState =>
+  JSON.parse(readFileSync(stateFile(path.join(work, 'state'), repo(), tag), 'utf8')) as DeployState;
+
+/** The summary table's row for a step: [result, produced]. */
+function row(output: string, step: string): string {
+  const line = output.split('\n').find((l) => new RegExp(`^${step}\\s{2,}`).test(l));
+  assert.ok(line, `no summary row for ${step} in:\n${output}`);
+  return line.replace(/\s{2,}/g, ' | ');
+}
+
+async function challengeContainer(): Promise<{ status: number; predictions: unknown }> {
+  const response = await fetch(`http://127.0.0.1:${minerPort}/challenge`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ challenge_id: 'deploy-1', video_url: clipUrl }),
+  });
+  return { status: response.status, predictions: ((await response.json()) as { predictions: unknown }).predictions };
+}
+
+async function runningImage(): Promise<string> {
+  return (await dockerd.docker(['container', 'inspect', '--format', '{{.Image}}', CONTAINER])).trim();
+}
+
+before(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-deploy-'));
+  mkdirSync(path.join(work, 'bin'));
+  // Debian's docker client (its BuildKit works with --network host) first on the tasks' PATH.
+  await symlink(dockerCli() === 'docker' ? '/usr/local/bin/docker' : dockerCli(), path.join(work, 'bin', 'docker'));
+  minerPort = await freePort();
+  const clip = await makeSyntheticClip(
+    resolveFfmpeg().path,
+    {
+      width: 320,
+      height: 180,
+      fps: 25,
+      seconds: 10,
+      markers: [
+        { from: 75, to: 77, colour: 'white' },
+        { from: 175, to: 177, colour: 'black' },
+      ],
+    },
+    path.join(work, 'clip.mp4'),
+  );
+  files = await serveFiles([clip]);
+  clipUrl = files.urlFor(clip);
+  const local = await startMiner(loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1' }));
+  try {
+    const response = await fetch(`${local.url}/challenge`, {
+      method: 'POST',
+      body: JSON.stringify({ challenge_id: 'deploy-1', video_url: clipUrl }),
+    });
+    expectedPredictions = ((await response.json()) as { predictions: unknown }).predictions;
+  } finally {
+    await local.close();
+  }
+
+  dockerd = await startDockerd();
+  baseImage = await importNodeBase(dockerd);
+  registry = await startRegistry({ users: { alice: TOKEN } });
+  hub = await startHubStandin({ users: { alice: TOKEN } });
+  chain = await startLocalChain();
+  ws = await chain.serveWs();
+  hotkeyAddress = writeHotkey('miner');
+  writeHotkey('unregistered');
+  await chain.registerHotkey(TEST_NETUID, hotkeyAddress);
+  stopReveal = chain.autoReveal(TEST_NETUID, 250);
+});
+
+after(async () => {
+  await dockerd?.docker(['rm', '-f', CONTAINER]).catch(() => undefined);
+  await stopReveal?.();
+  await ws?.close();
+  await chain?.close();
+  await registry?.stop();
+  await hub?.close();
+  await files?.close();
+  await dockerd?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+test('just deploy tag=v1.0.0: built, pushed (digest read back), shared, committed (reveal seen), started', async () => {
+  const run = await just(['deploy', 'tag=v1.0.0']);
+  assert.equal(run.code, 0, run.output);
+  for (const step of ['build', 'push', 'share', 'commit', 'start']) assert.match(row(run.output, step), /^\w+ \| ok \| /, run.output);
+  assert.match(run.output, /deploy finished/);
+  assert.match(run.output, /Miner running: [0-9a-f]{64}/);
+  assert.match(run.output, new RegExp(`docker logs -f ${CONTAINER}`));
+
+  const recorded = state('v1.0.0');
+  const imageId = (await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', `${repo()}:v1.0.0`])).trim();
+  assert.equal(recorded.build?.imageId, imageId);
+  const digest = await readRemoteDigest({ image: repo(), tag: 'v1.0.0', username: 'alice', password: TOKEN });
+  assert.equal(recorded.push?.digest, digest);
+
+  assert.deepEqual(
+    hub.repositories.map((r) => [r.namespace, r.name, r.is_private]),
+    [['alice', 'pt-solution', true]],
+  );
+  assert.deepEqual(
+    hub.collaborators.map((c) => [c.repository, c.user]),
+    [['pt-solution', 'scorevision']],
+  );
+
+  const revealed = await readRevealed(chain.api, TEST_NETUID, hotkeyAddress);
+  const payload = JSON.parse(revealed.at(-1)?.text ?? '{}');
+  assert.deepEqual(
+    [payload.image_repo, payload.image_tag, payload.image_digest, payload.track, payload.hotkey],
+    [repo(), 'v1.0.0', digest, 'private', hotkeyAddress],
+  );
+  assert.ok((recorded.commit?.revealBlock ?? 0) > (recorded.commit?.block ?? 0), JSON.stringify(recorded.commit));
+
+  const reply = await challengeContainer();
+  assert.equal(reply.status, 200);
+  assert.deepEqual(reply.predictions, expectedPredictions);
+  assert.equal(await runningImage(), imageId);
+});
+
+test('the container: fixed name, restart policy, wallet read-only, only allow-listed variables (no token)', async () => {
+  const inspected = JSON.parse(await dockerd.docker(['container', 'inspect', CONTAINER]))[0] as {
+    Name: string;
+    HostConfig: { RestartPolicy: { Name: string } };
+    Mounts: { Destination: string; RW: boolean }[];
+    Config: { Env: string[] };
+  };
+  assert.equal(inspected.Name, `/${CONTAINER}`);
+  assert.equal(inspected.HostConfig.RestartPolicy.Name, 'unless-stopped');
+  assert.deepEqual(
+    inspected.Mounts.map((m) => [m.Destination, m.RW]),
+    [['/wallets', false]],
+  );
+  const env = inspected.Config.Env.join('\n');
+  assert.doesNotMatch(env, /DOCKERHUB|REGISTRY_TOKEN|dckr_pat/);
+  assert.match(env, /^BITTENSOR_WALLET_PATH=\/wallets$/m);
+  assert.match(env, new RegExp(`^MINER_PORT=${minerPort}$`, 'm'));
+});
+
+test('a rerun resumes without redoing: push, share, commit and start see their work done', async () => {
+  const revealedBefore = (await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).length;
+  const digestBefore = state('v1.0.0').push?.digest;
+  const run = await just(['deploy', 'tag=v1.0.0']);
+  assert.equal(run.code, 0, run.output);
+  assert.match(row(run.output, 'build'), /\| ok \| .*\(unchanged\)/);
+  assert.match(row(run.output, 'push'), /\| skipped \| sha256:[0-9a-f]{64} \(already in the registry\)/);
+  assert.match(row(run.output, 'share'), /\| skipped \| scorevision already a collaborator/);
+  assert.match(row(run.output, 'commit'), /\| skipped \| already revealed in block \d+/);
+  assert.match(row(run.output, 'start'), /\| skipped \| .* already runs this image/);
+  assert.equal(state('v1.0.0').push?.digest, digestBefore);
+  assert.equal((await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).length, revealedBefore);
+});
+
+test("the guide's local test (share=false commit=false) replaces the container; push=false builds only", async () => {
+  // Another base (one label more), so tag test is a different image that must replace the running one.
+  await dockerd.docker(['build', '-t', 'local/node:24-variant', '-'], { input: `FROM ${baseImage}\nLABEL variant=test\n` });
+  const local = await just(['deploy', 'tag=test', 'share=false', 'commit=false'], { BASE_IMAGE: 'local/node:24-variant' });
+  assert.equal(local.code, 0, local.output);
+  assert.match(row(local.output, 'share'), /\| skipped \| share=false/);
+  assert.match(row(local.output, 'commit'), /\| skipped \| commit=false/);
+  assert.match(row(local.output, 'start'), /\| ok \| /);
+  assert.equal(await runningImage(), state('test').build?.imageId);
+  assert.notEqual(state('test').build?.imageId, state('v1.0.0').build?.imageId);
+
+  const buildOnly = await just(['deploy', 'tag=v2', 'push=false', 'start=false']);
+  assert.equal(buildOnly.code, 0, buildOnly.output);
+  assert.match(row(buildOnly.output, 'push'), /\| skipped \| push=false/);
+  assert.match(row(buildOnly.output, 'share'), /\| skipped \| push=false/);
+  assert.equal(state('v2').push, undefined);
+  assert.ok(state('v2').build?.imageId);
+});
+
+test('just rollback starts the tag that ran before', async () => {
+  const run = await just(['rollback']);
+  assert.equal(run.code, 0, run.output);
+  assert.equal(await runningImage(), state('v1.0.0').build?.imageId);
+  assert.equal((await challengeContainer()).status, 200);
+});
+
+test('a wrong Hub token fails push with the cause; the printed rerun command resumes there without rebuilding', async () => {
+  const words = ['tag=v3', 'share=false', 'commit=false', 'start=false'];
+  const failed = await just(['deploy', ...words], { DOCKERHUB_TOKEN: 'dckr_pat_wrong_0000000' });
+  assert.equal(failed.code, 1, failed.output);
+  assert.match(failed.output, /Docker Hub refused the token for alice \(401\)/i);
+  assert.doesNotMatch(failed.output, /dckr_pat_wrong/);
+  assert.match(row(failed.output, 'push'), /\| failed \| /);
+  const rerun = /^ {2}(just deploy .*)$/m.exec(failed.output)?.[1];
+  assert.equal(rerun, 'just deploy tag=v3 share=false commit=false start=false from=push');
+  const resumed = await just(rerun.split(' ').slice(1));
+  assert.equal(resumed.code, 0, resumed.output);
+  assert.match(row(resumed.output, 'build'), /\| skipped \| before from=push/);
+  assert.match(row(resumed.output, 'push'), /\| ok \| sha256:/);
+});
+
+test('failures name their cause and next step', async (t) => {
+  await t.test('a registry that is down', async () => {
+    const closed = await freePort();
+    const run = await task('push', ['--tag', 'v1.0.0'], { DOCKERHUB_REGISTRY: `127.0.0.1:${closed}` });
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /no built image for 127\.0\.0\.1:\d+\/alice\/pt-solution:v1\.0\.0: run tasks\/build\.ts first/);
+    const built = await task('build', ['--tag', 'v1.0.0'], { DOCKERHUB_REGISTRY: `127.0.0.1:${closed}` });
+    assert.equal(built.code, 0, built.output);
+    const pushed = await task('push', ['--tag', 'v1.0.0'], { DOCKERHUB_REGISTRY: `127.0.0.1:${closed}` });
+    assert.equal(pushed.code, 1, pushed.output);
+    assert.match(pushed.output, /error: docker login failed: .*(refused|connect)/i);
+  });
+
+  await t.test('missing settings are named', async () => {
+    const run = await just(['deploy', 'tag=v5'], { DOCKERHUB_USERNAME: '' });
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /DOCKERHUB_USERNAME is not set/);
+    assert.match(row(run.output, 'build'), /\| failed \| /);
+    const push = await task('push', ['--tag', 'v1.0.0'], { DOCKERHUB_TOKEN: '' });
+    assert.equal(push.code, 1, push.output);
+    assert.match(push.output, /DOCKERHUB_TOKEN is not set/);
+  });
+
+  await t.test('the paid-plan refusal of collaborators is quoted', async () => {
+    const paid = await startHubStandin({
+      users: { alice: TOKEN },
+      collaborators: 'paid-plan-required',
+      repositories: [{ namespace: 'alice', name: 'pt-solution', is_private: true, description: '' }],
+    });
+    try {
+      const run = await task('share', ['--tag', 'v1.0.0'], { DOCKERHUB_API_URL: paid.url });
+      assert.equal(run.code, 1, run.output);
+      assert.match(run.output, /paid/i);
+      assert.match(run.output, /next: /);
+    } finally {
+      await paid.close();
+    }
+  });
+
+  await t.test('an unregistered hotkey cannot commit', async () => {
+    const run = await task('commit', ['--tag', 'v1.0.0'], { BITTENSOR_WALLET_HOT: 'unregistered' });
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /is not registered on netuid 1/);
+  });
+
+  await t.test('a busy port', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      const run = await task('start', ['--tag', 'v1.0.0'], { MINER_PORT: String(port), MINER_CONTAINER: `${CONTAINER}-2` });
+      assert.equal(run.code, 1, run.output);
+      assert.match(run.output, new RegExp(`port ${port} is already in use`));
+    } finally {
+      busy.close();
+    }
+  });
+
+  await t.test('two deploys at once: the second is refused, naming the holder', async () => {
+    const stateDir = path.join(work, 'state');
+    await acquireLock(stateDir, newOwner('other-deploy', process.pid, 'just deploy tag=other'));
+    try {
+      const run = await just(['deploy', 'tag=v1.0.0']);
+      assert.equal(run.code, 1, run.output);
+      assert.match(run.output, new RegExp(`another deploy holds the lock: pid ${process.pid} on .* \\(\`just deploy tag=other\`\\)`));
+    } finally {
+      await releaseLock(stateDir, 'other-deploy');
+    }
+  });
+});
+
+test('a start that fails shows the log, removes the container and restarts the previous tag', async () => {
+  const dockerfile = path.join(work, 'Dockerfile.broken');
+  writeFileSync(dockerfile, ['ARG BASE_IMAGE', 'FROM $BASE_IMAGE', 'ENV MODEL_DIR=/no-such-model', ''].join('\n'));
+  const built = await task('build', ['--tag', 'broken', '--dockerfile', dockerfile, '--build-arg', `BASE_IMAGE=${repo()}:v1.0.0`]);
+  assert.equal(built.code, 0, built.output);
+  const previous = await runningImage();
+  const run = await task('start', ['--tag', 'broken'], { START_TIMEOUT_S: '30' });
+  assert.equal(run.code, 1, run.output);
+  assert.match(run.output, /last log lines of the container/);
+  assert.match(run.output, /no-such-model/);
+  assert.match(run.output, /restarting the previous tag v1\.0\.0/);
+  assert.equal(await runningImage(), previous);
+  assert.equal((await challengeContainer()).status, 200);
+  assert.ok(existsSync(stateFile(path.join(work, 'state'), repo(), 'broken')));
+});
