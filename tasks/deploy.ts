@@ -45,8 +45,13 @@ export function planDeploy(words: readonly string[]): DeployPlan {
     if (!match)
       throw new UsageError(`${JSON.stringify(word)} is not NAME=VALUE`, 'write the words as in: just deploy tag=v1.0.0 share=false');
     const [, name, value] = match;
-    if (name === 'tag') tag = checkTag(value);
-    else if (name === 'from') {
+    if (name === 'tag') {
+      try {
+        tag = checkTag(value);
+      } catch (error) {
+        throw new UsageError((error as MinerError).message, (error as MinerError).hint);
+      }
+    } else if (name === 'from') {
       if (!(STEPS as readonly string[]).includes(value))
         throw new UsageError(`from=${value} is not a step`, `use one of ${STEPS.join(', ')}`);
       from = value as StepName;

@@ -146,7 +146,7 @@ test('register a hotkey and commit a TimelockEncrypted field -> Commitment event
     revealed.map((r) => [r.hotkey, r.text]),
     [[address, json]],
   );
-  assert.equal(await readPending(local.api, TEST_NETUID, address), undefined);
+  assert.equal((await readPending(local.api, TEST_NETUID, address))?.revealRounds.length ?? 0, 0);
   const entries = await readRevealed(local.api, TEST_NETUID, address);
   assert.equal(entries.length, 1);
   assert.equal(entries[0].text, json);
@@ -241,8 +241,14 @@ test('tasks/commit.ts main: the same payload committed again is done only at its
   }
   const json = payloadJson(first.payload);
 
-  // 1. nobody reveals the second commitment: the identical text revealed before it was submitted is not its reveal
-  const second = await runCommit([...argv, '--reveal-timeout', '1.5'], env);
+  // 0. a plain rerun sees its payload already revealed and submits nothing
+  const rerun = await runCommit(argv, env);
+  assert.equal(rerun.code, 0, rerun.err);
+  assert.deepEqual([JSON.parse(rerun.out).unchanged, JSON.parse(rerun.out).reveal_block], [true, first.reveal_block]);
+  assert.equal(await readPending(local.api, TEST_NETUID, address), undefined);
+
+  // 1. --force commits again; nobody reveals the second commitment: the identical text revealed before it was submitted is not its reveal
+  const second = await runCommit([...argv, '--force', '--reveal-timeout', '1.5'], env);
   assert.equal(second.code, 1, `accepted an earlier reveal as its own: ${second.out}`);
   assert.match(second.err, /was not revealed within 1.5 s; it is still pending on chain/);
   const pending = await readPending(local.api, TEST_NETUID, address);
@@ -262,7 +268,7 @@ test('tasks/commit.ts main: the same payload committed again is done only at its
   await local.setStorage([[revealedKey, u8aToHex(local.api.createType('Vec<(Bytes, u64)>', seeded).toU8a())]]);
   stop = local.autoReveal(TEST_NETUID, 200);
   try {
-    const third = await runCommit([...argv, '--reveal-timeout', '60'], env);
+    const third = await runCommit([...argv, '--force', '--reveal-timeout', '60'], env);
     assert.equal(third.code, 0, third.err);
     const result = JSON.parse(third.out);
     assert.equal(result.commit_block, commitBlock, 'the seeded reveal is in the block that includes the commitment');

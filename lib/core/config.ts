@@ -34,17 +34,30 @@ export interface MinerConfig {
     bodyMaxBytes: number;
     queueMax: number;
     concurrency: number;
+    /** CHALLENGE_DEADLINE_S from receipt: past it the answer is what is done (the validator gives 30 s). */
+    challengeDeadlineMs: number;
+    /** Node's header and body read timeouts: a slow client gets 408 instead of holding a socket. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
   };
   video: {
     ffmpegPath?: string;
     downloadTimeoutMs: number;
     downloadMaxBytes: number;
     maxRedirects: number;
+    /** DOWNLOAD_ALLOW_PRIVATE: let video_url reach loopback/private addresses (local testing only). */
+    allowPrivateAddresses: boolean;
+    /** At most this many seconds of video are decoded (a timestamp gap cannot mint hours of frames). */
+    maxVideoSeconds: number;
+    /** Decoded windows that may wait for the model (decode runs ahead of inference by this much). */
+    windowsAhead: number;
   };
   model: {
     dir: string;
     providers: string[];
     threads: number;
+    /** onnxruntime's enableMemPattern (ORT_MEM_PATTERN); off measured lower peak memory, same predictions. */
+    memPattern: boolean;
   };
   security: {
     blacklistEnabled: boolean;
@@ -231,17 +244,24 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       bodyMaxBytes: parseBytes(env, ['MAX_BODY_BYTES'], 64 * 1024),
       queueMax: parseInteger(env, ['QUEUE_MAX'], 4, 0, 1000),
       concurrency: parseInteger(env, ['INFERENCE_CONCURRENCY'], 1, 1, 64),
+      challengeDeadlineMs: Math.round(parseNumber(env, ['CHALLENGE_DEADLINE_S'], 27, 1, 600) * 1000),
+      headersTimeoutMs: Math.round(parseNumber(env, ['HEADERS_TIMEOUT_S'], 10, 1, 600) * 1000),
+      requestTimeoutMs: Math.round(parseNumber(env, ['REQUEST_TIMEOUT_S'], 10, 1, 600) * 1000),
     },
     video: {
       ffmpegPath: pick(env, ['FFMPEG_PATH'])?.value,
       downloadTimeoutMs: Math.round(parseNumber(env, ['DOWNLOAD_TIMEOUT_S'], 20, 0.1, 600) * 1000),
       downloadMaxBytes: parseBytes(env, ['DOWNLOAD_MAX_BYTES'], 512 * 1024 ** 2),
       maxRedirects: parseInteger(env, ['DOWNLOAD_MAX_REDIRECTS'], 5, 0, 20),
+      allowPrivateAddresses: parseBool(env, ['DOWNLOAD_ALLOW_PRIVATE'], false),
+      maxVideoSeconds: parseNumber(env, ['MAX_VIDEO_SECONDS'], 120, 1, 3600),
+      windowsAhead: parseInteger(env, ['DECODE_WINDOWS_AHEAD'], 2, 1, 16),
     },
     model: {
       dir: path.resolve(PROJECT_ROOT, expandHome(modelDir)),
       providers: providers.length ? providers : ['cpu'],
       threads: parseInteger(env, ['ORT_THREADS'], 2, 1, 256),
+      memPattern: parseBool(env, ['ORT_MEM_PATTERN'], false),
     },
     security: {
       blacklistEnabled: parseBool(env, ['BLACKLIST_ENABLED', 'BLACKLIST'], true),

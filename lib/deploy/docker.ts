@@ -86,6 +86,12 @@ export const CONTAINER_ENV_ALLOWLIST = [
   'MIN_STAKE_THRESHOLD',
   'VALIDATOR_ALLOWLIST',
   'METAGRAPH_REFRESH_S',
+  'CHALLENGE_DEADLINE_S',
+  'HEADERS_TIMEOUT_S',
+  'REQUEST_TIMEOUT_S',
+  'MAX_VIDEO_SECONDS',
+  'DECODE_WINDOWS_AHEAD',
+  'ORT_MEM_PATTERN',
   'BITTENSOR_SUBTENSOR_ENDPOINT',
   'BITTENSOR_SUBTENSOR_FALLBACK',
   'SCOREVISION_NETUID',
@@ -117,7 +123,7 @@ export function containerEnv(
 export function modelSourceInContext(context: string, modelSrc: string): string {
   const absolute = path.resolve(context, modelSrc);
   const relative = path.relative(context, absolute);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+  if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
     throw new MinerError(`the model folder ${absolute} is outside the build context ${context}`, {
       hint: `copy it into the project (e.g. models/mine) and pass --build-arg MODEL_SRC=models/mine`,
     });
@@ -137,6 +143,10 @@ export function dockerFailure(args: readonly string[], output: string): MinerErr
     'no output';
   const command = `docker ${args[0]}`;
   const known: [RegExp, string][] = [
+    [
+      /permission denied.*docker/i,
+      'your user may not use Docker: add it to the docker group (`sudo usermod -aG docker $USER`, then log in again)',
+    ],
     [
       /Cannot connect to the Docker daemon|docker\.sock|connection refused.*docker/i,
       'start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running daemon',

@@ -211,11 +211,18 @@ test('tasks/commit.ts --dry-run under a fixed clock: the exact reveal round, one
 });
 
 test('tasks/commit.ts: usage errors exit 2, failures exit 1, each with the cause and a next step', async () => {
-  const env = { DOTENV_DISABLE: '1', BITTENSOR_WALLET_PATH: walletDir, BITTENSOR_WALLET_COLD: 'cold', BITTENSOR_WALLET_HOT: 'hot' };
+  const env = {
+    DOTENV_DISABLE: '1',
+    BITTENSOR_WALLET_PATH: walletDir,
+    BITTENSOR_WALLET_COLD: 'cold',
+    BITTENSOR_WALLET_HOT: 'hot',
+    DEPLOY_STATE_DIR: path.join(walletDir, 'no-deploy-state'),
+  };
   const runMain = (argv: string[], e: Record<string, string> = env) => runCommitMain(argv, e);
+  // Without --digest the digest comes from the deploy state, which names the step to run first.
   let r = await runMain(['--image', 'user/repo', '--tag', 'v1']);
-  assert.equal(r.code, 2);
-  assert.match(r.err, /^error: --digest is required\n {2}next: /);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: no pushed digest for user\/repo:v1: run tasks\/push\.ts first\n {2}next: /);
   r = await runMain(['--image', 'user/repo', '--tag', 'v1', '--digest', DIGEST, '--dry-run', '--bogus']);
   assert.equal(r.code, 2);
   assert.match(r.err, /^error: unknown option --bogus\n {2}next: see the usage below\n\nusage: npx tsx tasks\/commit\.ts/);
