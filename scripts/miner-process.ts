@@ -10,7 +10,16 @@ import { MinerError } from '../lib/core/errors.ts';
 export interface MinerProcess {
   url: string;
   pid: number;
+  /** Milliseconds from spawning `node server/main.ts` to the first GET /docs = 200 (within pollMs). */
+  readyMs: number;
   stop(): Promise<void>;
+}
+
+export interface MinerProcessOptions {
+  /** Where the server's stdout goes: this process's stdout (default) or its stderr (keeps a `--json` stdout clean). */
+  stdout?: 'inherit' | 'stderr';
+  /** GET /docs polling interval during start-up, in ms (default 200). */
+  pollMs?: number;
 }
 
 export function freePort(): Promise<number> {
@@ -24,9 +33,15 @@ export function freePort(): Promise<number> {
 }
 
 /** `env` is added to the current environment; security is off unless `env` turns it on. */
-export async function startMinerProcess(env: Record<string, string> = {}, readyTimeoutMs = 120_000): Promise<MinerProcess> {
+export async function startMinerProcess(
+  env: Record<string, string> = {},
+  readyTimeoutMs = 120_000,
+  options: MinerProcessOptions = {},
+): Promise<MinerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const pollMs = options.pollMs ?? 200;
+  const started = performance.now();
   const child = spawn(process.execPath, ['server/main.ts'], {
     cwd: PROJECT_ROOT,
     env: {
@@ -38,7 +53,7 @@ export async function startMinerProcess(env: Record<string, string> = {}, readyT
       MINER_PORT: String(port),
       ...env,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', options.stdout === 'stderr' ? 2 : 'inherit', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let alive = true;
@@ -56,8 +71,8 @@ export async function startMinerProcess(env: Record<string, string> = {}, readyT
         () => false,
       )
     )
-      return { url, pid: child.pid!, stop };
-    await new Promise((r) => setTimeout(r, 200));
+      return { url, pid: child.pid!, readyMs: performance.now() - started, stop };
+    await new Promise((r) => setTimeout(r, pollMs));
   }
   await stop();
   throw new MinerError(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`, {
