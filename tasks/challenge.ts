@@ -57,7 +57,7 @@ interface Io {
   err: (line: string) => void;
 }
 
-interface Options {
+export interface Options {
   url: string;
   videoUrl?: string;
   file?: string;
@@ -168,7 +168,7 @@ function hintForStatus(status: number, detail: string): string {
   return "read the miner's log around this request";
 }
 
-async function readTruth(file: string): Promise<GroundTruthEvent[]> {
+export async function readTruth(file: string): Promise<GroundTruthEvent[]> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
@@ -204,7 +204,7 @@ export interface ChallengeResult {
   next?: string;
 }
 
-async function challenge(options: Options, env: Env, io: Io): Promise<ChallengeResult> {
+export async function challenge(options: Options, env: Env, io: Io): Promise<ChallengeResult> {
   if (Boolean(options.videoUrl) === Boolean(options.file)) throw new UsageError('pass exactly one of --video-url URL or --file PATH');
   const truth = options.truth ? await readTruth(options.truth) : undefined;
   const signer = options.scheme === 'none' ? undefined : await loadSigner(options, env);

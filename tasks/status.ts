@@ -4,7 +4,8 @@
  *   npx tsx tasks/status.ts [--json]
  *
  * registered? uid, axon ip:port, stake, pending commitment (reveal round), latest revealed payload and block,
- * whether validators would use it (track "private", role absent or "miner", element_id, image_repo, image_tag).
+ * whether validators would use it (track "private", role absent or "miner", element_id, image_repo, image_tag),
+ * and when the digest they would spot-check was last rehearsed (tasks/spotcheck.ts) with what result.
  * Exit code 0 when nothing needs doing, 1 when a problem was found or the chain could not be read.
  */
 import { latestRevealed, validatorFilter } from '../lib/chain/commitment.ts';
@@ -14,6 +15,7 @@ import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint } from '../lib/core/task.ts';
+import { chooseCommitment, describeRehearsal, REHEARSE_COMMAND, type RehearsalRecord, readRehearsals } from '../lib/deploy/spotcheck.ts';
 
 const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
 
@@ -39,6 +41,8 @@ export interface StatusReport {
   stake_tao: number;
   pending: { block: number; reveal_rounds: string[] } | null;
   revealed: { block: number; text: string; passes_filter: boolean; payload: Record<string, unknown> | null } | null;
+  /** The last spot-check rehearsal (tasks/spotcheck.ts) of the digest the validator would use; null without one. */
+  spotcheck: { digest: string; rehearsal: RehearsalRecord | null; summary: string } | null;
   problems: Array<{ problem: string; fix: string }>;
   ok: boolean;
 }
@@ -96,7 +100,8 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
     }
 
     const pending = await readPending(api, netuid, hotkey.address);
-    const latest = latestRevealed(await readRevealed(api, netuid, hotkey.address));
+    const entries = await readRevealed(api, netuid, hotkey.address);
+    const latest = latestRevealed(entries);
     let revealed: StatusReport['revealed'] = null;
     if (latest) {
       const verdict = validatorFilter(latest.text, elementId);
@@ -121,6 +126,20 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
       });
     }
 
+    // The digest Score would spot-check, and when it was last rehearsed here.
+    let spotcheck: StatusReport['spotcheck'] = null;
+    const chosen = chooseCommitment(entries, elementId);
+    if (chosen.ok) {
+      const { digest } = chosen.image;
+      const rehearsal = readRehearsals(config.deploy.stateDir)[digest] ?? null;
+      spotcheck = { digest, rehearsal, summary: describeRehearsal(digest, rehearsal ?? undefined) };
+      if (rehearsal?.result === 'FAIL')
+        problems.push({
+          problem: `the last spot-check rehearsal of the committed digest ${digest.slice(0, 19)} failed: ${rehearsal.cause ?? 'see its output'}`,
+          fix: `Score's spot check would fail the same way and blacklist the hotkey: fix the image, push and commit it, then rehearse again (${REHEARSE_COMMAND})`,
+        });
+    }
+
     return {
       network: config.chain.network,
       endpoint: config.chain.endpoint,
@@ -134,6 +153,7 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
       stake_tao: Number(stake) / 1e9,
       pending: pending ? { block: pending.block, reveal_rounds: pending.revealRounds.map(String) } : null,
       revealed,
+      spotcheck,
       problems,
       ok: problems.length === 0,
     };
@@ -152,6 +172,7 @@ function formatStatus(r: StatusReport): string {
     `revealed  ${r.revealed ? `block ${r.revealed.block}: ${r.revealed.text}` : 'none'}`,
     `validator ${r.revealed ? (r.revealed.passes_filter ? 'would use this commitment' : 'would IGNORE this commitment') : 'has nothing to use'}`,
   ];
+  if (r.spotcheck) lines.push(`spotcheck ${r.spotcheck.summary}`);
   if (r.problems.length === 0) lines.push('ok: nothing to do');
   for (const p of r.problems) lines.push(`problem: ${p.problem}\n  next: ${p.fix}`);
   return lines.join('\n');

@@ -1,0 +1,426 @@
+/**
+ * The pure parts of a spot-check rehearsal (tasks/spotcheck.ts): which image Score's validator would pull (the
+ * commitment it would choose), how the container is run (Score's harness: security off through its own
+ * variable names, no wallet), Score's PASS rule (scores within 0.02), a readable diff of two answers, and the
+ * record of each rehearsal kept in the deploy state folder (`spotcheck.json`, keyed by digest) that
+ * tasks/status.ts reads back.
+ *
+ * Comparing without a ground truth: each answer stands in for the other's ground truth. The reference (the
+ * live miner, else the first run) is scored against itself and the candidate against the reference, then the
+ * other way round; the larger of the two differences decides. Identical answers always differ by 0; checking
+ * both directions makes an empty answer against a non-empty one fail (one way round both score 0, the other
+ * way round the non-empty answer scores itself 1).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type RevealedEntry, validatorFilter } from '../chain/commitment.ts';
+import { MinerError } from '../core/errors.ts';
+import { SCORE_FPS } from '../protocol/actions.ts';
+import { type GroundTruthEvent, type Prediction, scoreResponse } from '../protocol/scoring.ts';
+import { dockerFailure } from './docker.ts';
+
+/** Score's spot check passes when the image's score is within this of the live miner's. */
+export const SCORE_TOLERANCE = 0.02;
+/** Score's harness waits about this long (at least) for `GET /docs`; the rehearsal's default. */
+export const DEFAULT_READY_TIMEOUT_S = 120;
+/** Score's harness gives the image's `POST /challenge` this long. */
+export const SPOTCHECK_CHALLENGE_TIMEOUT_S = 120;
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** The image a rehearsal pulls: always by digest. */
+export interface SpotcheckImage {
+  /** As committed (`user/repo` on Docker Hub, `host[:port]/user/repo` elsewhere). */
+  repo: string;
+  digest: string;
+  /** The tag the commitment names (informational: the pull is by digest). */
+  tag?: string;
+  /** Block of the reveal the image came from (absent for --image). */
+  block?: number;
+}
+
+/** `repo@sha256:...` (what `docker pull` takes). */
+export function digestReference(image: Pick<SpotcheckImage, 'repo' | 'digest'>): string {
+  return `${image.repo}@${image.digest}`;
+}
+
+/** `repo@sha256:<64 hex>` -> its parts; undefined when it is not of that form (a tag alone is not enough). */
+export function parseDigestReference(reference: string): { repo: string; digest: string } | undefined {
+  const at = reference.lastIndexOf('@');
+  if (at <= 0) return undefined;
+  const repo = reference.slice(0, at);
+  const digest = reference.slice(at + 1);
+  if (!DIGEST.test(digest) || /\s/.test(repo)) return undefined;
+  return { repo, digest };
+}
+
+export type CommitmentChoice =
+  | { ok: true; image: SpotcheckImage }
+  | { ok: false; reason: string; problems: Array<{ problem: string; fix: string }> };
+
+/**
+ * What Score's validator uses: among the revealed commitments that pass its filter, the one with the highest
+ * block (the later entry wins a tie). A rehearsal also needs its digest (the pull is by digest).
+ */
+export function chooseCommitment(entries: readonly RevealedEntry[], elementId: string): CommitmentChoice {
+  if (entries.length === 0) return { ok: false, reason: 'no revealed commitment', problems: [] };
+  let best: { entry: RevealedEntry; payload: Record<string, unknown> } | undefined;
+  for (const entry of entries) {
+    const verdict = validatorFilter(entry.text, elementId);
+    if (verdict.ok && verdict.payload && (!best || entry.block >= best.entry.block)) best = { entry, payload: verdict.payload };
+  }
+  if (!best) {
+    const latest = entries.reduce((a, b) => (b.block >= a.block ? b : a));
+    return {
+      ok: false,
+      reason: `none of the ${entries.length} revealed commitment(s) passes the validator's filter`,
+      problems: validatorFilter(latest.text, elementId).problems,
+    };
+  }
+  const { entry, payload } = best;
+  const digest = payload.image_digest;
+  const repo = payload.image_repo as string;
+  const tag = payload.image_tag as string;
+  if (typeof digest !== 'string' || !DIGEST.test(digest)) {
+    return {
+      ok: false,
+      reason: `the commitment revealed in block ${entry.block} (${repo}:${tag}) has no image_digest of the form sha256:<64 hex>`,
+      problems: [
+        { problem: 'Score would pull it by tag, which may not be the image you tested', fix: 'commit again with `tasks/commit.ts`' },
+      ],
+    };
+  }
+  return { ok: true, image: { repo, tag, digest, block: entry.block } };
+}
+
+/** Scores within Score's tolerance (a hair of float slack: 0.52 - 0.50 is 0.020000000000000018). */
+export function withinTolerance(a: number, b: number, tolerance = SCORE_TOLERANCE): boolean {
+  return Math.abs(a - b) <= tolerance + 1e-9;
+}
+
+/** How many times the image runs: N, and at least twice when there is nothing else to compare with. */
+export function runCount(repeat: number, hasOtherReference: boolean): number {
+  return hasOtherReference ? repeat : Math.max(2, repeat);
+}
+
+/** The container's fixed name: one per rehearsal process (runs are sequential and reuse it). */
+export function spotcheckContainerName(pid: number): string {
+  return `score-miner-spotcheck-${pid}`;
+}
+
+export interface SpotcheckRunSpec {
+  name: string;
+  /** `repo@sha256:...`. */
+  image: string;
+  port: number;
+  netuid: number;
+  walletName: string;
+  hotkeyName: string;
+}
+
+/**
+ * `docker run` like Score's harness: security off through the harness's own variable names (the image must
+ * honour them: NETUID, WALLET_NAME, HOTKEY_NAME, VERIFY, BLACKLIST, SPOTCHECK_MODE), no wallet, no .env, no
+ * restart policy; the host's network with MINER_PORT a free port, and DOWNLOAD_ALLOW_PRIVATE=true because the
+ * rehearsal serves the clip on loopback.
+ */
+export function spotcheckRunCommand(spec: SpotcheckRunSpec): string[] {
+  const env: Record<string, string> = {
+    NETUID: String(spec.netuid),
+    WALLET_NAME: spec.walletName,
+    HOTKEY_NAME: spec.hotkeyName,
+    VERIFY: 'false',
+    BLACKLIST: 'false',
+    SPOTCHECK_MODE: 'true',
+    MINER_PORT: String(spec.port),
+    DOWNLOAD_ALLOW_PRIVATE: 'true',
+  };
+  const args = ['run', '-d', '--name', spec.name, '--label', 'score-miner-spotcheck=1', '--network', 'host'];
+  for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`);
+  args.push(spec.image);
+  return args;
+}
+
+export interface PredictionChange {
+  frame: number;
+  action: string;
+  from?: number;
+  to?: number;
+}
+
+export interface PredictionDiff {
+  /** In the candidate, not in the reference. */
+  added: Prediction[];
+  /** In the reference, not in the candidate. */
+  removed: Prediction[];
+  /** Same frame and action, another confidence. */
+  changed: PredictionChange[];
+  /** Predictions identical in both. */
+  same: number;
+}
+
+const byFrame = (a: { frame: number; action: string }, b: { frame: number; action: string }) =>
+  a.frame - b.frame || (a.action < b.action ? -1 : a.action > b.action ? 1 : 0);
+
+/**
+ * Predictions paired by frame and action, one to one: identical ones first, then the rest of each
+ * frame-and-action group in order (a changed confidence); what is left over was added or removed.
+ * `confidence: false` ignores confidences (a ground truth has none).
+ */
+export function diffPredictions(
+  reference: readonly Prediction[],
+  candidate: readonly Prediction[],
+  options: { confidence?: boolean } = {},
+): PredictionDiff {
+  const compareConfidence = options.confidence ?? true;
+  const groups = new Map<string, { reference: Prediction[]; candidate: Prediction[] }>();
+  const group = (p: Prediction) => {
+    const key = `${p.frame}\u0000${p.action}`;
+    let found = groups.get(key);
+    if (!found) {
+      found = { reference: [], candidate: [] };
+      groups.set(key, found);
+    }
+    return found;
+  };
+  for (const p of reference) group(p).reference.push(p);
+  for (const p of candidate) group(p).candidate.push(p);
+  const diff: PredictionDiff = { added: [], removed: [], changed: [], same: 0 };
+  for (const { reference: before, candidate: after } of groups.values()) {
+    const left = [...before];
+    const right: Prediction[] = [];
+    for (const p of after) {
+      const exact = left.findIndex((q) => !compareConfidence || q.confidence === p.confidence);
+      if (exact >= 0) {
+        left.splice(exact, 1);
+        diff.same++;
+      } else right.push(p);
+    }
+    const pairs = Math.min(left.length, right.length);
+    for (let i = 0; i < pairs; i++)
+      diff.changed.push({ frame: right[i].frame, action: right[i].action, from: left[i].confidence, to: right[i].confidence });
+    diff.removed.push(...left.slice(pairs));
+    diff.added.push(...right.slice(pairs));
+  }
+  diff.added.sort(byFrame);
+  diff.removed.sort(byFrame);
+  diff.changed.sort(byFrame);
+  return diff;
+}
+
+export function isSameAnswer(diff: PredictionDiff): boolean {
+  return diff.added.length === 0 && diff.removed.length === 0 && diff.changed.length === 0;
+}
+
+function confidence(value: number | undefined): string {
+  return value === undefined ? '-' : value.toFixed(4);
+}
+
+function at(frame: number): string {
+  return `frame ${String(frame).padStart(5)} (${(frame / SCORE_FPS).toFixed(2).padStart(6)} s)`;
+}
+
+/** One line per difference, in frame order: `+` added, `-` removed, `~` changed; at most `limit` lines. */
+export function formatDiff(diff: PredictionDiff, limit = 40): string[] {
+  const rows: Array<{ frame: number; action: string; line: string }> = [];
+  for (const p of diff.removed)
+    rows.push({ ...p, line: `- removed  ${at(p.frame)}  ${p.action.padEnd(17)} confidence ${confidence(p.confidence)}` });
+  for (const p of diff.added)
+    rows.push({ ...p, line: `+ added    ${at(p.frame)}  ${p.action.padEnd(17)} confidence ${confidence(p.confidence)}` });
+  for (const c of diff.changed) {
+    let [from, to] = [confidence(c.from), confidence(c.to)];
+    if (from === to) [from, to] = [String(c.from), String(c.to)];
+    rows.push({ ...c, line: `~ changed  ${at(c.frame)}  ${c.action.padEnd(17)} confidence ${from} -> ${to}` });
+  }
+  rows.sort(byFrame);
+  const lines = rows.slice(0, limit).map((r) => r.line);
+  if (rows.length > limit) lines.push(`... and ${rows.length - limit} more`);
+  return lines;
+}
+
+/** One answer to the replayed challenge. */
+export interface Answer {
+  /** `live`, `run 1`, `run 2`, ... */
+  label: string;
+  predictions: Prediction[];
+}
+
+export interface PairVerdict {
+  reference: string;
+  candidate: string;
+  /** Against the ground truth, or (without one) with the reference's answer as the ground truth. */
+  referenceScore: number;
+  candidateScore: number;
+  /** Without a ground truth: with the candidate's answer as the ground truth. */
+  reverse?: { referenceScore: number; candidateScore: number };
+  /** The difference the PASS rule looks at (without a ground truth, the larger of both directions). */
+  difference: number;
+  pass: boolean;
+  /** What the candidate predicted differently from the reference. */
+  diff: PredictionDiff;
+}
+
+export interface Verdict {
+  /** `truth`: scored against --truth; `answers`: each answer is the other's ground truth. */
+  mode: 'truth' | 'answers';
+  pass: boolean;
+  pairs: PairVerdict[];
+  /** The largest difference over all pairs. */
+  difference: number;
+}
+
+/**
+ * Score's rule on each candidate against the reference: PASS only when every difference is at most 0.02.
+ * `confidence: false` leaves confidences out of the diff (a reference made from the ground truth has none).
+ */
+export function compareAnswers(
+  reference: Answer,
+  candidates: readonly Answer[],
+  truth?: readonly GroundTruthEvent[],
+  options: { confidence?: boolean } = {},
+): Verdict {
+  const pairs = candidates.map((candidate): PairVerdict => {
+    const diff = diffPredictions(reference.predictions, candidate.predictions, options);
+    if (truth) {
+      const referenceScore = scoreResponse(reference.predictions, truth);
+      const candidateScore = scoreResponse(candidate.predictions, truth);
+      const difference = Math.abs(referenceScore - candidateScore);
+      return {
+        reference: reference.label,
+        candidate: candidate.label,
+        referenceScore,
+        candidateScore,
+        difference,
+        pass: withinTolerance(referenceScore, candidateScore),
+        diff,
+      };
+    }
+    const referenceScore = scoreResponse(reference.predictions, reference.predictions);
+    const candidateScore = scoreResponse(candidate.predictions, reference.predictions);
+    const reverse = {
+      referenceScore: scoreResponse(reference.predictions, candidate.predictions),
+      candidateScore: scoreResponse(candidate.predictions, candidate.predictions),
+    };
+    const difference = Math.max(Math.abs(referenceScore - candidateScore), Math.abs(reverse.referenceScore - reverse.candidateScore));
+    return {
+      reference: reference.label,
+      candidate: candidate.label,
+      referenceScore,
+      candidateScore,
+      reverse,
+      difference,
+      pass: withinTolerance(referenceScore, candidateScore) && withinTolerance(reverse.referenceScore, reverse.candidateScore),
+      diff,
+    };
+  });
+  return {
+    mode: truth ? 'truth' : 'answers',
+    pass: pairs.every((p) => p.pass),
+    pairs,
+    difference: pairs.reduce((max, p) => Math.max(max, p.difference), 0),
+  };
+}
+
+/** What one rehearsal found, kept per digest in `<stateDir>/spotcheck.json`. */
+export interface RehearsalRecord {
+  digest: string;
+  repo: string;
+  tag?: string;
+  result: 'PASS' | 'FAIL';
+  /** What the image's answers were compared with. */
+  compared: 'truth' | 'live' | 'runs';
+  /** Score of each answer (`live`, `run 1`, ...): against the truth, or with the reference's answer as the truth. */
+  scores: Record<string, number>;
+  /** The largest score difference (absent when a run failed before answering). */
+  difference?: number;
+  /** Seconds until each run answered GET /docs. */
+  readySeconds: number[];
+  /** Why it failed. */
+  cause?: string;
+  /** ISO time the rehearsal finished, and how long it took. */
+  at: string;
+  seconds: number;
+}
+
+export const REHEARSALS_FILE = 'spotcheck.json';
+
+export function rehearsalsFile(stateDir: string): string {
+  return path.join(stateDir, REHEARSALS_FILE);
+}
+
+/** Every recorded rehearsal by digest; an unreadable file counts as none (the next rehearsal rewrites it). */
+export function readRehearsals(stateDir: string): Record<string, RehearsalRecord> {
+  const file = rehearsalsFile(stateDir);
+  if (!existsSync(file)) return {};
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, RehearsalRecord>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Keep `record` as the digest's latest rehearsal (atomic rename, so a killed write leaves the old file). */
+export async function recordRehearsal(stateDir: string, record: RehearsalRecord): Promise<string> {
+  const file = rehearsalsFile(stateDir);
+  const all = { ...readRehearsals(stateDir), [record.digest]: record };
+  await mkdir(stateDir, { recursive: true });
+  const scratch = `${file}.${process.pid}.tmp`;
+  await writeFile(scratch, `${JSON.stringify(all, null, 2)}\n`);
+  await rename(scratch, file);
+  return file;
+}
+
+/** The command a miner runs to rehearse (the clip and truth are theirs to choose). */
+export const REHEARSE_COMMAND = 'npx tsx tasks/spotcheck.ts --file clip.mp4 [--truth truth.json] [--live http://<ip>:<port>]';
+
+/** tasks/status.ts's line about the committed digest's last rehearsal. */
+export function describeRehearsal(digest: string, record: RehearsalRecord | undefined): string {
+  const short = digest.slice(0, 19);
+  if (!record) return `the committed digest ${short} was never rehearsed: ${REHEARSE_COMMAND}`;
+  const against =
+    record.compared === 'truth' ? 'against --truth' : record.compared === 'live' ? 'against the live miner' : 'run against run';
+  const difference = record.difference === undefined ? '' : `, largest score difference ${record.difference.toFixed(4)}`;
+  const cause = record.result === 'FAIL' && record.cause ? `: ${record.cause}` : '';
+  return `${record.result} for ${short} at ${record.at} (${against}${difference})${cause}`;
+}
+
+/** The registry host of an image name, the way docker reads it (`user/repo` -> docker.io). */
+export function registryOf(repo: string): string {
+  const slash = repo.indexOf('/');
+  const first = slash < 0 ? '' : repo.slice(0, slash);
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    const host = first.toLowerCase();
+    return host === 'index.docker.io' || host === 'registry-1.docker.io' ? 'docker.io' : host;
+  }
+  return 'docker.io';
+}
+
+/** A failed `docker pull` of `reference` as the cause and the next step. */
+export function pullFailure(reference: string, output: string): MinerError {
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const said = (
+    lines.findLast((line) => /error|denied|unauthorized|not found|unknown|does not exist/i.test(line)) ??
+    lines.at(-1) ??
+    'no output'
+  ).slice(0, 300);
+  if (/pull access denied|unauthorized|authentication required|no basic auth credentials|denied/i.test(output)) {
+    return new MinerError(`the registry refused to let this machine pull ${reference} (${said})`, {
+      hint:
+        'set the registry account and token in .env (DOCKERHUB_USERNAME/DOCKERHUB_TOKEN, or REGISTRY_USERNAME/REGISTRY_TOKEN) so the rehearsal logs in; ' +
+        "check the repository exists, and that Score's account may read it (tasks/share.ts)",
+    });
+  }
+  if (/manifest unknown|not found|name unknown|does not exist|no such manifest/i.test(output)) {
+    return new MinerError(`the registry has no image ${reference} (${said})`, {
+      hint:
+        'Score pulls exactly this digest and would fail the same way: push the image (tasks/push.ts) and commit the digest the registry reports (tasks/commit.ts); ' +
+        'with --image, check the digest (`docker inspect --format "{{index .RepoDigests 0}}" IMAGE`)',
+    });
+  }
+  return dockerFailure(['pull', reference], output);
+}
