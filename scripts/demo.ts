@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   const files = await serveFiles([clip]);
   let miner: MinerProcess | undefined;
   try {
-    miner = await startMinerProcess();
+    // The clip is served on loopback, which the miner refuses unless told otherwise.
+    miner = await startMinerProcess({ DOWNLOAD_ALLOW_PRIVATE: 'true' });
 
     const body = JSON.stringify({ challenge_id: 'demo-1', video_url: files.urlFor(clip), frames: null });
     const t0 = performance.now();

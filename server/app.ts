@@ -26,9 +26,18 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     modelDir: config.model.dir,
     providers: config.model.providers,
     threads: config.model.threads,
+    memPattern: config.model.memPattern,
     ffmpegPath: ffmpeg.path,
     concurrency: config.server.concurrency,
     queueMax: config.server.queueMax,
+    download: {
+      timeoutMs: config.video.downloadTimeoutMs,
+      maxBytes: config.video.downloadMaxBytes,
+      maxRedirects: config.video.maxRedirects,
+      allowPrivate: config.video.allowPrivateAddresses,
+    },
+    maxVideoSeconds: config.video.maxVideoSeconds,
+    windowsAhead: config.video.windowsAhead,
   });
   log.info('model ready', {
     name: pool.info.model.name,
@@ -40,18 +49,18 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
   const handler = createRoutes({
     guard,
     pool,
-    download: {
-      timeoutMs: config.video.downloadTimeoutMs,
-      maxBytes: config.video.downloadMaxBytes,
-      maxRedirects: config.video.maxRedirects,
-    },
     ffmpeg,
     startedAt,
+    challengeDeadlineMs: config.server.challengeDeadlineMs,
+    allowPrivateAddresses: config.video.allowPrivateAddresses,
   });
-  const server = createHttpServer(handler, { bodyMaxBytes: config.server.bodyMaxBytes });
-  // The validator's whole budget is 30 s; never let a slow client hold a socket for minutes.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 20_000;
+  // The validator's whole budget is 30 s: a client slower than HEADERS_TIMEOUT_S / REQUEST_TIMEOUT_S gets a 408.
+  const front = createHttpServer(handler, {
+    bodyMaxBytes: config.server.bodyMaxBytes,
+    headersTimeoutMs: config.server.headersTimeoutMs,
+    requestTimeoutMs: config.server.requestTimeoutMs,
+  });
+  const server = front.server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
@@ -66,9 +75,18 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     port,
     pool,
     async close() {
+      // Idle and half-received connections go at once; a running challenge answers by its deadline (counted
+      // from receipt, partial predictions past it), so that plus a little for the reply bounds the wait.
+      const report = await front.shutdown({ handlerBudgetMs: config.server.challengeDeadlineMs + 2000 });
+      log.info('http server closed', {
+        connections_closed: report.closedAtOnce,
+        in_flight: report.inFlight,
+        answered: report.answered,
+        abandoned: report.abandoned,
+        ms: report.ms,
+      });
+      if (report.abandoned > 0) log.warn(`${report.abandoned} request(s) still running at the shutdown bound were cut off`);
       guard.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
       await pool.close();
     },
   };

@@ -1,42 +1,60 @@
 /**
- * Inference off the event loop: onnxruntime's run() blocks its thread, so each model lives in a worker
- * thread. The pool admits a bounded number of challenges (running + waiting); past that it answers 503 at
- * once, before any download. Workers load and warm the model before the pool reports ready.
+ * The inference slots and admission. Each slot is a worker thread holding the model (onnxruntime's run()
+ * blocks its thread); a challenge is admitted at receipt, before its download: up to `concurrency` run, up to
+ * `queueMax` wait, and beyond that capacity the answer is 503 at once. Only running challenges download and
+ * decode, so disk (DOWNLOAD_MAX_BYTES each) and memory are bounded by the capacity, never by the number of
+ * callers. A challenge still waiting at its deadline is answered empty. Workers load and warm the model
+ * before the pool reports ready; stale temp folders of dead miners are removed first.
  */
 import { Worker } from 'node:worker_threads';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
+import type { DownloadOptions } from '../lib/inference/download.ts';
+import type { ClipWindow } from '../lib/inference/frames.ts';
+import type { Snapshot } from '../lib/inference/pipeline.ts';
+import { prepareTempRoot } from '../lib/inference/tempdir.ts';
 import { HttpError } from './http.ts';
-import type { PipelineResult, WorkerInfo, WorkerRequest, WorkerResponse } from './worker.ts';
+import { type ChallengeOutcome, type JobOptions, type ModelLink, queuedPastDeadline, runChallenge } from './job.ts';
+import type { WorkerConfig, WorkerInfo, WorkerRequest, WorkerResponse } from './worker.ts';
 
 export interface PoolOptions {
   modelDir: string;
   providers: string[];
   threads: number;
+  /** ORT_MEM_PATTERN. */
+  memPattern: boolean;
   ffmpegPath: string;
-  /** Workers (challenges inferred at once). */
+  /** Workers (challenges run at once). */
   concurrency: number;
   /** Challenges allowed to wait for a worker; more get 503. */
   queueMax: number;
+  download: DownloadOptions;
+  /** MAX_VIDEO_SECONDS. */
+  maxVideoSeconds: number;
+  /** DECODE_WINDOWS_AHEAD. */
+  windowsAhead: number;
+}
+
+export interface ChallengeRequest {
+  videoUrl: string;
+  /** performance.now() by which the answer is due (receipt + CHALLENGE_DEADLINE_S). */
+  deadlineAt: number;
 }
 
 interface Job {
   id: number;
-  videoPath: string;
-  resolve(result: PipelineResult): void;
-  reject(error: MinerError): void;
+  request: ChallengeRequest;
+  /** Sends the answer; only the first call counts. */
+  answer(result: { outcome: ChallengeOutcome } | { error: unknown }): void;
+  waitTimer?: NodeJS.Timeout;
 }
 
 interface Slot {
   worker: Worker;
   job?: Job;
-}
-
-export interface Admission {
-  /** Run the pipeline on a downloaded file (waits for a free worker). */
-  run(videoPath: string): Promise<PipelineResult>;
-  /** Give the admission back (always, also when the download failed). */
-  release(): void;
+  /** The window the worker is scoring. */
+  pending?: { job: number; resolve(snapshot: Snapshot): void; reject(error: unknown): void };
+  lost: AbortController;
 }
 
 // Node runs the TypeScript worker itself (type stripping): no loader, no build step.
@@ -45,12 +63,17 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url);
 export class InferencePool {
   info!: WorkerInfo;
   private slots: Slot[] = [];
+  /** Every live worker, ready or still loading (close() ends them all). */
+  private workers = new Set<Worker>();
   private waiting: Job[] = [];
+  private running = new Set<Promise<void>>();
   private admitted = 0;
   private nextId = 1;
   private closing = false;
-  /** Set by crashNextJobForTesting() only. */
+  private jobOptions!: JobOptions;
+  /** Set by the test seams only. */
   private crashNextJob = false;
+  private stallNextWindowMs = 0;
 
   private readonly options: PoolOptions;
 
@@ -59,6 +82,7 @@ export class InferencePool {
   }
 
   static async start(options: PoolOptions): Promise<InferencePool> {
+    await prepareTempRoot(); // a temp folder that cannot be made stops the start with the fix
     const pool = new InferencePool(options);
     try {
       await Promise.all(Array.from({ length: options.concurrency }, () => pool.spawn()));
@@ -78,86 +102,151 @@ export class InferencePool {
     };
   }
 
-  /** Throw 503 when no challenge could be admitted right now (the caller may retry after Retry-After). */
-  assertRoom(): void {
+  /**
+   * Admits a challenge (running or waiting) or throws 503 at once when the pool is full. Resolves with the
+   * outcome (partial after the deadline), rejects with the error to answer with.
+   */
+  submit(request: ChallengeRequest): Promise<ChallengeOutcome> {
     if (this.closing) throw new HttpError(503, 'Server is shutting down');
     if (this.admitted >= this.options.concurrency + this.options.queueMax) {
       throw new HttpError(503, `Busy: ${this.admitted} challenges in progress, queue full`);
     }
-  }
-
-  /** Reserve room for one challenge or throw 503. */
-  admit(): Admission {
-    this.assertRoom();
     this.admitted++;
-    let released = false;
-    return {
-      run: (videoPath) => this.enqueue(videoPath),
-      release: () => {
-        if (!released) this.admitted--;
-        released = true;
-      },
-    };
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const job: Job = {
+        id: this.nextId++,
+        request,
+        answer: (result) => {
+          if (answered) return;
+          answered = true;
+          if ('outcome' in result) resolve(result.outcome);
+          else reject(result.error);
+        },
+      };
+      job.waitTimer = setTimeout(
+        () => {
+          const index = this.waiting.indexOf(job);
+          if (index === -1) return;
+          this.waiting.splice(index, 1);
+          this.admitted--;
+          job.answer({ outcome: queuedPastDeadline() });
+        },
+        Math.max(0, request.deadlineAt - performance.now()),
+      );
+      this.waiting.push(job);
+      this.dispatch();
+    });
   }
 
+  /** Refuses new challenges, stops the running ones (503) and the workers; resolves once all is cleaned up. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const job of this.waiting.splice(0)) job.reject(new HttpError(503, 'Server is shutting down'));
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    for (const job of this.waiting.splice(0)) {
+      clearTimeout(job.waitTimer);
+      this.admitted--;
+      job.answer({ error: new HttpError(503, 'Server is shutting down') });
+    }
+    for (const slot of this.slots) slot.lost.abort(new HttpError(503, 'Server is shutting down'));
+    await Promise.all([...this.workers].map((worker) => worker.terminate()));
+    await Promise.all(this.running);
     this.slots = [];
   }
 
   /**
    * TEST SEAM, never called by the server: the worker that receives the next challenge is terminated right
-   * after the job is handed to it, as if its thread had crashed mid-challenge. Deterministic, unlike killing
-   * a worker "while it runs" from outside, which races with the job finishing.
+   * after the challenge is handed to it, as if its thread had crashed mid-challenge. Deterministic, unlike
+   * killing a worker "while it runs" from outside, which races with the job finishing.
    */
   crashNextJobForTesting(): void {
     this.crashNextJob = true;
   }
 
-  private enqueue(videoPath: string): Promise<PipelineResult> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ id: this.nextId++, videoPath, resolve, reject });
-      this.dispatch();
-    });
+  /** TEST SEAM, never called by the server: the next window blocks its worker for `ms`, as a slow model would. */
+  stallNextWindowForTesting(ms: number): void {
+    this.stallNextWindowMs = ms;
   }
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.job || this.waiting.length === 0) continue;
+      if (slot.job || slot.lost.signal.aborted || this.waiting.length === 0) continue;
       const job = this.waiting.shift()!;
+      clearTimeout(job.waitTimer);
       slot.job = job;
-      slot.worker.postMessage({ type: 'run', id: job.id, videoPath: job.videoPath } satisfies WorkerRequest);
-      if (this.crashNextJob) {
-        this.crashNextJob = false;
-        void slot.worker.terminate();
-      }
+      const run = runChallenge(job.request.videoUrl, job.request.deadlineAt, this.link(slot, job.id), this.jobOptions, (outcome) =>
+        job.answer({ outcome }),
+      )
+        .then(
+          (outcome) => ({ outcome }),
+          (error: unknown) => ({ error }),
+        )
+        .then((result) => {
+          // The slot and the admission are given back before the answer: a caller that got its answer finds room.
+          slot.job = undefined;
+          this.admitted--;
+          this.running.delete(run);
+          job.answer(result);
+          this.dispatch();
+        });
+      this.running.add(run);
     }
+  }
+
+  private link(slot: Slot, job: number): ModelLink {
+    return {
+      lost: slot.lost.signal,
+      begin: () => {
+        slot.worker.postMessage({ type: 'begin', job } satisfies WorkerRequest);
+        if (this.crashNextJob) {
+          this.crashNextJob = false;
+          void slot.worker.terminate();
+        }
+      },
+      score: (window: ClipWindow) =>
+        new Promise<Snapshot>((resolve, reject) => {
+          if (slot.lost.signal.aborted) return reject(slot.lost.signal.reason);
+          slot.pending = { job, resolve, reject };
+          const stallMs = this.stallNextWindowMs || undefined;
+          this.stallNextWindowMs = 0;
+          // frames lives on a SharedArrayBuffer: the worker reads it in place.
+          const { startFrame, validFrames, frames } = window;
+          slot.worker.postMessage({ type: 'window', job, startFrame, validFrames, frames, stallMs } satisfies WorkerRequest);
+        }),
+    };
   }
 
   /** Start one worker and resolve when its model is loaded and warmed up. */
   private spawn(): Promise<void> {
-    const { modelDir, providers, threads, ffmpegPath } = this.options;
-    const worker = new Worker(WORKER_URL, { workerData: { modelDir, providers, threads, ffmpegPath } });
-    const slot: Slot = { worker };
+    const { modelDir, providers, threads, memPattern } = this.options;
+    const worker = new Worker(WORKER_URL, { workerData: { modelDir, providers, threads, memPattern } satisfies WorkerConfig });
+    const slot: Slot = { worker, lost: new AbortController() };
+    this.workers.add(worker);
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (message: WorkerResponse) => {
         if (message.type === 'ready') {
           ready = true;
+          if (this.closing) {
+            void worker.terminate(); // a replacement that came up while the pool was closing
+            return resolve();
+          }
           this.info = message.info;
+          this.jobOptions = {
+            download: this.options.download,
+            ffmpegPath: this.options.ffmpegPath,
+            spec: { ...message.info.decode, maxSeconds: this.options.maxVideoSeconds },
+            windowsAhead: this.options.windowsAhead,
+          };
           this.slots.push(slot);
           resolve();
           this.dispatch();
         } else if (message.type === 'fatal') {
           reject(new MinerError(message.message, { hint: message.hint }));
-        } else if (slot.job && slot.job.id === message.id) {
-          const job = slot.job;
-          slot.job = undefined;
-          if (message.type === 'result') job.resolve(message.result);
-          else job.reject(new MinerError(message.message, { kind: message.kind }));
-          this.dispatch();
+        } else if (slot.pending && slot.pending.job === message.job) {
+          const { resolve: done, reject: fail } = slot.pending;
+          slot.pending = undefined;
+          if (message.type === 'scored') done(message.snapshot);
+          else fail(new MinerError(message.message, { kind: message.kind }));
         }
       });
       worker.on('error', (error) => {
@@ -165,8 +254,12 @@ export class InferencePool {
         if (!ready) reject(new MinerError(`inference worker failed to start: ${error.message}`));
       });
       worker.on('exit', (code) => {
+        this.workers.delete(worker);
         this.slots = this.slots.filter((s) => s !== slot);
-        slot.job?.reject(new MinerError(`Inference worker exited (code ${code})`));
+        const lost = new MinerError(`Inference worker exited (code ${code})`);
+        if (!slot.lost.signal.aborted) slot.lost.abort(lost);
+        slot.pending?.reject(slot.lost.signal.reason);
+        slot.pending = undefined;
         if (!ready) reject(new MinerError(`inference worker exited during start-up (code ${code})`));
         else if (!this.closing) {
           log.warn('restarting inference worker', { code });

@@ -1,10 +1,11 @@
 /**
  * The miner's HTTP surface as plain handlers: POST /challenge, GET /docs (the spot-check readiness probe),
- * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400)
- * -> download (502) -> admission to the inference queue (503) -> decode/inference (422/500) -> reply.
+ * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400) -> admission
+ * at receipt (503 at once when full) -> download, decoded as it arrives, and inference on the slot (502/422/500)
+ * -> reply; from receipt, CHALLENGE_DEADLINE_S ends the work and the reply holds what was done.
  */
 import { log } from '../lib/core/log.ts';
-import { type DownloadOptions, downloadVideo } from '../lib/inference/download.ts';
+import { checkVideoUrl } from '../lib/inference/download.ts';
 import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
@@ -28,20 +29,24 @@ export function parseChallenge(body: Buffer): ChallengeRequest {
   const fields = json as Record<string, unknown>;
   const id = fields.challenge_id;
   if (id === undefined || id === null) throw new HttpError(400, 'Missing field: challenge_id');
-  if (typeof id !== 'string' && typeof id !== 'number') throw new HttpError(400, 'Field challenge_id must be a string');
+  // Echoed back as received: a number would come back reformatted (1.2345678901234568e+22), not the same id.
+  if (typeof id !== 'string') throw new HttpError(400, 'Field challenge_id must be a string');
   const url = fields.video_url;
   if (url === undefined || url === null) throw new HttpError(400, 'Missing field: video_url');
   if (typeof url !== 'string') throw new HttpError(400, 'Field video_url must be a string');
   if (!/^https?:\/\//i.test(url)) throw new HttpError(400, 'Field video_url must be an http(s) URL');
-  return { challenge_id: String(id), video_url: url };
+  return { challenge_id: id, video_url: url };
 }
 
 export interface RouteDeps {
   guard: RequestGuard;
   pool: InferencePool;
-  download: DownloadOptions;
   ffmpeg: FfmpegBinary;
   startedAt: number;
+  /** CHALLENGE_DEADLINE_S, from receipt. */
+  challengeDeadlineMs: number;
+  /** DOWNLOAD_ALLOW_PRIVATE: literal private addresses in video_url are refused before admission unless set. */
+  allowPrivateAddresses: boolean;
 }
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
@@ -49,29 +54,26 @@ const seconds = (ms: number) => Math.round(ms) / 1000;
 async function challenge(request: HandlerRequest, deps: RouteDeps): Promise<Reply> {
   await deps.guard.check({ headers: request.headers, body: request.body });
   const { challenge_id, video_url } = parseChallenge(request.body);
-  deps.pool.assertRoom(); // fail fast before spending a download when the queue is already full
-  const video = await downloadVideo(video_url, deps.download);
-  const downloadedAt = performance.now();
-  try {
-    const admission = deps.pool.admit();
-    try {
-      const { predictions, stats } = await admission.run(video.path);
-      const processingTime = (performance.now() - request.receivedAt) / 1000;
-      log.info('challenge answered', {
-        challenge_id,
-        predictions: predictions.length,
-        frames: stats.frames,
-        download_s: seconds(downloadedAt - request.receivedAt),
-        infer_s: seconds(stats.inferMs),
-        total_s: seconds(processingTime * 1000),
-      });
-      return { status: 200, body: { challenge_id, predictions, processing_time: processingTime } };
-    } finally {
-      admission.release();
-    }
-  } finally {
-    await video.cleanup();
-  }
+  checkVideoUrl(video_url, deps.allowPrivateAddresses); // a URL that can never be fetched takes no place
+  const { predictions, stats, cut } = await deps.pool.submit({
+    videoUrl: video_url,
+    deadlineAt: request.receivedAt + deps.challengeDeadlineMs,
+  });
+  const processingTime = (performance.now() - request.receivedAt) / 1000;
+  const fields = {
+    challenge_id,
+    predictions: predictions.length,
+    bytes: stats.bytes,
+    frames_decoded: stats.framesDecoded,
+    frames_inferred: stats.framesInferred,
+    windows: stats.windows,
+    decoded_from: stats.decodedFrom,
+    infer_s: seconds(stats.inferMs),
+    total_s: seconds(processingTime * 1000),
+  };
+  if (cut) log.warn('challenge answered with part of the video', { ...fields, stage: cut.stage, reason: cut.reason });
+  else log.info('challenge answered', fields);
+  return { status: 200, body: { challenge_id, predictions, processing_time: processingTime } };
 }
 
 function health(deps: RouteDeps): Reply {

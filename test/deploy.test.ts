@@ -88,6 +88,7 @@ function minerEnv(extra: Record<string, string> = {}): Record<string, string> {
     START_TIMEOUT_S: '90',
     VERIFY_ENABLED: 'false',
     BLACKLIST_ENABLED: 'false',
+    DOWNLOAD_ALLOW_PRIVATE: 'true', // the test clip is served on loopback (passed to the container by the allow-list)
     BITTENSOR_SUBTENSOR_ENDPOINT: ws.url,
     CHAIN_CONNECT_TIMEOUT_S: '20',
     SCOREVISION_NETUID: String(TEST_NETUID),
@@ -169,7 +170,7 @@ before(async () => {
   );
   files = await serveFiles([clip]);
   clipUrl = files.urlFor(clip);
-  const local = await startMiner(loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1' }));
+  const local = await startMiner(loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', DOWNLOAD_ALLOW_PRIVATE: 'true' }));
   try {
     const response = await fetch(`${local.url}/challenge`, {
       method: 'POST',

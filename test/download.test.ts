@@ -1,35 +1,32 @@
 /**
  * The video download (lib/inference/download.ts) against loopback servers only: servers that close the
  * connection right after the body, many times over (Node 24's built-in fetch crashed the process there),
- * and the rules: redirects, statuses, timeout, size cap, schemes, credentials, temp folders, sockets.
+ * the rules (redirects, statuses, timeout, size cap, schemes, credentials, sockets), the sink's pace, the
+ * deadline's abort, and the address policy at every hop (each refusal leaves the target without a connection).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
-import { type DownloadOptions, downloadVideo } from '../lib/inference/download.ts';
+import { checkVideoUrl, type DownloadOptions, fetchVideo } from '../lib/inference/download.ts';
 import { startVideoServer, type TestVideoServer } from './support/media.ts';
 
-// Downloads make their temp folders under os.tmpdir(), which reads TMPDIR: a private one, so that other test
-// runs on this machine cannot add or remove `score-miner-*` entries while this file counts them.
-const privateTmp = mkdtempSync(path.join(os.tmpdir(), 'download-test-'));
-process.env.TMPDIR = privateTmp;
-assert.equal(os.tmpdir(), privateTmp);
-const leftovers = () => readdirSync(os.tmpdir()).filter((name) => name.startsWith('score-miner-'));
-after(() => {
-  const left = leftovers();
-  rmSync(privateTmp, { recursive: true, force: true });
-  assert.deepEqual(left, [], 'temp folders left behind');
-});
+// Every server here is the test's own on loopback: the policy must let it through.
+const options: DownloadOptions = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3, allowPrivate: true };
 
-const options: DownloadOptions = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 3 };
+/** The whole body, through the streaming sink. */
+async function download(url: string, opts: DownloadOptions = options): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const bytes = await fetchVideo(url, opts, async (chunk) => {
+    chunks.push(chunk);
+  });
+  const body = Buffer.concat(chunks);
+  assert.equal(bytes, body.length);
+  return body;
+}
 
 async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<MinerError> {
   let caught: MinerError | undefined;
@@ -60,19 +57,15 @@ describe('servers that close the connection right after the body', () => {
   const digest = sha256(body);
   const stress = { ...options, timeoutMs: 20_000, maxBytes: 4 * 1024 * 1024 };
 
-  /** Downloads `url` DOWNLOADS times, CONCURRENCY at a time, checking each file and its cleanup. */
+  /** Downloads `url` DOWNLOADS times, CONCURRENCY at a time, checking each body. */
   async function downloadMany(url: string): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < DOWNLOADS) {
         next++;
-        const video = await downloadVideo(url, stress);
-        const bytes = await readFile(video.path);
-        assert.equal(video.bytes, body.length);
+        const bytes = await download(url, stress);
         assert.equal(bytes.length, body.length);
         assert.equal(sha256(bytes), digest);
-        await video.cleanup();
-        assert.equal(existsSync(path.dirname(video.path)), false, 'cleanup() removes the temp folder');
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -99,7 +92,6 @@ describe('servers that close the connection right after the body', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
-    assert.deepEqual(leftovers(), []);
   });
 
   it('Connection: close with a chunked body, 300 times', { timeout: 40_000 }, async () => {
@@ -126,7 +118,6 @@ describe('servers that close the connection right after the body', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
-    assert.deepEqual(leftovers(), []);
   });
 });
 
@@ -138,59 +129,63 @@ describe('download rules', () => {
   });
   after(() => server.close());
 
-  it('streams a file to a temp path and cleanup deletes it', async () => {
-    const video = await downloadVideo(`${server.base}/files/small.mp4`, options);
-    assert.ok(path.basename(path.dirname(video.path)).startsWith('score-miner-'));
-    assert.equal(path.dirname(path.dirname(video.path)), os.tmpdir());
-    assert.deepEqual(await readFile(video.path), small);
-    assert.equal(video.bytes, small.length);
-    await video.cleanup();
-    assert.equal(existsSync(path.dirname(video.path)), false);
-    await video.cleanup(); // twice is harmless
+  it('streams the body to the sink, one chunk at a time', async () => {
+    let inSink = 0;
+    let mostAtOnce = 0;
+    const chunks: Buffer[] = [];
+    const bytes = await fetchVideo(`${server.base}/files/small.mp4`, options, async (chunk) => {
+      inSink++;
+      mostAtOnce = Math.max(mostAtOnce, inSink);
+      await sleep(1); // a slow sink: the next chunk must wait for it
+      chunks.push(chunk);
+      inSink--;
+    });
+    assert.equal(bytes, small.length);
+    assert.deepEqual(Buffer.concat(chunks), small);
+    assert.ok(chunks.length > 1, `one chunk only (${chunks.length}): the order check proves nothing`);
+    assert.equal(mostAtOnce, 1, 'the sink was called again before it resolved');
   });
   it('follows redirects up to the limit', async () => {
-    const video = await downloadVideo(`${server.base}/redirect/3/small.mp4`, options);
-    assert.deepEqual(await readFile(video.path), small);
-    await video.cleanup();
-    await rejectsWith(downloadVideo(`${server.base}/redirect/4/small.mp4`, options), 'download-failed', /more than 3 redirects/);
+    assert.deepEqual(await download(`${server.base}/redirect/3/small.mp4`), small);
+    await rejectsWith(download(`${server.base}/redirect/4/small.mp4`), 'download-failed', /more than 3 redirects/);
   });
   it('a redirect without Location, or to another scheme, fails', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/location`, options), 'download-failed', /redirect 302 without a Location header/);
+    await rejectsWith(download(`${server.base}/location`, options), 'download-failed', /redirect 302 without a Location header/);
     const toFtp = `${server.base}/location?to=${encodeURIComponent('ftp://127.0.0.1/v.mp4')}`;
-    await rejectsWith(downloadVideo(toFtp, options), 'download-failed', /redirect to ftp: refused/);
+    await rejectsWith(download(toFtp, options), 'download-failed', /redirect to ftp: refused/);
   });
   it('an HTTP 404 upstream is download-failed naming the status', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/files/missing.mp4`, options), 'download-failed', /HTTP 404 Not Found$/);
+    await rejectsWith(download(`${server.base}/files/missing.mp4`, options), 'download-failed', /HTTP 404 Not Found$/);
   });
   it('an empty body is download-failed', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/files/empty.mp4`, options), 'download-failed', /empty response body/);
+    await rejectsWith(download(`${server.base}/files/empty.mp4`, options), 'download-failed', /empty response body/);
   });
   it('a stalled server times out', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
+    await rejectsWith(download(`${server.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
   });
   it('a declared size over the cap is refused before reading', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/huge`, options), 'download-failed', /larger than the 1048576-byte cap/);
+    await rejectsWith(download(`${server.base}/huge`, options), 'download-failed', /larger than the 1048576-byte cap/);
   });
   it('a body over the cap is cut off while streaming', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/endless`, options), 'download-failed', /larger than the 1048576-byte cap/);
+    await rejectsWith(download(`${server.base}/endless`, options), 'download-failed', /larger than the 1048576-byte cap/);
   });
   it('a sized body over the cap is refused', async () => {
-    await rejectsWith(downloadVideo(`${server.base}/files/big.bin`, options), 'download-failed', /cap/);
+    await rejectsWith(download(`${server.base}/files/big.bin`, options), 'download-failed', /cap/);
   });
   it('refused connections are download-failed with the cause', async () => {
     const closed = await startVideoServer({});
     await closed.close();
-    await rejectsWith(downloadVideo(`${closed.base}/x.mp4`, options), 'download-failed', /ECONNREFUSED/);
+    await rejectsWith(download(`${closed.base}/x.mp4`, options), 'download-failed', /ECONNREFUSED/);
   });
   it('non-http schemes and malformed URLs are invalid input', async () => {
-    await rejectsWith(downloadVideo('file:///etc/passwd', options), 'invalid-input', /http\(s\)/);
-    await rejectsWith(downloadVideo('http://[::1', options), 'invalid-input', /not a valid URL/);
+    await rejectsWith(download('file:///etc/passwd', options), 'invalid-input', /http\(s\)/);
+    await rejectsWith(download('http://[::1', options), 'invalid-input', /not a valid URL/);
   });
   it('an aborted download (timeout, cap) leaves no connection open', async () => {
     const own = await startVideoServer({});
     try {
-      await rejectsWith(downloadVideo(`${own.base}/endless`, options), 'download-failed', /cap/);
-      await rejectsWith(downloadVideo(`${own.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out/);
+      await rejectsWith(download(`${own.base}/endless`, options), 'download-failed', /cap/);
+      await rejectsWith(download(`${own.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out/);
       await noConnectionsLeft(own);
     } finally {
       await own.close();
@@ -206,14 +201,35 @@ describe('download rules', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/video.mp4`;
-      await rejectsWith(downloadVideo(url, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
+      await rejectsWith(download(url, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
       await noConnectionsLeft({ openConnections: () => open.size });
     } finally {
       for (const socket of open) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
   });
-  it('failed downloads leave no temp folder', () => assert.deepEqual(leftovers(), []));
+  it('the deadline (an abort) ends the download with its reason and closes the connection', async () => {
+    const own = await startVideoServer({});
+    try {
+      const deadline = new AbortController();
+      const reason = new Error('deadline reached');
+      let received = 0;
+      const pending = fetchVideo(
+        `${own.base}/slow`,
+        { ...options, timeoutMs: 20_000 },
+        async (chunk) => {
+          received += chunk.length;
+          deadline.abort(reason); // after the first bytes: mid-body
+        },
+        deadline.signal,
+      );
+      await assert.rejects(pending, (error) => error === reason);
+      assert.equal(received, 100);
+      await noConnectionsLeft(own);
+    } finally {
+      await own.close();
+    }
+  });
 });
 
 describe('credentials in the URL never reach a message', () => {
@@ -230,15 +246,13 @@ describe('credentials in the URL never reach a message', () => {
   it('a URL with user:password is refused without the secret', async () => {
     const port = new URL(server.base).port;
     secretFree(
-      await rejectsWith(downloadVideo(`http://alice:s3cret@127.0.0.1:${port}/files/small.mp4`, options), 'invalid-input', /credentials/),
+      await rejectsWith(download(`http://alice:s3cret@127.0.0.1:${port}/files/small.mp4`, options), 'invalid-input', /credentials/),
     );
-    secretFree(
-      await rejectsWith(downloadVideo(`http://alice@127.0.0.1:${port}/files/small.mp4`, options), 'invalid-input', /127\.0\.0\.1/),
-    );
+    secretFree(await rejectsWith(download(`http://alice@127.0.0.1:${port}/files/small.mp4`, options), 'invalid-input', /127\.0\.0\.1/));
     assert.equal(server.hits.size, 0, 'nothing was requested');
   });
   it('nor when the URL does not parse', async () => {
-    secretFree(await rejectsWith(downloadVideo('http://alice:s3cret@[::1/x.mp4', options), 'invalid-input', /not a valid URL/));
+    secretFree(await rejectsWith(download('http://alice:s3cret@[::1/x.mp4', options), 'invalid-input', /not a valid URL/));
   });
   it('nor when a redirect points at one', async () => {
     const target = `http://admin:hunter2@${new URL(server.base).host}/files/small.mp4`;
@@ -246,10 +260,83 @@ describe('credentials in the URL never reach a message', () => {
     await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
     try {
       const start = `http://127.0.0.1:${(redirector.address() as net.AddressInfo).port}/video.mp4`;
-      secretFree(await rejectsWith(downloadVideo(start, options), 'download-failed', /redirect to a URL with credentials refused/));
+      secretFree(await rejectsWith(download(start, options), 'download-failed', /redirect to a URL with credentials refused/));
     } finally {
       redirector.closeAllConnections();
       await new Promise((resolve) => redirector.close(resolve));
     }
+  });
+});
+
+describe('address policy at every hop (DOWNLOAD_ALLOW_PRIVATE=false)', () => {
+  const strict: DownloadOptions = { ...options, allowPrivate: false };
+  const refusal = (host: string) =>
+    new RegExp(
+      `^video_url host ${host.replace(/[.[\]]/g, '\\$&')} resolves to a loopback address, which is refused \\(DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing\\)$`,
+    );
+  /** A loopback server that counts the connections made to it. */
+  async function countingServer(host: string, handler?: http.RequestListener) {
+    const server = http.createServer(handler ?? ((_request, response) => response.end('video')));
+    const counter = { server, connections: 0, port: 0 };
+    server.on('connection', () => counter.connections++);
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    counter.port = (server.address() as net.AddressInfo).port;
+    return counter;
+  }
+  let v4: Awaited<ReturnType<typeof countingServer>>;
+  let v6: Awaited<ReturnType<typeof countingServer>>;
+  let redirector: Awaited<ReturnType<typeof countingServer>>;
+  const spellings = () => [
+    { url: `http://127.0.0.1:${v4.port}/v.mp4`, host: '127.0.0.1' },
+    { url: `http://127.1:${v4.port}/v.mp4`, host: '127.0.0.1' },
+    { url: `http://0x7f000001:${v4.port}/v.mp4`, host: '127.0.0.1' },
+    { url: `http://localhost:${v4.port}/v.mp4`, host: 'localhost' },
+    { url: `http://[::1]:${v6.port}/v.mp4`, host: '::1' },
+    { url: `http://[::ffff:127.0.0.1]:${v4.port}/v.mp4`, host: '::ffff:7f00:1' },
+  ];
+  before(async () => {
+    v4 = await countingServer('127.0.0.1');
+    v6 = await countingServer('::1');
+    redirector = await countingServer('127.0.0.1', (request, response) => {
+      const to = new URL(request.url ?? '/', 'http://x').searchParams.get('to') ?? '/';
+      response.writeHead(302, { location: to }).end();
+    });
+  });
+  after(async () => {
+    for (const { server } of [v4, v6, redirector]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('refuses every loopback spelling as invalid input, without connecting', async () => {
+    for (const { url, host } of spellings()) await rejectsWith(download(url, strict), 'invalid-input', refusal(host));
+    await sleep(20);
+    assert.equal(v4.connections + v6.connections, 0, 'a refused download reached its server');
+  });
+  it('refuses a redirect to each of them at the next hop', async () => {
+    // The test trusts its own redirector (hop 0); the hop it redirects to is checked as usual.
+    const firstHopTrusted: DownloadOptions = { ...options, allowPrivate: (hop) => hop === 0 };
+    for (const { url, host } of spellings()) {
+      const start = `http://127.0.0.1:${redirector.port}/r?to=${encodeURIComponent(url)}`;
+      await rejectsWith(download(start, firstHopTrusted), 'invalid-input', refusal(host));
+    }
+    await sleep(20);
+    assert.equal(redirector.connections > 0, true, 'the redirector was not reached: the test proves nothing');
+    assert.equal(v4.connections + v6.connections, 0, 'a redirect target was reached');
+  });
+  it('with the policy off the same servers answer (the refusal is the policy, not an unreachable server)', async () => {
+    for (const { url } of spellings()) assert.equal((await download(url)).toString(), 'video');
+    assert.ok(v4.connections > 0 && v6.connections > 0);
+  });
+  it('names the reason with the right article, and checks literals before any request', () => {
+    assert.throws(
+      () => checkVideoUrl('http://0.0.0.0/v.mp4', false),
+      (e: unknown) =>
+        e instanceof MinerError && e.kind === 'invalid-input' && /host 0\.0\.0\.0 resolves to an unspecified address/.test(e.message),
+    );
+    assert.throws(() => checkVideoUrl('http://[::1]/v.mp4', false), /host ::1 resolves to a loopback address/);
+    assert.equal(checkVideoUrl('http://[::1]/v.mp4', true).hostname, '[::1]');
+    assert.equal(checkVideoUrl('https://video.example/v.mp4', false).hostname, 'video.example'); // names: checked once resolved
   });
 });

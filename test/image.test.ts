@@ -134,7 +134,8 @@ test('the image holds only the server: no dev tools, no .env, no wallet, no npm 
 });
 
 test('read-only, as an arbitrary uid: answers /docs and /challenge like the server here, turns healthy, stops with 0', async () => {
-  const local = await startMiner({ ...loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1' }) });
+  // The clip is served on loopback: both miners must be allowed to fetch from there.
+  const local = await startMiner({ ...loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', DOWNLOAD_ALLOW_PRIVATE: 'true' }) });
   let expected: { status: number; body: { predictions: unknown[] } };
   try {
     expected = await challenge(local.url);
@@ -171,6 +172,8 @@ test('read-only, as an arbitrary uid: answers /docs and /challenge like the serv
       'VERIFY=false',
       '-e',
       'BLACKLIST=false',
+      '-e',
+      'DOWNLOAD_ALLOW_PRIVATE=true',
       IMAGE,
     ])
   ).trim();

@@ -47,7 +47,8 @@ before(async () => {
     minerHotkey: minerKey.address,
     nonces,
   });
-  const config = loadConfig({ MINER_HOST: '127.0.0.1', MINER_PORT: '0', QUEUE_MAX: '16' });
+  // DOWNLOAD_ALLOW_PRIVATE: the (missing) videos are on loopback, and each valid request must reach its 404.
+  const config = loadConfig({ MINER_HOST: '127.0.0.1', MINER_PORT: '0', QUEUE_MAX: '16', DOWNLOAD_ALLOW_PRIVATE: 'true' });
   miner = await startMiner(config, guard);
 });
 

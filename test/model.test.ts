@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MinerError } from '../lib/core/errors.ts';
 import { type ManifestInput, parseManifest, postprocessOptionsFrom } from '../lib/inference/manifest.ts';
 import { activate, loadModel, type Model, normalisationTable, packClip } from '../lib/inference/model.ts';
+import { ClipScorer } from '../lib/inference/pipeline.ts';
 import { postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
 import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 
@@ -155,6 +156,58 @@ describe('bundled model on synthetic frames', () => {
     } finally {
       await other.release();
     }
+  });
+
+  it('ORT_MEM_PATTERN on or off: identical bytes (the memory plan changes no arithmetic)', async () => {
+    const clip = video(T, [5, 6], [50]);
+    for (let t = 0; t < T; t++) clip[t * FRAME + (t % 5)] = (t * 53) % 256;
+    const planned = await loadModel(DEFAULT_DIR, { providers: ['cpu'], threads: 1, memPattern: true });
+    try {
+      const off = await model.inferClip(clip);
+      for (let run = 0; run < 2; run++) {
+        const on = await planned.inferClip(clip);
+        assert.ok(Buffer.from(on.scores.buffer).equals(Buffer.from(off.scores.buffer)), `run ${run} differs`);
+      }
+    } finally {
+      await planned.release();
+    }
+  });
+
+  it('ClipScorer: after each window, the predictions over the frames covered so far', async () => {
+    // The windows the decoder would hand over for 150 frames (T 64, stride 48): starts 0, 48, 96 (54 valid).
+    const frames = video(150, [48, 49, 130, 131], [100, 101]);
+    const scorer = new ClipScorer(model);
+    const steps: Array<[number, number, Array<[number, string]>]> = [];
+    for (const start of [0, 48, 96]) {
+      const valid = Math.min(T, 150 - start);
+      const clip = new Uint8Array(model.clipBytes);
+      clip.set(frames.subarray(start * FRAME, (start + valid) * FRAME));
+      for (let j = valid; j < T; j++) clip.copyWithin(j * FRAME, (valid - 1) * FRAME, valid * FRAME);
+      const snapshot = await scorer.add({ startFrame: start, frames: clip, validFrames: valid });
+      steps.push([snapshot.windows, snapshot.frames, snapshot.predictions.map((p) => [p.frame, p.action])]);
+    }
+    assert.deepEqual(steps, [
+      [1, 64, [[48, 'goal']]],
+      [
+        2,
+        112,
+        [
+          [48, 'goal'],
+          [100, 'ball_out_of_play'],
+        ],
+      ],
+      [
+        3,
+        150,
+        [
+          [48, 'goal'],
+          [100, 'ball_out_of_play'],
+          [130, 'goal'],
+        ],
+      ],
+    ]);
+    // The last snapshot is the whole-video answer, computed independently.
+    assert.deepEqual(scorer.snapshot().predictions, await runVideo(model, frames));
   });
 
   it('concurrent calls are serialised and each gets its own result', async () => {

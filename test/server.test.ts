@@ -80,6 +80,7 @@ before(async () => {
     MINER_PORT: '0',
     QUEUE_MAX: '0',
     DOWNLOAD_TIMEOUT_S: '1',
+    DOWNLOAD_ALLOW_PRIVATE: 'true', // the videos are served on loopback
   });
   miner = await startMiner(config, guard);
 });
@@ -134,6 +135,12 @@ describe('POST /challenge', () => {
     ['video_url not http(s)', { challenge_id: 'c1', video_url: 'ftp://x/y.mp4' }, /^Field video_url must be an http\(s\) URL$/],
     ['missing challenge_id', { video_url: 'http://127.0.0.1/x.mp4' }, /^Missing field: challenge_id$/],
     ['challenge_id an object', { challenge_id: {}, video_url: 'http://127.0.0.1/x.mp4' }, /^Field challenge_id must be a string$/],
+    // Was accepted and echoed back reformatted as "1.2345678901234568e+22".
+    [
+      'challenge_id a number',
+      '{"challenge_id": 12345678901234567890123, "video_url": "http://127.0.0.1/x.mp4"}',
+      /^Field challenge_id must be a string$/,
+    ],
   ];
   for (const [name, body, detail] of badBodies) {
     it(`400 for ${name}, naming the problem`, async () => {

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
+import { ClipDecoder, type ClipWindow, type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
+import { VideoSource } from '../lib/inference/video-source.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
 
 async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
@@ -158,5 +161,212 @@ describe('decode into clip windows', () => {
     const cut = path.join(tempDir, 'truncated.mp4');
     await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
     await rejectsWith(collect(cut, spec), 'undecodable-video', /Video could not be decoded/);
+  });
+});
+
+/** The same clip with its index (moov) moved to the front, so it can be decoded as it streams in. */
+function faststart(file: string, name: string): string {
+  const out = path.join(tempDir, name);
+  execFileSync(ffmpeg.path, ['-y', '-nostdin', '-loglevel', 'error', '-i', file, '-c', 'copy', '-movflags', '+faststart', out]);
+  return out;
+}
+
+/** The file's bytes as a stream of small chunks, as a download would deliver them. */
+async function* chunksOf(file: string, size = 16 * 1024): AsyncGenerator<Uint8Array> {
+  const bytes = await readFile(file);
+  for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
+}
+
+/** Every real frame of every window, in frame order, as one buffer (the decode output to compare). */
+async function allFrames(windows: AsyncIterable<ClipWindow>, size: number, consume?: () => Promise<void>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let covered = 0;
+  for await (const w of windows) {
+    const from = covered - w.startFrame; // frames of the overlap already taken from the previous window
+    parts.push(Buffer.from(w.frames.subarray(from * size, w.validFrames * size)));
+    covered = w.startFrame + w.validFrames;
+    await consume?.();
+  }
+  return Buffer.concat(parts);
+}
+
+describe('read-ahead, streamed input, abort and the duration cap', () => {
+  const rgb: DecodeSpec = { fps: 25, width: 48, height: 27, colour: 'rgb', resize: 'bicubic', clipFrames: 8, strideFrames: 5 };
+  const size = frameBytes(rgb);
+
+  it('with read-ahead the windows hold the same bytes as ffmpeg writes, and no more than windowsAhead wait', async () => {
+    const file = await clip('ahead.mp4', { width: 160, height: 90, fps: 25, seconds: 3, markers: [{ from: 30, to: 31, colour: 'white' }] });
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    for (const ahead of [1, 2, 4]) {
+      const decoder = new ClipDecoder(file, ffmpeg.path, rgb, { windowsAhead: ahead });
+      // A slow consumer: after each window, wait (bounded) until the decoder has read ahead as far as allowed.
+      const slow = async () => {
+        for (let i = 0; i < 200 && decoder.peakQueued < ahead; i++) await sleep(5);
+      };
+      const frames = await allFrames(decoder.windows(), size, slow);
+      assert.ok(frames.equals(direct), `windowsAhead=${ahead}: the frames differ from ffmpeg's own output`);
+      assert.equal(decoder.peakQueued, ahead, `windowsAhead=${ahead}: read-ahead reached ${decoder.peakQueued}`);
+    }
+  });
+  it('decodes a faststart mp4 from stdin byte for byte like the file; a moov-at-end one fails there without a frame', async () => {
+    // Larger than ffmpeg's probe buffer (a tiny file is read whole and then seeked within).
+    const end = await clip('moov-end.mp4', { width: 320, height: 180, fps: 25, seconds: 4 });
+    const front = faststart(end, 'moov-front.mp4');
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(end, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    const streamed = await allFrames(decodeClips('pipe:0', ffmpeg.path, rgb, { stdin: chunksOf(front) }), size);
+    assert.ok(streamed.equals(direct), 'the streamed frames differ from the file decode');
+    const decoder = new ClipDecoder('pipe:0', ffmpeg.path, rgb, { stdin: chunksOf(end) });
+    await rejectsWith(allFrames(decoder.windows(), size), 'undecodable-video', /Video could not be decoded/);
+    assert.equal(decoder.framesDecoded, 0);
+  });
+  it('ffmpeg that stops reading its stdin early (not a video): the decode error, and the endless source is closed', async () => {
+    let closed = false;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        for (;;) {
+          yield Buffer.from('this is not a video '.repeat(4096));
+          await sleep(1);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    await rejectsWith(allFrames(decodeClips('pipe:0', ffmpeg.path, rgb, { stdin: endless() }), size), 'undecodable-video', /Invalid data/);
+    for (let i = 0; i < 100 && !closed; i++) await sleep(10);
+    assert.ok(closed, 'the source was left open');
+  });
+  it('an abort stops decoding between windows: the reason is thrown and ffmpeg is gone', async () => {
+    const file = await clip('abort.mp4', { width: 160, height: 90, fps: 25, seconds: 6 });
+    const stop = new AbortController();
+    const reason = new Error('deadline');
+    let seen = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const _ of decodeClips(file, ffmpeg.path, rgb, { signal: stop.signal, windowsAhead: 2 })) {
+          seen++;
+          if (seen === 2) stop.abort(reason);
+        }
+      })(),
+      (error) => error === reason,
+    );
+    assert.equal(seen, 2, 'a window was handed out after the abort');
+    assert.deepEqual(childrenRunning(file), [], 'ffmpeg still running after the abort');
+  });
+  it('maxSeconds bounds the frames: a 10-hour timestamp gap in a tiny file gives maxSeconds x fps frames', async () => {
+    const gap = path.join(tempDir, 'gap.mp4');
+    // 2 s at 25 fps; from frame 40 on, the timestamps jump 10 hours (kept as they are with passthrough).
+    execFileSync(ffmpeg.path, [
+      ...['-y', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-t', '2', '-i', 'testsrc2=size=160x90:rate=25'],
+      ...['-vf', 'setpts=if(gte(N\\,40)\\,PTS+36000/TB\\,PTS)', '-vsync', 'passthrough'],
+      ...['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', gap],
+    ]);
+    assert.ok((await readFile(gap)).length < 100_000, 'the gap file should be tiny');
+    const gray: DecodeSpec = { ...rgb, colour: 'gray', clipFrames: 50, strideFrames: 50 };
+    const count = async (spec: DecodeSpec, stopAfter = Number.POSITIVE_INFINITY) => {
+      let frames = 0;
+      for await (const w of decodeClips(gap, ffmpeg.path, spec)) {
+        frames = w.startFrame + w.validFrames;
+        if (frames > stopAfter) break;
+      }
+      return frames;
+    };
+    assert.ok((await count(gray, 1000)) > 1000, 'without the cap the gap mints frames (the file is not what the test needs)');
+    assert.equal(await count({ ...gray, maxSeconds: 20 }), 500);
+    assert.ok(
+      ffmpegDecodeArgs(gap, { ...gray, maxSeconds: 20 })
+        .join(' ')
+        .includes('-t 20 -pix_fmt'),
+    );
+  });
+});
+
+describe('VideoSource: decode while downloading, file fallback', () => {
+  const spec: DecodeSpec = { fps: 25, width: 48, height: 27, colour: 'rgb', resize: 'bicubic', clipFrames: 16, strideFrames: 12 };
+  const size = frameBytes(spec);
+  const download = { timeoutMs: 20_000, maxBytes: 64 * 1024 * 1024, maxRedirects: 2, allowPrivate: true };
+  let server: http.Server;
+  let base: string;
+  const files = new Map<string, Buffer>();
+  /** Paths that send half the file, then wait for `release` before the rest. */
+  let release: () => void = () => {};
+  let released = Promise.resolve();
+  const dirs: string[] = [];
+
+  before(async () => {
+    server = http.createServer(async (request, response) => {
+      const [, mode, name] = (request.url ?? '').split('/');
+      const body = files.get(name);
+      if (!body) return void response.writeHead(404).end();
+      response.writeHead(200, { 'content-length': body.length });
+      if (mode === 'whole') return void response.end(body);
+      response.write(body.subarray(0, body.length >> 1));
+      if (mode === 'stall') return; // never sends the rest
+      await released;
+      response.end(body.subarray(body.length >> 1));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    const end = await clip('source.mp4', {
+      width: 320,
+      height: 180,
+      fps: 25,
+      seconds: 6,
+      markers: [{ from: 20, to: 21, colour: 'white' }],
+    });
+    files.set('end.mp4', await readFile(end));
+    files.set('front.mp4', await readFile(faststart(end, 'source-front.mp4')));
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  const source = async (url: string, signal = new AbortController().signal) => {
+    const dir = await mkdtemp(path.join(tempDir, 'job-'));
+    dirs.push(dir);
+    return { dir, video: new VideoSource(url, { download, ffmpegPath: ffmpeg.path, spec, windowsAhead: 2, dir, signal }) };
+  };
+  const fileFrames = () => execFileSync(ffmpeg.path, ffmpegDecodeArgs(path.join(tempDir, 'source.mp4'), spec), { maxBuffer: 1 << 26 });
+
+  it('a faststart mp4: windows come while the download is still running, the same frames as the file', async () => {
+    released = new Promise((resolve) => {
+      release = resolve;
+    });
+    const { video } = await source(`${base}/paced/front.mp4`);
+    let downloadingAtFirstWindow: boolean | undefined;
+    const frames = await allFrames(video.windows(), size, async () => {
+      if (downloadingAtFirstWindow === undefined) {
+        downloadingAtFirstWindow = video.stage === 'download';
+        release();
+      }
+    });
+    release(); // in case no window came before the end (the assertion below then fails)
+    assert.equal(downloadingAtFirstWindow, true, 'the first window waited for the whole download');
+    assert.equal(video.decodedFrom, 'stream');
+    assert.ok(frames.equals(fileFrames()), 'streamed frames differ from the file decode');
+  });
+  it('a moov-at-end mp4: decoded again from the completed file, the same frames', async () => {
+    const { video } = await source(`${base}/whole/end.mp4`);
+    const frames = await allFrames(video.windows(), size);
+    assert.equal(video.decodedFrom, 'file');
+    assert.ok(frames.equals(fileFrames()), 'fallback frames differ from the file decode');
+  });
+  it('a download that fails before its first byte is the download error, and starts no ffmpeg', async () => {
+    const { video } = await source(`${base}/whole/missing.mp4`);
+    await rejectsWith(allFrames(video.windows(), size), 'download-failed', /HTTP 404/);
+    assert.equal(video.framesDecoded, 0);
+  });
+  it('an abort while the download stalls: the reason is thrown, ffmpeg is gone, the file is closed', async () => {
+    const stop = new AbortController();
+    const { video, dir } = await source(`${base}/stall/front.mp4`, stop.signal);
+    const reason = new Error('deadline');
+    const pending = allFrames(video.windows(), size);
+    for (let i = 0; i < 400 && video.bytes === 0; i++) await sleep(5); // bounded: until the first half landed
+    assert.ok(video.bytes > 0, 'nothing downloaded');
+    stop.abort(reason);
+    await assert.rejects(pending, (error) => error === reason);
+    assert.deepEqual(childrenRunning('pipe:0'), [], 'ffmpeg still running after the abort');
+    await rm(dir, { recursive: true }); // the caller's part: the folder can go, nothing holds it
   });
 });

@@ -1,37 +1,42 @@
 /**
- * Video download: stream a URL into a temp file with undici's request() (a Node stream body piped straight
- * to disk), under a whole-download deadline, a size cap and a redirect limit.
+ * Video download: stream a URL into a sink (the challenge's growing temp file, which ffmpeg reads as it grows)
+ * with undici's request(), under a whole-download deadline, a size cap, a redirect limit and the address policy
+ * (lib/inference/address-policy.ts) at every hop.
  *
  * Not Node's built-in fetch: on Node 24 (bundled undici 7.30.2) a body paused by backpressure when the peer
  * closes the connection right after it (HTTP/1.0 style) fails an assertion in undici's parser outside any
  * promise, which ends the whole process. The undici package resumes the parser instead.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { request } from 'undici';
 import { MinerError } from '../core/errors.ts';
+import { ADDRESS_NOT_ALLOWED, type AddressNotAllowedError, checkHostLiteral, createGuardedAgent } from './address-policy.ts';
 
 export interface DownloadOptions {
   /** The whole download (every hop, headers and body) must finish within this. */
   timeoutMs: number;
   maxBytes: number;
   maxRedirects: number;
+  /**
+   * DOWNLOAD_ALLOW_PRIVATE: may the video be fetched from loopback/private/link-local addresses? A function
+   * decides per hop (0 = the video_url itself): tests trust their own first-hop redirector with it.
+   */
+  allowPrivate: boolean | ((hop: number) => boolean);
 }
 
-export interface DownloadedVideo {
-  path: string;
-  bytes: number;
-  /** Deletes the temp file and its folder; safe to call twice. */
-  cleanup(): Promise<void>;
-}
+/** The downloads' own connection pools (apart from fetch()'s global one), one per policy. */
+const agents = new Map<boolean, Agent>();
 
-/** The downloads' own connection pool, apart from the global dispatcher that fetch() uses. */
-const agent = new Agent();
+function agentFor(allowPrivate: boolean): Agent {
+  let agent = agents.get(allowPrivate);
+  if (!agent) {
+    agent = createGuardedAgent({ allowPrivate });
+    agents.set(allowPrivate, agent);
+  }
+  return agent;
+}
 
 /** undici's own timeouts: they end the download the same way as the whole-download deadline. */
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -54,7 +59,30 @@ function downloadError(display: string, cause: string): MinerError {
   return new MinerError(`Video download failed (${display}): ${cause}`, { kind: 'download-failed' });
 }
 
-function assertHttpUrl(raw: string): URL {
+/** "a loopback", "an unspecified" ("unique-local" starts with a consonant sound). */
+function withArticle(word: string): string {
+  return /^[aeio]|^u(?!ni)/i.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+/** The caller asked for an address the policy refuses: the caller's input, not an upstream failure. */
+function refused(host: string, reason: string): MinerError {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return new MinerError(
+    `video_url host ${bare} resolves to ${withArticle(reason)} address, which is refused (DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing)`,
+    { kind: 'invalid-input' },
+  );
+}
+
+function allowedAt(options: DownloadOptions, hop: number): boolean {
+  return typeof options.allowPrivate === 'function' ? options.allowPrivate(hop) : options.allowPrivate;
+}
+
+/**
+ * Parses and checks a video_url before anything is fetched (also called by the server as body validation,
+ * so a bad URL never takes a place in the queue): http(s) only, no credentials, and no literal address the
+ * policy refuses. Host names are checked once resolved, where the socket is made.
+ */
+export function checkVideoUrl(raw: string, allowPrivate: boolean): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -67,6 +95,8 @@ function assertHttpUrl(raw: string): URL {
   if (url.username || url.password) {
     throw new MinerError(`video_url must not carry credentials (user:password@): ${redactUrl(url)}`, { kind: 'invalid-input' });
   }
+  const reason = allowPrivate ? undefined : checkHostLiteral(url.hostname);
+  if (reason !== undefined) throw refused(url.hostname, reason);
   return url;
 }
 
@@ -97,7 +127,7 @@ function causeOf(error: unknown): string {
   return text.includes(code) ? text : `${text} (${code})`;
 }
 
-/** Follow at most `maxRedirects` redirects by hand so each hop is checked to be http(s). */
+/** Follow at most `maxRedirects` redirects by hand so each hop is checked (scheme, credentials, address). */
 async function requestFollowing(
   start: URL,
   display: string,
@@ -106,10 +136,13 @@ async function requestFollowing(
 ): Promise<Dispatcher.ResponseData> {
   let url = start;
   for (let hop = 0; ; hop++) {
+    const allowPrivate = allowedAt(options, hop);
+    const literal = allowPrivate ? undefined : checkHostLiteral(url.hostname);
+    if (literal !== undefined) throw refused(url.hostname, literal);
     const response = await request(url, {
       method: 'GET',
       headers: { accept: '*/*', 'user-agent': 'score-miner' },
-      dispatcher: agent,
+      dispatcher: agentFor(allowPrivate),
       signal,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
@@ -133,51 +166,53 @@ async function requestFollowing(
 }
 
 /**
- * Stream `rawUrl` into a temp file. Every failure (DNS, refused, HTTP status upstream, timeout, too large) is
- * a 'download-failed' MinerError with a one-line cause; a malformed or non-http(s) URL is 'invalid-input'.
- * The temp folder is removed on failure and by `cleanup()` on success; a failed download leaves no
- * connection open (its body is destroyed, which closes the socket).
+ * Streams `rawUrl` into `sink`, one chunk at a time (the next chunk is read once the sink resolved), and
+ * resolves with the byte count. Every failure (DNS, refused, HTTP status upstream, timeout, too large) is a
+ * 'download-failed' MinerError with a one-line cause; a malformed, non-http(s) or refused URL is
+ * 'invalid-input'. When `signal` aborts (the challenge's deadline), it rejects with `signal.reason`. A
+ * failed download leaves no connection open (its body is destroyed, which closes the socket).
  */
-export async function downloadVideo(rawUrl: string, options: DownloadOptions): Promise<DownloadedVideo> {
-  const url = assertHttpUrl(rawUrl);
+export async function fetchVideo(
+  rawUrl: string,
+  options: DownloadOptions,
+  sink: (chunk: Buffer) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const url = checkVideoUrl(rawUrl, allowedAt(options, 0));
   const display = redactUrl(url);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'score-miner-'));
-  const file = path.join(dir, 'video.mp4');
-  const cleanup = () => rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  const signal = AbortSignal.timeout(options.timeoutMs);
-  const timedOut = () => downloadError(display, `timed out after ${options.timeoutMs / 1000} s (DOWNLOAD_TIMEOUT_S)`);
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
   const tooLarge = () => downloadError(display, `larger than the ${options.maxBytes}-byte cap (DOWNLOAD_MAX_BYTES)`);
   let body: Readable | undefined;
-  let out: WriteStream | undefined;
   let bytes = 0;
   try {
-    const response = await requestFollowing(url, display, options, signal);
+    const response = await requestFollowing(url, display, options, combined);
     body = response.body;
     const status = response.statusCode;
     if (status < 200 || status >= 300) throw downloadError(display, `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim());
     const declared = Number(header(response.headers, 'content-length') ?? NaN);
     if (declared > options.maxBytes) throw tooLarge();
     // Counted while streaming, so a lying (or absent) Content-Length cannot fill the disk.
-    const capped = async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        bytes += chunk.byteLength;
-        if (bytes > options.maxBytes) throw tooLarge();
-        yield chunk;
-      }
-    };
-    out = createWriteStream(file);
-    await pipeline(body, capped, out, { signal });
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      bytes += chunk.byteLength;
+      if (bytes > options.maxBytes) throw tooLarge();
+      await sink(chunk);
+      if (combined.aborted) break;
+    }
+    if (combined.aborted) throw combined.reason;
     if (bytes === 0) throw downloadError(display, 'empty response body');
-    return { path: file, bytes, cleanup };
+    return bytes;
   } catch (error) {
     if (body) discard(body);
-    if (out) {
-      if (!out.destroyed) out.destroy();
-      await finished(out).catch(() => {}); // the file is closed before its folder is removed
-    }
-    await cleanup().catch(() => {});
+    if (signal?.aborted) throw signal.reason;
     if (error instanceof MinerError) throw error;
-    if (signal.aborted || TIMEOUT_CODES.has((error as { code?: string })?.code ?? '')) throw timedOut();
+    if ((error as { code?: unknown })?.code === ADDRESS_NOT_ALLOWED) {
+      const { host, reason } = error as AddressNotAllowedError;
+      throw refused(host, reason);
+    }
+    if (timeout.aborted || TIMEOUT_CODES.has((error as { code?: string })?.code ?? '')) {
+      throw downloadError(display, `timed out after ${options.timeoutMs / 1000} s (DOWNLOAD_TIMEOUT_S)`);
+    }
     throw downloadError(display, causeOf(error));
   }
 }

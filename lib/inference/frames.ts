@@ -1,7 +1,10 @@
 /**
- * Decode a video file with ffmpeg straight into raw frames at the model's rate and size, streamed into
- * fixed-size clip windows held in one reused buffer.
+ * Decode a video with ffmpeg straight into raw frames at the model's rate and size, cut into fixed-size,
+ * overlapping clip windows. Read-ahead: ffmpeg's output is read into a small ring of window buffers while the
+ * consumer (the model) works on an earlier window, so decode and inference overlap; at most `windowsAhead`
+ * finished windows wait for the consumer, and then ffmpeg is held back by the full pipe (bounded memory).
  */
+import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
 
@@ -16,14 +19,30 @@ export interface DecodeSpec {
   /** Frames per window (T) and the step between window starts (S <= T). */
   clipFrames: number;
   strideFrames: number;
+  /**
+   * MAX_VIDEO_SECONDS: at most this much video (model-rate timeline) is decoded; a timestamp gap would
+   * otherwise make the fps filter mint hours of duplicate frames from a tiny file.
+   */
+  maxSeconds?: number;
 }
 
 export interface ClipWindow {
   /** Index (at model fps) of the window's first frame. */
   startFrame: number;
-  /** T frames, tightly packed; frames past `validFrames` repeat the last real frame. Reused: copy to keep. */
+  /** T frames, tightly packed; frames past `validFrames` repeat the last real frame. Valid until the next window is asked for. */
   frames: Uint8Array;
   validFrames: number;
+}
+
+export interface DecodeOptions {
+  /** Bytes for ffmpeg's stdin; `input` is then 'pipe:0'. The iterable is closed when ffmpeg stops reading. */
+  stdin?: AsyncIterable<Uint8Array>;
+  /** Finished windows that may wait for the consumer (DECODE_WINDOWS_AHEAD); default 1. */
+  windowsAhead?: number;
+  /** Window buffers on SharedArrayBuffers, so a worker thread can read them without a copy. */
+  shared?: boolean;
+  /** Stops decoding: ffmpeg is killed and reaped, and the windows() iterator throws `signal.reason`. */
+  signal?: AbortSignal;
 }
 
 /** How long ffmpeg gets to exit after SIGTERM (decode stopped early) before it is SIGKILLed. */
@@ -35,10 +54,10 @@ export function frameBytes(spec: Pick<DecodeSpec, 'width' | 'height' | 'colour'>
   return spec.width * spec.height * (spec.colour === 'rgb' ? 3 : 1);
 }
 
-/** The ffmpeg argv that turns a file into raw frames on stdout (or into nothing, for the decode-only floor). */
+/** The ffmpeg argv that turns a file (or 'pipe:0') into raw frames on stdout (or into nothing, for the decode-only floor). */
 export function ffmpegDecodeArgs(
   input: string,
-  spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize'>,
+  spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize' | 'maxSeconds'>,
   output: 'pipe' | 'null' = 'pipe',
 ): string[] {
   // setpts makes frame 0 the first decoded frame; the fps filter (not -r) resamples without extra frames.
@@ -55,6 +74,8 @@ export function ffmpegDecodeArgs(
     '-dn',
     '-vf',
     filter,
+    // An output option: it ends the output at that timestamp, however many frames the filter would still emit.
+    ...(spec.maxSeconds === undefined ? [] : ['-t', String(spec.maxSeconds)]),
     '-pix_fmt',
     spec.colour === 'rgb' ? 'rgb24' : 'gray',
     '-f',
@@ -64,85 +85,237 @@ export function ffmpegDecodeArgs(
 }
 
 /**
+ * Copies `source` into ffmpeg's stdin with backpressure, then ends it. ffmpeg may stop reading early (it failed,
+ * reached maxSeconds, or was stopped): the write error (EPIPE) is expected then and ffmpeg's exit tells why.
+ * A source that fails (the download) closes stdin: ffmpeg sees the end of its input.
+ */
+async function feed(source: AsyncIterable<Uint8Array>, stdin: Writable): Promise<void> {
+  stdin.on('error', () => {});
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const { value, done } = await iterator.next();
+      if (done) return void stdin.end();
+      if (stdin.destroyed) break;
+      if (!stdin.write(value)) {
+        await new Promise<void>((resolve) => {
+          const settle = () => {
+            stdin.off('drain', settle).off('close', settle);
+            resolve();
+          };
+          stdin.on('drain', settle).on('close', settle);
+        });
+      }
+    }
+  } catch {
+    stdin.destroy();
+    return; // the source already ended by throwing
+  }
+  await iterator.return?.().catch(() => {}); // stdin is gone: let the source release what it holds
+}
+
+/**
  * Turns ffmpeg's stderr into a client-facing cause: the file is not a (complete) video. ffmpeg names the
  * input file in its messages; that is the server's temp path, so it is replaced by "the video".
  */
 function decodeError(stderr: string, input: string, exit: string): MinerError {
   const line = stderr.trim().split('\n').filter(Boolean).pop() ?? `ffmpeg ${exit}`;
-  const cause = line.replaceAll(input, 'the video').slice(0, 300);
+  const cause = line.replaceAll(input, 'the video').slice(0, 300); // also 'pipe:0' when streamed
   return new MinerError(`Video could not be decoded: ${cause}`, { kind: 'undecodable-video' });
 }
 
 /**
- * Decode `input` and yield overlapping windows of `clipFrames` frames every `strideFrames` frames. One
- * buffer serves every window: after yielding, the overlap is moved to the front and the rest refilled.
- * The last, partial window (if any) is padded with its last real frame. A video with no frame is an error.
- * When the consumer stops early (break, return, throw), ffmpeg is terminated and reaped before this returns.
+ * One ffmpeg run cut into windows of `clipFrames` frames every `strideFrames` frames. The last, partial
+ * window (if any) is padded with its last real frame; a video with no frame is an error. Whenever
+ * windows() ends (done, error, break, abort), ffmpeg has exited and been reaped.
  */
-export async function* decodeClips(input: string, ffmpegPath: string, spec: DecodeSpec): AsyncGenerator<ClipWindow> {
-  const size = frameBytes(spec);
-  const window = new Uint8Array(size * spec.clipFrames);
-  const overlap = spec.clipFrames - spec.strideFrames;
-  const cancel = new AbortController();
-  const child = execa(ffmpegPath, ffmpegDecodeArgs(input, spec), {
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    cancelSignal: cancel.signal,
-    forceKillAfterDelay: KILL_GRACE_MS,
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => {
-    stderr = (stderr + text).slice(-STDERR_TAIL);
-  });
+export class ClipDecoder {
+  /** Frames read from ffmpeg so far (at the model's rate). */
+  framesDecoded = 0;
+  private readonly input: string;
+  private readonly ffmpegPath: string;
+  private readonly spec: DecodeSpec;
+  private readonly options: DecodeOptions;
+  private readonly size: number;
+  private readonly ahead: number;
+  private queue: ClipWindow[] = [];
+  private free: Uint8Array[] = [];
+  private allocated = 0;
+  private ended = false;
+  private failure: { error: unknown } | undefined;
+  /** Whoever waits for the other side: the consumer on an empty queue, the producer on a full one. */
+  private waiters: Array<() => void> = [];
+  private maxQueued = 0;
 
-  let startFrame = 0;
-  let filled = 0; // bytes of the window holding real frames
-  let yieldedEnd = 0; // frames covered by windows already yielded
-  let exited = false;
-  try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      let offset = 0;
-      while (offset < chunk.length) {
-        const take = Math.min(window.length - filled, chunk.length - offset);
-        window.set(chunk.subarray(offset, offset + take), filled);
-        filled += take;
-        offset += take;
-        if (filled === window.length) {
-          yield { startFrame, frames: window, validFrames: spec.clipFrames };
-          yieldedEnd = startFrame + spec.clipFrames;
-          window.copyWithin(0, spec.strideFrames * size, window.length);
+  constructor(input: string, ffmpegPath: string, spec: DecodeSpec, options: DecodeOptions = {}) {
+    this.input = input;
+    this.ffmpegPath = ffmpegPath;
+    this.spec = spec;
+    this.options = options;
+    this.size = frameBytes(spec);
+    this.ahead = Math.max(1, options.windowsAhead ?? 1);
+  }
+
+  /** Most finished windows that waited for the consumer at once (never above windowsAhead). */
+  get peakQueued(): number {
+    return this.maxQueued;
+  }
+
+  async *windows(): AsyncGenerator<ClipWindow> {
+    const stop = new AbortController();
+    const signal = this.options.signal ? AbortSignal.any([stop.signal, this.options.signal]) : stop.signal;
+    signal.throwIfAborted();
+    const onAbort = () => this.wake();
+    signal.addEventListener('abort', onAbort);
+    const child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec), {
+      stdin: this.options.stdin ? 'pipe' : 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      cancelSignal: signal,
+      forceKillAfterDelay: KILL_GRACE_MS,
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-STDERR_TAIL);
+    });
+    // Not awaited: a source waiting for bytes that never come is ended by its owner (the download), not here.
+    if (this.options.stdin && child.stdin) void feed(this.options.stdin, child.stdin);
+    const producing = this.produce(child, () => stderr, signal).then(
+      () => {
+        this.ended = true;
+      },
+      (error) => {
+        this.failure = { error };
+      },
+    );
+    void producing.then(() => this.wake());
+
+    let held: ClipWindow | undefined;
+    try {
+      for (;;) {
+        if (held) this.free.push(held.frames); // the consumer asked for the next one: the last is done with
+        held = undefined;
+        this.options.signal?.throwIfAborted(); // stop between windows
+        const next = this.queue.shift();
+        if (next) {
+          this.wake(); // room for the producer
+          held = next;
+          yield next;
+          continue;
+        }
+        if (this.failure) throw this.failure.error;
+        if (this.ended) return;
+        await this.changed();
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // Stopped early or failed: close the pipe (ffmpeg cannot block writing into it) and stop ffmpeg (SIGTERM,
+      // then SIGKILL after the grace period); in every case wait until it is gone, so no decoder outlives its caller.
+      if (!this.ended) {
+        child.stdin?.destroy();
+        child.stdout.destroy();
+        stop.abort();
+      }
+      await child;
+      await producing;
+    }
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  /** Wait until `room()` holds (the consumer took a window or gave one back) or decoding was stopped. */
+  private async waitFor(signal: AbortSignal, room: () => boolean): Promise<void> {
+    while (!room() && !signal.aborted) await this.changed();
+  }
+
+  private buffer(): Uint8Array | undefined {
+    const free = this.free.pop();
+    if (free) return free;
+    // The producer takes a new buffer once the queue is below `ahead`: at most ahead - 1 queued + the one the
+    // consumer holds + the one being filled.
+    if (this.allocated >= this.ahead + 1) return undefined;
+    this.allocated++;
+    const bytes = this.size * this.spec.clipFrames;
+    return new Uint8Array(this.options.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  }
+
+  private push(window: ClipWindow): void {
+    this.queue.push(window);
+    this.maxQueued = Math.max(this.maxQueued, this.queue.length);
+    this.wake();
+  }
+
+  private async produce(child: ReturnType<typeof execa>, stderr: () => string, signal: AbortSignal): Promise<void> {
+    const { size } = this;
+    const { clipFrames, strideFrames } = this.spec;
+    const overlap = clipFrames - strideFrames;
+    let window = this.buffer()!;
+    let startFrame = 0;
+    let filled = 0; // bytes of the window holding real frames
+    let queuedEnd = 0; // frames covered by windows already handed over
+    try {
+      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+        let offset = 0;
+        while (offset < chunk.length) {
+          const take = Math.min(window.length - filled, chunk.length - offset);
+          window.set(chunk.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+          this.framesDecoded = startFrame + Math.floor(filled / size);
+          if (filled < window.length) continue;
+          const done = window;
+          this.push({ startFrame, frames: done, validFrames: clipFrames });
+          queuedEnd = startFrame + clipFrames;
+          // Read ahead no further than `ahead` windows: ffmpeg waits on the full pipe meanwhile.
+          await this.waitFor(signal, () => this.queue.length < this.ahead);
+          let next: Uint8Array | undefined = this.buffer();
+          while (!next && !signal.aborted) {
+            await this.waitFor(signal, () => this.free.length > 0);
+            next = this.buffer();
+          }
+          if (!next) return; // stopped
+          // The overlap comes from the window just finished; it is intact until the producer itself reuses it.
+          if (next === done) next.copyWithin(0, strideFrames * size, done.length);
+          else next.set(done.subarray(strideFrames * size));
+          window = next;
           filled = overlap * size;
-          startFrame += spec.strideFrames;
+          startFrame += strideFrames;
         }
       }
+    } catch (error) {
+      if (signal.aborted) return; // stopped: stdout was destroyed on purpose
+      child.kill();
+      throw error;
     }
     const result = await child;
-    exited = true;
-    if (result.signal) throw decodeError(stderr, input, `was killed by ${result.signal}`);
+    if (signal.aborted) return;
+    if (result.signal) throw decodeError(stderr(), this.input, `was killed by ${result.signal}`);
     if (result.exitCode === undefined) {
       // ffmpeg did not run at all (missing binary, no permission): an internal fault, not the video's.
       throw new MinerError(`ffmpeg could not be run: ${result.originalMessage ?? result.shortMessage ?? 'no exit code'}`, {
         cause: result.cause,
       });
     }
-    if (result.exitCode !== 0) throw decodeError(stderr, input, `exited with code ${result.exitCode}`);
+    if (result.exitCode !== 0) throw decodeError(stderr(), this.input, `exited with code ${result.exitCode}`);
     const validFrames = Math.floor(filled / size);
-    if (startFrame + validFrames > yieldedEnd) {
-      for (let f = validFrames; f < spec.clipFrames; f++) window.copyWithin(f * size, (validFrames - 1) * size, validFrames * size);
-      yield { startFrame, frames: window, validFrames };
-    } else if (yieldedEnd === 0) {
+    if (startFrame + validFrames > queuedEnd) {
+      for (let f = validFrames; f < clipFrames; f++) window.copyWithin(f * size, (validFrames - 1) * size, validFrames * size);
+      this.push({ startFrame, frames: window, validFrames });
+    } else if (queuedEnd === 0) {
       throw new MinerError('Video could not be decoded: no video frames found', { kind: 'undecodable-video' });
     }
-  } finally {
-    if (!exited) {
-      // Stopped early: close the pipe (ffmpeg cannot block writing into it), terminate ffmpeg (SIGTERM, then
-      // SIGKILL after the grace period) and wait until it is gone, so no decoder outlives its challenge.
-      child.stdout.destroy();
-      cancel.abort();
-      await child;
-    }
   }
+}
+
+/** Decode `input` into windows (see ClipDecoder); the shorthand when no progress counters are needed. */
+export function decodeClips(input: string, ffmpegPath: string, spec: DecodeSpec, options: DecodeOptions = {}): AsyncGenerator<ClipWindow> {
+  return new ClipDecoder(input, ffmpegPath, spec, options).windows();
 }

@@ -1,37 +1,27 @@
 /**
- * One challenge's compute: decode the downloaded file into clip windows, run the model on each, average the
- * overlapping windows per frame, and post-process into Score predictions (25 fps frame indices).
- * Runs inside the inference worker; pure orchestration over frames.ts, model.ts and postprocess.ts.
+ * The compute side of one challenge: each clip window goes through the model, overlapping windows are averaged
+ * per frame, and after every window the predictions over the frames covered so far are ready. So a challenge
+ * cut at its deadline answers with exactly what was inferred, and a complete one with the last snapshot.
+ * Runs in the inference worker (the model blocks its thread); pure orchestration over model.ts and postprocess.ts.
  */
-
-import { decodeClips } from './frames.ts';
-import { postprocessOptionsFrom } from './manifest.ts';
+import type { ClipWindow, DecodeSpec } from './frames.ts';
+import { type ModelManifest, postprocessOptionsFrom } from './manifest.ts';
 import type { Model } from './model.ts';
 import { type Prediction, postprocess, WindowAccumulator } from './postprocess.ts';
 
-export interface PipelineStats {
-  /** Frames decoded at the model's rate. */
+export interface Snapshot {
+  /** Score predictions over the frames covered so far (25 fps frame indices). */
+  predictions: Prediction[];
+  /** Model-rate frames covered by the windows inferred so far. */
   frames: number;
-  clips: number;
-  /** Milliseconds spent inside the model (the rest is decode and post-processing). */
+  windows: number;
+  /** Milliseconds spent inside the model. */
   inferMs: number;
-  totalMs: number;
 }
 
-export async function runPipeline(
-  videoPath: string,
-  model: Model,
-  ffmpegPath: string,
-): Promise<{ predictions: Prediction[]; stats: PipelineStats }> {
-  const started = performance.now();
-  const { manifest } = model;
-  const numClasses = manifest.classes.length;
-  const margins = { marginFrames: manifest.timing.marginFrames };
-  const scores = new WindowAccumulator(numClasses, margins);
-  const displacement = manifest.outputs.displacement ? new WindowAccumulator(1, margins) : undefined;
-  let clips = 0;
-  let inferMs = 0;
-  for await (const clip of decodeClips(videoPath, ffmpegPath, {
+/** How a model wants its frames decoded (model.json input and timing). */
+export function decodeSpecOf(manifest: ModelManifest): DecodeSpec {
+  return {
     fps: manifest.timing.fps,
     width: manifest.input.width,
     height: manifest.input.height,
@@ -39,15 +29,48 @@ export async function runPipeline(
     resize: manifest.input.resize,
     clipFrames: manifest.timing.clipFrames,
     strideFrames: manifest.timing.strideFrames,
-  })) {
-    const t0 = performance.now();
-    const output = await model.inferClip(clip.frames);
-    inferMs += performance.now() - t0;
-    scores.add(clip.startFrame, output.scores, clip.validFrames);
-    if (displacement && output.displacement) displacement.add(clip.startFrame, output.displacement, clip.validFrames);
-    clips++;
+  };
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = { predictions: [], frames: 0, windows: 0, inferMs: 0 };
+
+export class ClipScorer {
+  private readonly model: Model;
+  private readonly scores: WindowAccumulator;
+  private readonly displacement: WindowAccumulator | undefined;
+  private windows = 0;
+  private inferMs = 0;
+
+  constructor(model: Model) {
+    const { manifest } = model;
+    const margins = { marginFrames: manifest.timing.marginFrames };
+    this.model = model;
+    this.scores = new WindowAccumulator(manifest.classes.length, margins);
+    this.displacement = manifest.outputs.displacement ? new WindowAccumulator(1, margins) : undefined;
   }
-  const frames = scores.numFrames;
-  const predictions = postprocess(scores.result(), frames, { ...postprocessOptionsFrom(manifest), displacement: displacement?.result() });
-  return { predictions, stats: { frames, clips, inferMs: Math.round(inferMs), totalMs: Math.round(performance.now() - started) } };
+
+  /** Infers one window (its frames are read, never kept) and returns the predictions so far. */
+  async add(window: Pick<ClipWindow, 'startFrame' | 'frames' | 'validFrames'>): Promise<Snapshot> {
+    const t0 = performance.now();
+    const output = await this.model.inferClip(window.frames);
+    this.inferMs += performance.now() - t0;
+    this.scores.add(window.startFrame, output.scores, window.validFrames);
+    if (this.displacement && output.displacement) this.displacement.add(window.startFrame, output.displacement, window.validFrames);
+    this.windows++;
+    return this.snapshot();
+  }
+
+  snapshot(): Snapshot {
+    const frames = this.scores.numFrames;
+    const predictions = postprocess(this.scores.result(), frames, {
+      ...postprocessOptionsFrom(this.model.manifest),
+      displacement: this.displacement?.result(),
+    });
+    return { predictions, frames, windows: this.windows, inferMs: Math.round(this.inferMs) };
+  }
+
+  /** The averaged per-frame scores (frames x classes) and displacement snapshot() post-processes (tasks/eval.ts --tune). */
+  raw(): { scores: Float32Array; frames: number; displacement?: Float32Array } {
+    return { scores: this.scores.result(), frames: this.scores.numFrames, displacement: this.displacement?.result() };
+  }
 }
