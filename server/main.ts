@@ -3,8 +3,9 @@
  * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
  * cause and the next step, never a stack trace alone. Once running, an uncaught exception or unhandled
  * rejection anywhere in the process is logged with its stack and exits 1 (server/fatal.ts): the container's
- * restart policy brings the miner back.
+ * restart policy brings the miner back. SIGTERM/SIGINT drain the server and exit 0 (see `stop` below).
  */
+import os from 'node:os';
 import { loadConfig, loadEnvFiles } from '../lib/core/config.ts';
 import { describeError, MinerError } from '../lib/core/errors.ts';
 import { log, setLogLevel } from '../lib/core/log.ts';
@@ -34,14 +35,26 @@ async function main(): Promise<void> {
   }
   log.info(`miner listening on ${config.server.host}:${miner.port}`, { docs: `${miner.url}/docs` });
 
+  // SIGTERM (docker stop) or SIGINT: drain (server/app.ts close(): idle and half-received connections closed
+  // at once, running challenges answer by their deadline), then exit 0. A second signal during the drain
+  // exits at once with 128 + the signal number (143 SIGTERM, 130 SIGINT), cutting off what still runs.
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting without waiting for the drain`);
+      process.exit(128 + (os.constants.signals[signal] ?? 15));
+    }
     stopping = true;
-    log.info(`${signal}: shutting down`);
+    log.info(`${signal}: draining (no new connections; running requests may finish), then exiting`);
     miner.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error('shutdown failed', { error: (error as Error)?.message ?? String(error) });
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
