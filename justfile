@@ -69,3 +69,11 @@ status *args:
 # Send a signed challenge to a miner, like Score's validator
 challenge *args:
     node tasks/challenge.ts "$@"
+
+# Rehearse a Score spot check of the committed image: just spotcheck --file clip.mp4 [--truth t.json] [--live URL]
+spotcheck *args:
+    node tasks/spotcheck.ts "$@"
+
+# Score a model on your labelled clips, or tune its thresholds: just eval --clips DIR [--tune] [--report DIR]
+eval *args:
+    node tasks/eval.ts "$@"

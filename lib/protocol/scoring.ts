@@ -31,24 +31,64 @@ export function matchDecay(dt: number, toleranceS: number, minScore: number): nu
   return 1 - (dt / toleranceS) * (1 - minScore);
 }
 
+/** One prediction the validator credits: the ground-truth event it used up and the decay it earned. */
+export interface Match {
+  prediction: Prediction;
+  truth: GroundTruthEvent;
+  /** Index of `truth` in the ground-truth list given to matchPredictions. */
+  truthIndex: number;
+  /** In (0, 1]: the prediction earns `weight * decay`. */
+  decay: number;
+}
+
+/** How the validator pairs one response with its ground truth (the part of the score before the arithmetic). */
+export interface Matching {
+  /** In the validator's order: predictions sorted by frame (stable). */
+  matches: Match[];
+  /** Ground-truth events with a valid action that no prediction used, in ground-truth order. */
+  missed: GroundTruthEvent[];
+  /** Predictions with a valid action and no event left to match (duplicates included), each costing its full weight. */
+  falsePositives: Prediction[];
+  /** Predictions with an unknown action: no credit, no penalty. */
+  ignored: Prediction[];
+  /** Ground-truth events with a valid action (the others carry no weight). */
+  truthCount: number;
+  /** Σ weight over the valid ground truth. */
+  gtWeight: number;
+  /** Σ weight * decay over the matches, summed in the validator's order. */
+  matchedWeight: number;
+  /** Σ weight over the false positives, summed in the validator's order. */
+  penalty: number;
+}
+
 /**
- * The score the validator gives one response against its ground truth, in [0, 1].
- * Unknown actions are ignored on both sides (no credit, no penalty, no weight).
+ * The validator's matching (docs/protocol.md, "Scoring" steps 1-3), exposed so per-action counts and the score
+ * come from one computation: predictions sorted by frame, each takes the unused same-action event with the
+ * largest decay (> 0, the first on a tie), else it is a false positive. Unknown actions are ignored on both sides.
  */
-export function scoreResponse(predictions: readonly Prediction[], groundTruth: readonly GroundTruthEvent[]): number {
-  const truth = groundTruth.filter((event) => isActionName(event.action));
+export function matchPredictions(predictions: readonly Prediction[], groundTruth: readonly GroundTruthEvent[]): Matching {
+  const truthIndex: number[] = [];
+  groundTruth.forEach((event, i) => {
+    if (isActionName(event.action)) truthIndex.push(i);
+  });
+  const truth = truthIndex.map((i) => groundTruth[i]);
   let gtWeight = 0;
   for (const event of truth) gtWeight += ACTIONS[event.action as keyof typeof ACTIONS].weight;
-  if (truth.length === 0 || gtWeight <= 0) return 0;
 
   // Stable sort by frame: equal frames keep their response order, as Python's sorted() does.
   const ordered = [...predictions].sort((a, b) => a.frame - b.frame);
   const used = new Array<boolean>(truth.length).fill(false);
+  const matches: Match[] = [];
+  const falsePositives: Prediction[] = [];
+  const ignored: Prediction[] = [];
   let matched = 0;
   let penalty = 0;
 
   for (const prediction of ordered) {
-    if (!isActionName(prediction.action)) continue;
+    if (!isActionName(prediction.action)) {
+      ignored.push(prediction);
+      continue;
+    }
     const spec = ACTIONS[prediction.action];
     let best = -1;
     let bestDecay = 0;
@@ -64,13 +104,26 @@ export function scoreResponse(predictions: readonly Prediction[], groundTruth: r
     if (best >= 0) {
       used[best] = true;
       matched += spec.weight * bestDecay;
+      matches.push({ prediction, truth: truth[best], truthIndex: truthIndex[best], decay: bestDecay });
     } else {
       // A false positive (or a duplicate of an already matched event) costs the action's full weight.
       penalty += spec.weight;
+      falsePositives.push(prediction);
     }
   }
 
-  const raw = (matched - penalty) / gtWeight;
+  const missed = truth.filter((_, i) => !used[i]);
+  return { matches, missed, falsePositives, ignored, truthCount: truth.length, gtWeight, matchedWeight: matched, penalty };
+}
+
+/**
+ * The score the validator gives one response against its ground truth, in [0, 1] (step 4 over
+ * matchPredictions). Unknown actions are ignored on both sides (no credit, no penalty, no weight).
+ */
+export function scoreResponse(predictions: readonly Prediction[], groundTruth: readonly GroundTruthEvent[]): number {
+  const { truthCount, gtWeight, matchedWeight, penalty } = matchPredictions(predictions, groundTruth);
+  if (truthCount === 0 || gtWeight <= 0) return 0;
+  const raw = (matchedWeight - penalty) / gtWeight;
   return Math.min(1, Math.max(0, raw));
 }
 
