@@ -247,10 +247,11 @@ test('the container: fixed name, restart policy, wallet read-only, only allow-li
     Name: string;
     HostConfig: { RestartPolicy: { Name: string } };
     Mounts: { Destination: string; RW: boolean }[];
-    Config: { Env: string[] };
+    Config: { Env: string[]; StopTimeout: number };
   };
   assert.equal(inspected.Name, `/${CONTAINER}`);
   assert.equal(inspected.HostConfig.RestartPolicy.Name, 'unless-stopped');
+  assert.equal(inspected.Config.StopTimeout, 30); // docker stop lets a running challenge drain to its deadline
   assert.deepEqual(
     inspected.Mounts.map((m) => [m.Destination, m.RW]),
     [['/wallets', false]],

@@ -56,7 +56,8 @@ export interface RunSpec {
 export const WALLET_MOUNT = '/wallets';
 
 export function runCommand(spec: RunSpec): string[] {
-  const args = ['run', '-d', '--name', spec.name, '--restart', 'unless-stopped', '--label', 'score-miner=1'];
+  // --stop-timeout: docker stop waits 10 s by default, less than a challenge may take to drain (its deadline).
+  const args = ['run', '-d', '--name', spec.name, '--restart', 'unless-stopped', '--stop-timeout', '30', '--label', 'score-miner=1'];
   if (spec.network) args.push('--network', spec.network);
   else args.push('-p', `${spec.port}:${spec.port}`);
   if (spec.user) args.push('--user', spec.user);
