@@ -119,7 +119,8 @@ test('the background refresh picks up new stake without a restart', async () => 
 
 test('through the server: the staked validator reaches the download, the stranger gets 403, /health shows the sync', async () => {
   const videos = await startVideoServer({});
-  const config = configFor({ MIN_STAKE_THRESHOLD: String(validatorTao) });
+  // The video server is on loopback: let the miner fetch from it (refused by default).
+  const config = configFor({ MIN_STAKE_THRESHOLD: String(validatorTao), DOWNLOAD_ALLOW_PRIVATE: 'true' });
   const guard = await createGuardFromConfig(config, { loadMinerHotkey: async () => minerKey.address });
   const miner = await startMiner(config, guard);
   try {
