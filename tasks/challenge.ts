@@ -74,16 +74,29 @@ export interface Options {
   json: boolean;
 }
 
-const FLAGS = {
-  url: { type: 'string' },
-  'video-url': { type: 'string' },
-  file: { type: 'string' },
+/** How to sign a challenge: shared by the tasks that send one (eval --url, spotcheck --live). */
+export const SIGNING_FLAGS = {
   scheme: { type: 'string' },
   uri: { type: 'string' },
   wallet: { type: 'string' },
   hotkey: { type: 'string' },
   'wallet-path': { type: 'string' },
   'miner-hotkey': { type: 'string' },
+} satisfies FlagSpec;
+
+/** --scheme: central (default, Score's validator), fiber, or none (unsigned). */
+export function parseScheme(value: string | undefined): Options['scheme'] {
+  const scheme = (value || 'central').toLowerCase();
+  if (scheme !== 'central' && scheme !== 'fiber' && scheme !== 'none')
+    throw new UsageError(`--scheme must be central, fiber or none (got ${JSON.stringify(value)})`);
+  return scheme;
+}
+
+const FLAGS = {
+  url: { type: 'string' },
+  'video-url': { type: 'string' },
+  file: { type: 'string' },
+  ...SIGNING_FLAGS,
   truth: { type: 'string' },
   'challenge-id': { type: 'string' },
   timeout: { type: 'string' },
@@ -91,9 +104,7 @@ const FLAGS = {
 } satisfies FlagSpec;
 
 function toOptions(flags: FlagValues<typeof FLAGS> & { json: boolean }): Options {
-  const scheme = (flags.scheme || 'central').toLowerCase();
-  if (!['central', 'fiber', 'none'].includes(scheme))
-    throw new UsageError(`--scheme must be central, fiber or none (got ${JSON.stringify(flags.scheme)})`);
+  const scheme = parseScheme(flags.scheme);
   const timeoutS = flags.timeout === undefined || flags.timeout === '' ? VALIDATOR_BUDGET_S : Number(flags.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0)
     throw new UsageError(`--timeout must be a number of seconds (got ${JSON.stringify(flags.timeout)})`);

@@ -38,7 +38,7 @@ import {
 } from '../lib/protocol/labels.ts';
 import { type ActionMetrics, type ClipMetrics, clipMetrics, type Summary, summarise } from '../lib/protocol/metrics.ts';
 import type { Prediction } from '../lib/protocol/scoring.ts';
-import { type Options as ChallengeOptions, challenge } from './challenge.ts';
+import { type Options as ChallengeOptions, challenge, parseScheme, SIGNING_FLAGS } from './challenge.ts';
 
 const DEFAULT_FOLDS = 5;
 
@@ -89,12 +89,7 @@ const FLAGS = {
   'label-map': { type: 'string' },
   model: { type: 'string' },
   url: { type: 'string' },
-  scheme: { type: 'string' },
-  uri: { type: 'string' },
-  wallet: { type: 'string' },
-  hotkey: { type: 'string' },
-  'wallet-path': { type: 'string' },
-  'miner-hotkey': { type: 'string' },
+  ...SIGNING_FLAGS,
   timeout: { type: 'string' },
   report: { type: 'string' },
   tune: { type: 'boolean' },
@@ -216,9 +211,7 @@ async function localRunner(modelDir: string | undefined, env: Env): Promise<Runn
 function urlRunner(flags: Flags, env: Env): Runner {
   const url = (flags.url as string).replace(/\/+$/, '');
   if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--url must look like http://HOST:PORT (got ${JSON.stringify(flags.url)})`);
-  const scheme = (flags.scheme || 'central').toLowerCase();
-  if (!['central', 'fiber', 'none'].includes(scheme))
-    throw new UsageError(`--scheme must be central, fiber or none (got ${JSON.stringify(flags.scheme)})`);
+  const scheme = parseScheme(flags.scheme);
   const timeoutS = flags.timeout === undefined ? 30 : Number(flags.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0)
     throw new UsageError(`--timeout must be a number of seconds (got ${JSON.stringify(flags.timeout)})`);
@@ -228,7 +221,7 @@ function urlRunner(flags: Flags, env: Env): Runner {
       const options: ChallengeOptions = {
         url,
         file,
-        scheme: scheme as ChallengeOptions['scheme'],
+        scheme,
         uri: flags.uri || undefined,
         wallet: flags.wallet || undefined,
         hotkey: flags.hotkey || undefined,

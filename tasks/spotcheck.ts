@@ -54,7 +54,7 @@ import {
 } from '../lib/deploy/spotcheck.ts';
 import type { GroundTruthEvent, Prediction } from '../lib/protocol/scoring.ts';
 import { decodeHotkey } from '../lib/protocol/signature.ts';
-import { type Options as ChallengeOptions, type ChallengeResult, challenge, readTruth } from './challenge.ts';
+import { type Options as ChallengeOptions, type ChallengeResult, challenge, parseScheme, readTruth, SIGNING_FLAGS } from './challenge.ts';
 
 const LIVE_TIMEOUT_S = 30;
 
@@ -84,6 +84,7 @@ Signing the live challenge (as tasks/challenge.ts):
   --wallet NAME             coldkey of the signing hotkey file (default BITTENSOR_WALLET_COLD)
   --hotkey NAME             its hotkey name (default BITTENSOR_WALLET_HOT)
   --wallet-path DIR         wallets folder (default BITTENSOR_WALLET_PATH)
+  --miner-hotkey SS58       the live miner's hotkey, for --scheme fiber (default: the live miner's /health)
 Output:
   --json                    print the result as one JSON object on stdout
   --verbose                 docker's output, debug logging and stack traces
@@ -103,11 +104,7 @@ const FLAGS = {
   repeat: { type: 'string' },
   'ready-timeout': { type: 'string' },
   timeout: { type: 'string' },
-  scheme: { type: 'string' },
-  uri: { type: 'string' },
-  wallet: { type: 'string' },
-  hotkey: { type: 'string' },
-  'wallet-path': { type: 'string' },
+  ...SIGNING_FLAGS,
 } satisfies FlagSpec;
 
 export type SpotcheckDeps = ChainTaskDeps;
@@ -152,9 +149,7 @@ function plan(flags: Record<keyof typeof FLAGS, string | undefined>): Plan {
   const repeat = flags.repeat === undefined ? 1 : Number(flags.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
     throw new UsageError(`--repeat must be a whole number from 1 to 20 (got ${JSON.stringify(flags.repeat)})`);
-  const scheme = (flags.scheme ?? 'central').toLowerCase();
-  if (!['central', 'fiber', 'none'].includes(scheme))
-    throw new UsageError(`--scheme must be central, fiber or none (got ${JSON.stringify(flags.scheme)})`);
+  const scheme = parseScheme(flags.scheme);
   const videoUrl = flags['video-url'];
   if (videoUrl !== undefined && !/^https?:\/\/\S+$/.test(videoUrl))
     throw new UsageError(`--video-url must be an http(s) URL (got ${JSON.stringify(videoUrl)})`);
@@ -167,7 +162,7 @@ function plan(flags: Record<keyof typeof FLAGS, string | undefined>): Plan {
     repeat,
     readyTimeoutS: positiveNumber('ready-timeout', flags['ready-timeout'], DEFAULT_READY_TIMEOUT_S),
     timeoutS: positiveNumber('timeout', flags.timeout, SPOTCHECK_CHALLENGE_TIMEOUT_S),
-    scheme: scheme as ChallengeOptions['scheme'],
+    scheme,
   };
 }
 
@@ -359,6 +354,7 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
             wallet: flags.wallet,
             hotkey: flags.hotkey,
             walletPath: flags['wallet-path'],
+            minerHotkey: flags['miner-hotkey'],
             timeoutS: LIVE_TIMEOUT_S,
           },
           env,

@@ -20,12 +20,12 @@ import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
 import { acquireLock, newOwner, releaseLock } from '../lib/deploy/lock.ts';
 import { readRemoteDigest } from '../lib/deploy/registry.ts';
 import { type DeployState, stateFile } from '../lib/deploy/state.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
+import { freePort } from '../scripts/miner-process.ts';
 import { startMiner } from '../server/app.ts';
 import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support/docker.ts';
 import { type HubStandin, startHubStandin } from './support/hub-standin.ts';
 import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
+import { flashAndCutClip } from './support/media.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
 
 const TOKEN = 'dckr_pat_alice_0123456789';
@@ -44,14 +44,6 @@ let minerPort: number;
 let hotkeyAddress: string;
 let clipUrl: string;
 let expectedPredictions: unknown;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function writeHotkey(name: string): string {
   const phrase = mnemonicGenerate(12);
@@ -154,20 +146,7 @@ before(async () => {
   // Debian's docker client (its BuildKit works with --network host) first on the tasks' PATH.
   await symlink(dockerCli() === 'docker' ? '/usr/local/bin/docker' : dockerCli(), path.join(work, 'bin', 'docker'));
   minerPort = await freePort();
-  const clip = await makeSyntheticClip(
-    resolveFfmpeg().path,
-    {
-      width: 320,
-      height: 180,
-      fps: 25,
-      seconds: 10,
-      markers: [
-        { from: 75, to: 77, colour: 'white' },
-        { from: 175, to: 177, colour: 'black' },
-      ],
-    },
-    path.join(work, 'clip.mp4'),
-  );
+  const clip = await flashAndCutClip('clip.mp4');
   files = await serveFiles([clip]);
   clipUrl = files.urlFor(clip);
   const local = await startMiner(loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', DOWNLOAD_ALLOW_PRIVATE: 'true' }));
@@ -315,6 +294,26 @@ test('a wrong Hub token fails push with the cause; the printed rerun command res
   assert.equal(resumed.code, 0, resumed.output);
   assert.match(row(resumed.output, 'build'), /\| skipped \| before from=push/);
   assert.match(row(resumed.output, 'push'), /\| ok \| sha256:/);
+});
+
+test('a commit that fails inside just deploy resumes at commit, without redoing build, push and share', async () => {
+  const failed = await just(['deploy', 'tag=v4', 'start=false'], { BITTENSOR_WALLET_HOT: 'unregistered' });
+  assert.equal(failed.code, 1, failed.output);
+  assert.match(failed.output, /is not registered on netuid 1/);
+  assert.match(row(failed.output, 'build'), /\| ok \| /);
+  assert.match(row(failed.output, 'push'), /\| ok \| sha256:/);
+  assert.match(row(failed.output, 'share'), /\| skipped \| scorevision already a collaborator/);
+  assert.match(row(failed.output, 'commit'), /\| failed \| hotkey .* is not registered/);
+  assert.match(row(failed.output, 'start'), /\| skipped \| start=false/);
+  const rerun = /^ {2}(just deploy .*)$/m.exec(failed.output)?.[1];
+  assert.equal(rerun, 'just deploy tag=v4 start=false from=commit');
+  const resumed = await just(rerun.split(' ').slice(1));
+  assert.equal(resumed.code, 0, resumed.output);
+  for (const step of ['build', 'push', 'share']) assert.match(row(resumed.output, step), /\| skipped \| before from=commit/);
+  assert.match(row(resumed.output, 'commit'), /\| ok \| block \d+, revealed in \d+/);
+  const revealed = await readRevealed(chain.api, TEST_NETUID, hotkeyAddress);
+  assert.equal(JSON.parse(revealed.at(-1)?.text ?? '{}').image_tag, 'v4');
+  assert.equal(JSON.parse(revealed.at(-1)?.text ?? '{}').image_digest, state('v4').push?.digest);
 });
 
 test('failures name their cause and next step', async (t) => {

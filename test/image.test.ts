@@ -6,31 +6,22 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
+import { freePort } from '../scripts/miner-process.ts';
 import { startMiner } from '../server/app.ts';
 import { type Dockerd, importNodeBase, startDockerd } from './support/docker.ts';
+import { flashAndCutClip } from './support/media.ts';
 
 const IMAGE = 'score-miner-test:image';
 let dockerd: Dockerd;
 let work: string;
 let files: FileServer;
 let clipUrl: string;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -53,21 +44,7 @@ async function challenge(baseUrl: string): Promise<{ status: number; body: { pre
 
 before(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-image-'));
-  const ffmpeg = resolveFfmpeg();
-  const clip = await makeSyntheticClip(
-    ffmpeg.path,
-    {
-      width: 320,
-      height: 180,
-      fps: 25,
-      seconds: 10,
-      markers: [
-        { from: 75, to: 77, colour: 'white' },
-        { from: 175, to: 177, colour: 'black' },
-      ],
-    },
-    path.join(work, 'clip.mp4'),
-  );
+  const clip = await flashAndCutClip('clip.mp4');
   files = await serveFiles([clip]);
   clipUrl = files.urlFor(clip);
   dockerd = await startDockerd();

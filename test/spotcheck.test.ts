@@ -18,13 +18,12 @@ import onnxProto from 'onnx-proto';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { readRemoteDigest } from '../lib/deploy/registry.ts';
 import type { RehearsalRecord } from '../lib/deploy/spotcheck.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
 import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 import { startMiner } from '../server/app.ts';
 import { createGuard } from '../server/guard.ts';
 import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support/docker.ts';
 import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
+import { flashAndCutClip } from './support/media.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
 
 const { onnx } = onnxProto;
@@ -149,20 +148,7 @@ before(async () => {
   mkdirSync(path.join(work, 'bin'));
   // Debian's docker client (as in test/deploy.test.ts) first on the task's PATH.
   await symlink(dockerCli() === 'docker' ? '/usr/local/bin/docker' : dockerCli(), path.join(work, 'bin', 'docker'));
-  clip = await makeSyntheticClip(
-    resolveFfmpeg().path,
-    {
-      width: 320,
-      height: 180,
-      fps: 25,
-      seconds: 10,
-      markers: [
-        { from: 75, to: 77, colour: 'white' },
-        { from: 175, to: 177, colour: 'black' },
-      ],
-    },
-    path.join(work, 'clip.mp4'),
-  );
+  clip = await flashAndCutClip('clip.mp4');
   truthFile = path.join(work, 'truth.json');
   writeFileSync(
     truthFile,

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveFfmpeg } from '../../lib/inference/ffmpeg.ts';
-import { type ClipSpec, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
+import { type ClipSpec, type Marker, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
 export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));
@@ -14,6 +14,17 @@ process.on('exit', () => rmSync(tempDir, { recursive: true, force: true })); // 
 
 export async function clip(name: string, spec: ClipSpec): Promise<string> {
   return makeSyntheticClip(ffmpeg.path, spec, path.join(tempDir, name));
+}
+
+/** A white flash at frame 75 and a black cut at 175 (25 fps): the bundled model answers goal@75, ball_out_of_play@175. */
+export const FLASH_AND_CUT: Marker[] = [
+  { from: 75, to: 77, colour: 'white' },
+  { from: 175, to: 177, colour: 'black' },
+];
+
+/** A small 10 s clip with FLASH_AND_CUT, for tests that run the whole miner (image, deploy, spot check). */
+export function flashAndCutClip(name: string): Promise<string> {
+  return clip(name, { width: 320, height: 180, fps: 25, seconds: 10, markers: FLASH_AND_CUT });
 }
 
 export interface TestVideoServer {

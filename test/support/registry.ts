@@ -10,10 +10,11 @@
 import { randomUUID, sign, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { freePort } from '../../scripts/miner-process.ts';
 
 /** One request the token service answered. */
 export interface TokenRequest {
@@ -42,14 +43,6 @@ export interface TestRegistry {
 
 const SERVICE = 'score-miner-test-registry';
 const ISSUER = 'score-miner-test-token-issuer';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
