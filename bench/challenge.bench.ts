@@ -41,6 +41,8 @@ import { startMinerProcess } from '../scripts/miner-process.ts';
 const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--json]
   --model DIR  model folder (model.onnx + model.json), default models/default
   --mbit N     bandwidth of the paced file server in Mbit/s, default 50
+  --faststart  clips with their mp4 index (moov) at the front, as web servers serve mp4 for streaming
+               (default: at the end, ffmpeg's default: the miner can decode only once the file is complete)
   --json       print the results as JSON on stdout (progress and server logs go to stderr)
   BENCH_RUNS   repetitions of decode / inference / challenge (default 5)`;
 
@@ -419,12 +421,18 @@ async function benchClip(
   }
 }
 
-async function ensureClip(ffmpegPath: string, clip: (typeof CLIPS)[number]): Promise<string> {
-  const file = path.join(os.tmpdir(), `score-miner-bench-${CLIP_SECONDS}s-${clip.label}.mp4`);
+async function ensureClip(ffmpegPath: string, clip: (typeof CLIPS)[number], faststart: boolean): Promise<string> {
+  const file = path.join(os.tmpdir(), `score-miner-bench-${CLIP_SECONDS}s-${clip.label}${faststart ? '-faststart' : ''}.mp4`);
   if (!existsSync(file)) {
     progress(`rendering the ${CLIP_SECONDS} s ${clip.width}x${clip.height} clip (once; cached in the temp folder)`);
     const partial = `${file}.part.mp4`; // renamed when complete, so an interrupted render is never reused
     await makeSyntheticClip(ffmpegPath, { width: clip.width, height: clip.height, fps: CLIP_FPS, seconds: CLIP_SECONDS }, partial);
+    if (faststart) {
+      // The same stream with its index moved to the front, as web servers usually serve mp4 for streaming.
+      const moved = `${file}.faststart.mp4`;
+      await runFile(ffmpegPath, ['-y', '-loglevel', 'error', '-i', partial, '-c', 'copy', '-movflags', '+faststart', moved]);
+      await rename(moved, partial);
+    }
     await rename(partial, file);
   }
   return file;
@@ -475,7 +483,13 @@ function table(results: ClipResult[]): Array<Record<string, string>> {
 
 function parse() {
   return parseArgs({
-    options: { model: { type: 'string' }, mbit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      model: { type: 'string' },
+      mbit: { type: 'string' },
+      faststart: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -508,7 +522,7 @@ async function main(): Promise<void> {
   try {
     await model.warmup();
     for (const clip of CLIPS) {
-      const file = await ensureClip(ffmpeg.path, clip);
+      const file = await ensureClip(ffmpeg.path, clip, args.values.faststart === true);
       results.push(await benchClip(clip, file, { ffmpegPath: ffmpeg.path, model, modelDir, runs, mbit, work }));
     }
   } finally {
