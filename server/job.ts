@@ -15,7 +15,7 @@ import type { ClipWindow, DecodeSpec } from '../lib/inference/frames.ts';
 import { EMPTY_SNAPSHOT, type Snapshot } from '../lib/inference/pipeline.ts';
 import type { Prediction } from '../lib/inference/postprocess.ts';
 import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
-import { VideoSource } from '../lib/inference/video-source.ts';
+import { type DecodedFrom, VideoSource } from '../lib/inference/video-source.ts';
 
 /** How long past the deadline the answer waits for a window still running in the worker. */
 export const DEADLINE_GRACE_MS = 1000;
@@ -45,7 +45,8 @@ export interface ChallengeStats {
   framesInferred: number;
   windows: number;
   inferMs: number;
-  decodedFrom: 'stream' | 'file';
+  /** 'range': an mp4 with its index at the end, read through the loopback range server while it downloaded. */
+  decodedFrom: DecodedFrom;
 }
 
 export interface ChallengeOutcome {

@@ -108,6 +108,7 @@ function videoServer(files: Map<string, Buffer>) {
     const [, route, name] = (request.url ?? '').split('/');
     const body = files.get(name ?? '');
     if (!body) return void response.writeHead(404).end();
+    if (route === 'ranged') return serveRanged(request, response, body);
     response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': body.length });
     if (route === 'half') return void response.write(body.subarray(0, body.length >> 1));
     state.downloads++;
@@ -117,12 +118,46 @@ function videoServer(files: Map<string, Buffer>) {
     await state.gate;
     response.end(body);
   });
+  /**
+   * /ranged/<name>: Accept-Ranges, Range requests answered 206 (counted in `ranges`, bytes in `rangedBytes`); the
+   * whole-file request sends 32 KiB, then waits (hang guard 15 s) until a Range request was answered: the tail
+   * then provably came while the front was still downloading.
+   */
+  let rangeAnswered = () => {};
+  async function serveRanged(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer) {
+    const headers = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes' };
+    const match = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
+    if (match) {
+      const start = Number(match[1]);
+      const end = match[2] ? Math.min(Number(match[2]), body.length - 1) : body.length - 1;
+      rangeState.ranges.push(request.headers.range ?? '');
+      rangeState.bytes += end - start + 1;
+      response.writeHead(206, { ...headers, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${body.length}` });
+      response.end(body.subarray(start, end + 1));
+      rangeAnswered();
+      return;
+    }
+    const answered = new Promise<void>((resolve) => {
+      rangeAnswered = resolve;
+    });
+    response.writeHead(200, { ...headers, 'content-length': body.length });
+    response.write(body.subarray(0, 32 * 1024));
+    rangeState.bytes += 32 * 1024;
+    const guard = setTimeout(rangeAnswered, 15_000);
+    await Promise.race([answered, new Promise((resolve) => response.once('close', resolve))]);
+    clearTimeout(guard);
+    if (response.destroyed) return;
+    rangeState.bytes += body.length - 32 * 1024;
+    response.end(body.subarray(32 * 1024));
+  }
+  const rangeState = { ranges: [] as string[], bytes: 0 };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   return {
     state,
+    rangeState,
     sockets,
     closeGate() {
       state.gate = new Promise((resolve) => {
@@ -367,6 +402,24 @@ describe('decode', () => {
     assert.deepEqual(value.end.json.predictions, value.front.json.predictions); // confidences included
     assert.ok(lines.some((l) => /challenge answered challenge_id=end .*decoded_from=file/.test(l)));
     assert.ok(lines.some((l) => /challenge answered challenge_id=front .*decoded_from=stream/.test(l)));
+    await nothingLeft(roomy);
+  });
+
+  it('a moov-at-end mp4 from an origin that answers Range requests is decoded from the loopback range server while it downloads, the same predictions', async () => {
+    videos.rangeState.ranges.length = 0;
+    const { value, lines } = await logged(async () => ({
+      ranged: await post(roomy, { challenge_id: 'ranged', video_url: `${base}/ranged/end.mp4` }),
+      front: await post(roomy, { challenge_id: 'front', video_url: `${base}/files/front.mp4` }),
+    }));
+    assert.deepEqual(marks(value.ranged), MARKED);
+    assert.deepEqual(value.ranged.json.predictions, value.front.json.predictions); // confidences included
+    assert.ok(
+      lines.some((l) => /challenge answered challenge_id=ranged .*decoded_from=range/.test(l)),
+      lines.join(''),
+    );
+    // One Range request, for the tail only (the index): far less than the file.
+    assert.equal(videos.rangeState.ranges.length, 1);
+    assert.match(videos.rangeState.ranges[0]!, /^bytes=\d+-\d+$/);
     await nothingLeft(roomy);
   });
 

@@ -133,6 +133,7 @@ async function requestFollowing(
   display: string,
   options: DownloadOptions,
   signal: AbortSignal,
+  extraHeaders: Record<string, string> = {},
 ): Promise<Dispatcher.ResponseData> {
   let url = start;
   for (let hop = 0; ; hop++) {
@@ -141,7 +142,7 @@ async function requestFollowing(
     if (literal !== undefined) throw refused(url.hostname, literal);
     const response = await request(url, {
       method: 'GET',
-      headers: { accept: '*/*', 'user-agent': 'score-miner' },
+      headers: { accept: '*/*', 'user-agent': 'score-miner', ...extraHeaders },
       dispatcher: agentFor(allowPrivate),
       signal,
       headersTimeout: options.timeoutMs,
@@ -165,42 +166,112 @@ async function requestFollowing(
   }
 }
 
+/** What the first response said about the whole file, for a reader that wants to fetch part of it apart. */
+export interface VideoResponseInfo {
+  /** Content-Length when declared (already checked against the size cap). */
+  length: number | undefined;
+  /** `Accept-Ranges: bytes`: the origin says it answers Range requests. */
+  acceptsRanges: boolean;
+}
+
+/** A byte range of the video: `start` to `end` inclusive, as in a Range header. */
+export interface ByteRange {
+  start: number;
+  end: number;
+  /** The file's whole length: the answer's Content-Range must say the same. */
+  total: number;
+}
+
+interface FetchPlan {
+  range?: ByteRange;
+  onResponse?: (info: VideoResponseInfo) => void;
+  /** performance.now() by which the whole download must be done (a range fetched after the first request). */
+  deadlineAt?: number;
+}
+
 /**
  * Streams `rawUrl` into `sink`, one chunk at a time (the next chunk is read once the sink resolved), and
  * resolves with the byte count. Every failure (DNS, refused, HTTP status upstream, timeout, too large) is a
  * 'download-failed' MinerError with a one-line cause; a malformed, non-http(s) or refused URL is
  * 'invalid-input'. When `signal` aborts (the challenge's deadline), it rejects with `signal.reason`. A
- * failed download leaves no connection open (its body is destroyed, which closes the socket).
+ * failed download leaves no connection open (its body is destroyed, which closes the socket). `onResponse`
+ * hears what the (2xx, not too large) response declared before its first byte goes to the sink.
  */
-export async function fetchVideo(
+export function fetchVideo(
   rawUrl: string,
   options: DownloadOptions,
   sink: (chunk: Buffer) => Promise<void>,
   signal?: AbortSignal,
+  onResponse?: (info: VideoResponseInfo) => void,
 ): Promise<number> {
+  return download(rawUrl, options, sink, signal, { onResponse });
+}
+
+/**
+ * Streams one byte range of `rawUrl` into `sink`, under the same rules as fetchVideo (address policy at every
+ * hop, redirect limit, timeout, abort) and capped at the range's length: the answer must be a 206 whose
+ * Content-Range is exactly `range` (anything else is a 'download-failed' error, before any byte reaches the
+ * sink). `deadlineAt` (performance.now()) ends it with the whole download's timeout when it started later.
+ */
+export function fetchVideoRange(
+  rawUrl: string,
+  options: DownloadOptions,
+  range: ByteRange,
+  sink: (chunk: Buffer) => Promise<void>,
+  signal?: AbortSignal,
+  deadlineAt?: number,
+): Promise<number> {
+  return download(rawUrl, options, sink, signal, { range, deadlineAt });
+}
+
+async function download(
+  rawUrl: string,
+  options: DownloadOptions,
+  sink: (chunk: Buffer) => Promise<void>,
+  signal: AbortSignal | undefined,
+  plan: FetchPlan,
+): Promise<number> {
+  const { range } = plan;
   const url = checkVideoUrl(rawUrl, allowedAt(options, 0));
   const display = redactUrl(url);
-  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const timeoutMs = plan.deadlineAt === undefined ? options.timeoutMs : Math.max(1, Math.ceil(plan.deadlineAt - performance.now()));
+  const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
-  const tooLarge = () => downloadError(display, `larger than the ${options.maxBytes}-byte cap (DOWNLOAD_MAX_BYTES)`);
+  const cap = range ? Math.min(options.maxBytes, range.end - range.start + 1) : options.maxBytes;
+  const tooLarge = () =>
+    range
+      ? downloadError(display, `range answer longer than the ${cap} bytes asked for`)
+      : downloadError(display, `larger than the ${options.maxBytes}-byte cap (DOWNLOAD_MAX_BYTES)`);
   let body: Readable | undefined;
   let bytes = 0;
   try {
-    const response = await requestFollowing(url, display, options, combined);
+    const extra: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
+    const response = await requestFollowing(url, display, options, combined, extra);
     body = response.body;
     const status = response.statusCode;
     if (status < 200 || status >= 300) throw downloadError(display, `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim());
     const declared = Number(header(response.headers, 'content-length') ?? NaN);
-    if (declared > options.maxBytes) throw tooLarge();
+    if (range) {
+      const expected = `bytes ${range.start}-${range.end}/${range.total}`;
+      if (status !== 206 || header(response.headers, 'content-range') !== expected) {
+        throw downloadError(display, `range request not honoured (HTTP ${status})`);
+      }
+    }
+    if (declared > cap) throw tooLarge();
+    plan.onResponse?.({
+      length: Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined,
+      acceptsRanges: /^\s*bytes\s*$/i.test(header(response.headers, 'accept-ranges') ?? ''),
+    });
     // Counted while streaming, so a lying (or absent) Content-Length cannot fill the disk.
     for await (const chunk of body as AsyncIterable<Buffer>) {
       bytes += chunk.byteLength;
-      if (bytes > options.maxBytes) throw tooLarge();
+      if (bytes > cap) throw tooLarge();
       await sink(chunk);
       if (combined.aborted) break;
     }
     if (combined.aborted) throw combined.reason;
     if (bytes === 0) throw downloadError(display, 'empty response body');
+    if (range && bytes !== cap) throw downloadError(display, `range answer ended after ${bytes} of ${cap} bytes`);
     return bytes;
   } catch (error) {
     if (body) discard(body);

@@ -43,6 +43,8 @@ export interface DecodeOptions {
   shared?: boolean;
   /** Stops decoding: ffmpeg is killed and reaped, and the windows() iterator throws `signal.reason`. */
   signal?: AbortSignal;
+  /** ffmpeg options for the input (before `-i`), e.g. the demuxer for a loopback URL. */
+  inputOptions?: readonly string[];
 }
 
 /** How long ffmpeg gets to exit after SIGTERM (decode stopped early) before it is SIGKILLed. */
@@ -59,6 +61,7 @@ export function ffmpegDecodeArgs(
   input: string,
   spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize' | 'maxSeconds'>,
   output: 'pipe' | 'null' = 'pipe',
+  inputOptions: readonly string[] = [],
 ): string[] {
   // setpts makes frame 0 the first decoded frame; the fps filter (not -r) resamples without extra frames.
   const filter = `setpts=PTS-STARTPTS,fps=${spec.fps},scale=${spec.width}:${spec.height}:flags=${spec.resize}`;
@@ -67,6 +70,7 @@ export function ffmpegDecodeArgs(
     '-hide_banner',
     '-loglevel',
     'error',
+    ...inputOptions,
     '-i',
     input,
     '-an',
@@ -167,7 +171,9 @@ export class ClipDecoder {
     signal.throwIfAborted();
     const onAbort = () => this.wake();
     signal.addEventListener('abort', onAbort);
-    const child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec), {
+    const child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec, 'pipe', this.options.inputOptions), {
+      // A URL input is only ever the challenge's own loopback server: never through a proxy from the environment.
+      env: { http_proxy: undefined, HTTP_PROXY: undefined, all_proxy: undefined, ALL_PROXY: undefined },
       stdin: this.options.stdin ? 'pipe' : 'ignore',
       stdout: 'pipe',
       stderr: 'pipe',

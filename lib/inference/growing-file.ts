@@ -45,6 +45,31 @@ export class GrowingFile {
     this.wake();
   }
 
+  /**
+   * Writes `chunk` at `position` without moving the end (the range reader puts the file's tail there, fetched
+   * apart from the front, which stops before it). Readers of read() never see these bytes.
+   */
+  async writeAt(chunk: Uint8Array, position: number): Promise<void> {
+    let written = 0;
+    while (written < chunk.byteLength) {
+      const { bytesWritten } = await this.handle.write(chunk, written, chunk.byteLength - written, position + written);
+      written += bytesWritten;
+    }
+  }
+
+  /** Up to `length` bytes at `position` (fewer at the end of the file). */
+  async readAt(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.handle.read(buffer, 0, length, position);
+    return buffer.subarray(0, bytesRead);
+  }
+
+  /** Resolves true once the byte at `position` is written, false if the writer ended before it (failed or not). */
+  async reach(position: number): Promise<boolean> {
+    while (this.size <= position && this.state === 'open') await this.changed();
+    return this.size > position;
+  }
+
   /** No more bytes: readers end at the current size. */
   finish(): void {
     if (this.state === 'open') this.state = 'complete';
