@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { clip } from './support/media.ts';
 
@@ -30,6 +30,7 @@ function startServer(env: Record<string, string>): Promise<{ code: number | null
 }
 
 const emptyWallets = mkdtempSync(path.join(os.tmpdir(), 'score-miner-nowallet-'));
+after(() => rmSync(emptyWallets, { recursive: true, force: true }));
 
 const cases: [string, Record<string, string>, RegExp, RegExp][] = [
   [
