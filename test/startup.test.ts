@@ -288,7 +288,9 @@ test('SIGTERM while a challenge is in flight: the challenge still gets its answe
 test('a second SIGTERM during the drain exits at once with 143', async (t) => {
   const videos = await slowVideoServer(Buffer.alloc(0));
   // The stalled download would hold the drain for DOWNLOAD_TIMEOUT_S (and the deadline): far past the guard.
-  const miner = await spawnMiner({ DOWNLOAD_ALLOW_PRIVATE: 'true', DOWNLOAD_TIMEOUT_S: '120', CHALLENGE_DEADLINE_S: '120' });
+  // Its own TMPDIR: a process that exits without draining leaves its job folder (the next start would remove it).
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-drain-'));
+  const miner = await spawnMiner({ DOWNLOAD_ALLOW_PRIVATE: 'true', DOWNLOAD_TIMEOUT_S: '120', CHALLENGE_DEADLINE_S: '120', TMPDIR: tmp });
   try {
     const answer = fetch(`http://127.0.0.1:${miner.port}/challenge`, {
       method: 'POST',
@@ -311,5 +313,6 @@ test('a second SIGTERM during the drain exits at once with 143', async (t) => {
   } finally {
     miner.child.kill('SIGKILL');
     await videos.close();
+    rmSync(tmp, { recursive: true, force: true });
   }
 });
