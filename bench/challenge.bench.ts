@@ -32,13 +32,14 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
+import { drainedOrClosed } from '../lib/core/streams.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import { loadModel, type Model } from '../lib/inference/model.ts';
 import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
 
-const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--json]
+const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--faststart] [--json]
   --model DIR  model folder (model.onnx + model.json), default models/default
   --mbit N     bandwidth of the paced file server in Mbit/s, default 50
   --faststart  clips with their mp4 index (moov) at the front, as web servers serve mp4 for streaming
@@ -165,13 +166,7 @@ async function serveClips(files: string[], bytesPerSecond: number): Promise<Clip
         if (closed) break;
         pacedBytes += chunk.length;
         if (!response.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              response.off('drain', done).off('close', done);
-              resolve();
-            };
-            response.on('drain', done).on('close', done);
-          });
+          await drainedOrClosed(response);
         }
       }
       stream.destroy();

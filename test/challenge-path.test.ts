@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type RunningMiner, startMiner } from '../server/app.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { childrenRunning } from './support/processes.ts';
 
 // Job folders go to os.tmpdir() (TMPDIR): a private one, so that only this file's miners add to it.
 const privateTmp = mkdtempSync(path.join(os.tmpdir(), 'challenge-path-test-'));
@@ -59,26 +60,10 @@ async function idle(miner: RunningMiner): Promise<void> {
   assert.equal(miner.pool.depth.admitted, 0, 'a challenge is still held');
 }
 
-/** Live child processes of this process running ffmpeg (Linux /proc). */
-function ffmpegChildren(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('ffmpeg')) pids.push(Number(entry));
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return pids;
-}
-
 async function nothingLeft(miner: RunningMiner): Promise<void> {
   await idle(miner);
   assert.deepEqual(jobFolders(), [], 'temp folders left behind');
-  assert.deepEqual(ffmpegChildren(), [], 'ffmpeg left running');
+  assert.deepEqual(childrenRunning('ffmpeg'), [], 'ffmpeg left running');
 }
 
 /** Log lines written while `fn` runs (the server logs to this process's stderr). */

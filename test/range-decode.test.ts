@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type net from 'node:net';
@@ -19,6 +19,7 @@ import { type ClipWindow, type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '
 import { mp4Layout } from '../lib/inference/range-reader.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { childrenRunning } from './support/processes.ts';
 
 /** Hang guard only: a gated front is released after this even if the tail's request never came. */
 const GATE_GUARD_MS = 15_000;
@@ -49,22 +50,6 @@ async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: 
     assert.match(error.message, pattern);
     return true;
   });
-}
-
-/** Live child processes of this process with `needle` in their argv (Linux /proc). */
-function childrenRunning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return pids;
 }
 
 /** This process's open files under `dir`. */

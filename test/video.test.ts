@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { ClipDecoder, type ClipWindow, type DecodeSpec, decodeClips, ffmpegDecod
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { childrenRunning } from './support/processes.ts';
 
 async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -37,22 +37,6 @@ async function collect(file: string, spec: DecodeSpec) {
     windows.push({ startFrame: w.startFrame, validFrames: w.validFrames, means: frameMeans(w.frames, spec.clipFrames, frameBytes(spec)) });
   }
   return windows;
-}
-
-/** Live child processes of this test process running `needle` in their argv (Linux /proc). */
-function childrenRunning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return pids;
 }
 
 describe('ffmpeg resolution', () => {

@@ -7,6 +7,7 @@
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
+import { drainedOrClosed } from '../core/streams.ts';
 
 export interface DecodeSpec {
   /** Frames per second the model samples at; frame k is at k / fps seconds. */
@@ -102,13 +103,7 @@ async function feed(source: AsyncIterable<Uint8Array>, stdin: Writable): Promise
       if (done) return void stdin.end();
       if (stdin.destroyed) break;
       if (!stdin.write(value)) {
-        await new Promise<void>((resolve) => {
-          const settle = () => {
-            stdin.off('drain', settle).off('close', settle);
-            resolve();
-          };
-          stdin.on('drain', settle).on('close', settle);
-        });
+        await drainedOrClosed(stdin);
       }
     }
   } catch {

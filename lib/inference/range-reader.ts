@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { drainedOrClosed } from '../core/streams.ts';
 import type { GrowingFile } from './growing-file.ts';
 
 /** Where the top-level boxes say the index is. */
@@ -210,13 +211,7 @@ async function pump(source: AsyncGenerator<Buffer>, response: http.ServerRespons
     for await (const chunk of source) {
       if (response.destroyed) break;
       if (!response.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const settle = () => {
-            response.off('drain', settle).off('close', settle);
-            resolve();
-          };
-          response.on('drain', settle).on('close', settle);
-        });
+        await drainedOrClosed(response);
       }
     }
     if (!response.destroyed) response.end();
