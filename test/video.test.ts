@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { openFrameChannel } from '../lib/inference/frame-channel.ts';
 import { ClipDecoder, type ClipWindow, type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
@@ -219,6 +221,21 @@ describe('read-ahead, streamed input, abort and the duration cap', () => {
     for (let i = 0; i < 100 && !closed; i++) await sleep(10);
     assert.ok(closed, 'the source was left open');
   });
+  it('a consumer that stops while the producer waits for room in the queue: the decode ends, ffmpeg is gone', {
+    timeout: 20_000,
+  }, async () => {
+    const file = await clip('full-queue.mp4', { width: 160, height: 90, fps: 25, seconds: 6 });
+    for (const framesThroughPipe of [false, true]) {
+      const decoder = new ClipDecoder(file, ffmpeg.path, rgb, { windowsAhead: 1, framesThroughPipe });
+      for await (const _ of decoder.windows()) {
+        // The next window is filled and queued: the producer now waits for the consumer to take it.
+        for (let i = 0; i < 400 && decoder.framesDecoded < rgb.strideFrames + rgb.clipFrames; i++) await sleep(5);
+        assert.equal(decoder.peakQueued, 1);
+        break; // before the fix, leaving here never returned: the producer's wait was not woken
+      }
+      assert.deepEqual(childrenRunning(file), [], `ffmpeg still running (framesThroughPipe=${framesThroughPipe})`);
+    }
+  });
   it('an abort stops decoding between windows: the reason is thrown and ffmpeg is gone', async () => {
     const file = await clip('abort.mp4', { width: 160, height: 90, fps: 25, seconds: 6 });
     const stop = new AbortController();
@@ -352,5 +369,78 @@ describe('VideoSource: decode while downloading, file fallback', () => {
     await assert.rejects(pending, (error) => error === reason);
     assert.deepEqual(childrenRunning('pipe:0'), [], 'ffmpeg still running after the abort');
     await rm(dir, { recursive: true }); // the caller's part: the folder can go, nothing holds it
+  });
+});
+
+describe('frames through a socket read into one buffer, or a pipe where no socket can be made', () => {
+  const rgb: DecodeSpec = { fps: 25, width: 48, height: 27, colour: 'rgb', resize: 'bicubic', clipFrames: 8, strideFrames: 5 };
+  const size = frameBytes(rgb);
+
+  /** Runs `fn` with TMPDIR set to `dir` (os.tmpdir() reads it on every call). */
+  async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    try {
+      return await fn();
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  }
+
+  it("every chunk is a view into the same buffer, the bytes are ffmpeg's own, and the socket's folder is gone once connected", async () => {
+    const file = await clip('channel.mp4', { width: 160, height: 90, fps: 25, seconds: 2 });
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    const root = await mkdtemp(path.join(tempDir, 'tmp-'));
+    const channel = await withTmpdir(root, openFrameChannel);
+    assert.ok(channel, 'no frame channel in a plain temp folder');
+    assert.deepEqual(await readdir(root), [], 'the socket folder outlived the connection');
+    const child = spawn(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { stdio: ['ignore', channel.childEnd, 'ignore'] });
+    channel.closeChildEnd();
+    const buffers = new Set<ArrayBufferLike>();
+    const parts: Buffer[] = [];
+    for await (const chunk of channel.chunks()) {
+      buffers.add(chunk.buffer);
+      parts.push(Buffer.from(chunk)); // a copy: the view is overwritten by the next read
+    }
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+    assert.ok(parts.length > 1, `${parts.length} chunk(s)`);
+    assert.equal(buffers.size, 1, `${buffers.size} buffers for ${parts.length} reads`);
+    assert.ok(Buffer.concat(parts).equals(direct), "the socket's bytes differ from ffmpeg's own output");
+    channel.close();
+    channel.close(); // idempotent
+    await rm(root, { recursive: true });
+  });
+
+  it('closed while ffmpeg still writes: the reader ends at once and ffmpeg stops on its next write', async () => {
+    const file = await clip('channel-long.mp4', { width: 160, height: 90, fps: 25, seconds: 6 });
+    const channel = await openFrameChannel();
+    assert.ok(channel);
+    const child = spawn(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { stdio: ['ignore', channel.childEnd, 'ignore'] });
+    channel.closeChildEnd();
+    const chunks = channel.chunks();
+    assert.equal((await chunks.next()).done, false);
+    channel.close();
+    assert.equal((await chunks.next()).done, true);
+    const [code, signal] = await once(child, 'exit');
+    assert.ok(code !== 0 || signal !== null, `ffmpeg exited ${code} after its reader closed`);
+  });
+
+  it('the socket and the pipe give the same windows; a temp path too long for a socket falls back to the pipe', async () => {
+    const file = await clip('channel-both.mp4', { width: 160, height: 90, fps: 25, seconds: 3 });
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    const viaSocket = await allFrames(decodeClips(file, ffmpeg.path, rgb), size);
+    const viaPipe = await allFrames(decodeClips(file, ffmpeg.path, rgb, { framesThroughPipe: true }), size);
+    assert.ok(viaSocket.equals(direct), 'socket: the frames differ from ffmpeg own output');
+    assert.ok(viaPipe.equals(direct), 'pipe: the frames differ from ffmpeg own output');
+    // A socket path is limited to about 100 bytes: a deeper temp folder cannot hold one.
+    const deep = path.join(tempDir, 'd'.repeat(60), 'e'.repeat(60));
+    await mkdir(deep, { recursive: true });
+    assert.equal(await withTmpdir(deep, openFrameChannel), undefined);
+    assert.deepEqual(await readdir(deep), [], 'the refused channel left its folder');
+    const fallback = await withTmpdir(deep, () => allFrames(decodeClips(file, ffmpeg.path, rgb), size));
+    assert.ok(fallback.equals(direct), 'fallback: the frames differ from ffmpeg own output');
+    assert.deepEqual(childrenRunning(file), []);
   });
 });

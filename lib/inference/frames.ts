@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
 import { drainedOrClosed } from '../core/streams.ts';
+import { openFrameChannel } from './frame-channel.ts';
 
 export interface DecodeSpec {
   /** Frames per second the model samples at; frame k is at k / fps seconds. */
@@ -46,6 +47,8 @@ export interface DecodeOptions {
   signal?: AbortSignal;
   /** ffmpeg options for the input (before `-i`), e.g. the demuxer for a loopback URL. */
   inputOptions?: readonly string[];
+  /** Read the frames from a pipe, as where no socket can be made (frame-channel.ts); tests run both. */
+  framesThroughPipe?: boolean;
 }
 
 /** How long ffmpeg gets to exit after SIGTERM (decode stopped early) before it is SIGKILLed. */
@@ -164,26 +167,42 @@ export class ClipDecoder {
     const stop = new AbortController();
     const signal = this.options.signal ? AbortSignal.any([stop.signal, this.options.signal]) : stop.signal;
     signal.throwIfAborted();
+    // Frames come through a socket read into one reused buffer (frame-channel.ts), else through a pipe.
+    const channel = this.options.framesThroughPipe ? undefined : await openFrameChannel();
+    if (signal.aborted) {
+      channel?.close();
+      signal.throwIfAborted();
+    }
     const onAbort = () => this.wake();
     signal.addEventListener('abort', onAbort);
-    const child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec, 'pipe', this.options.inputOptions), {
-      // A URL input is only ever the challenge's own loopback server: never through a proxy from the environment.
-      env: { http_proxy: undefined, HTTP_PROXY: undefined, all_proxy: undefined, ALL_PROXY: undefined },
-      stdin: this.options.stdin ? 'pipe' : 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cancelSignal: signal,
-      forceKillAfterDelay: KILL_GRACE_MS,
-    });
+    let child: ReturnType<typeof execa>;
+    try {
+      child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec, 'pipe', this.options.inputOptions), {
+        // A URL input is only ever the challenge's own loopback server: never through a proxy from the environment.
+        env: { http_proxy: undefined, HTTP_PROXY: undefined, all_proxy: undefined, ALL_PROXY: undefined },
+        stdin: this.options.stdin ? 'pipe' : 'ignore',
+        stdout: channel?.childEnd ?? 'pipe',
+        stderr: 'pipe',
+        buffer: false,
+        reject: false,
+        cancelSignal: signal,
+        forceKillAfterDelay: KILL_GRACE_MS,
+      });
+    } catch (error) {
+      channel?.close();
+      throw error;
+    } finally {
+      channel?.closeChildEnd(); // ffmpeg holds its own copy: the reader sees the end when ffmpeg exits
+    }
+    const frames: AsyncIterable<Uint8Array> = channel ? channel.chunks() : (child.stdout as AsyncIterable<Buffer>);
+    const stopReading = () => (channel ? channel.close() : child.stdout?.destroy());
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-STDERR_TAIL);
     });
     // Not awaited: a source waiting for bytes that never come is ended by its owner (the download), not here.
     if (this.options.stdin && child.stdin) void feed(this.options.stdin, child.stdin);
-    const producing = this.produce(child, () => stderr, signal).then(
+    const producing = this.produce(child, frames, stopReading, () => stderr, signal).then(
       () => {
         this.ended = true;
       },
@@ -211,16 +230,18 @@ export class ClipDecoder {
         await this.changed();
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
-      // Stopped early or failed: close the pipe (ffmpeg cannot block writing into it) and stop ffmpeg (SIGTERM,
-      // then SIGKILL after the grace period); in every case wait until it is gone, so no decoder outlives its caller.
+      // Stopped early or failed: close the frames' reader (ffmpeg cannot block writing into it) and stop ffmpeg
+      // (SIGTERM, then SIGKILL after the grace period); the abort also wakes a producer waiting for room in the
+      // queue. In every case wait until ffmpeg is gone, so no decoder outlives its caller.
       if (!this.ended) {
         child.stdin?.destroy();
-        child.stdout.destroy();
+        stopReading();
         stop.abort();
       }
       await child;
       await producing;
+      signal.removeEventListener('abort', onAbort);
+      channel?.close();
     }
   }
 
@@ -254,7 +275,13 @@ export class ClipDecoder {
     this.wake();
   }
 
-  private async produce(child: ReturnType<typeof execa>, stderr: () => string, signal: AbortSignal): Promise<void> {
+  private async produce(
+    child: ReturnType<typeof execa>,
+    frames: AsyncIterable<Uint8Array>,
+    stopReading: () => void,
+    stderr: () => string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { size } = this;
     const { clipFrames, strideFrames } = this.spec;
     const overlap = clipFrames - strideFrames;
@@ -263,7 +290,7 @@ export class ClipDecoder {
     let filled = 0; // bytes of the window holding real frames
     let queuedEnd = 0; // frames covered by windows already handed over
     try {
-      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      for await (const chunk of frames) {
         let offset = 0;
         while (offset < chunk.length) {
           const take = Math.min(window.length - filled, chunk.length - offset);
@@ -292,7 +319,8 @@ export class ClipDecoder {
         }
       }
     } catch (error) {
-      if (signal.aborted) return; // stopped: stdout was destroyed on purpose
+      if (signal.aborted) return; // stopped: the frames' reader was closed on purpose
+      stopReading();
       child.kill();
       throw error;
     }
