@@ -10,6 +10,11 @@
  *   challenge         POST /challenge, the video served at full loopback speed
  *   ratios            challenge / (decode + inference) and challenge / max(decode, inference): 1.0 on the
  *                     second means decode and inference fully overlap
+ *   floor             the CPU time of decode alone (ffmpeg's) and of inference alone (this process's), and
+ *                     the least time any overlap can take on this machine: the model cannot start before its
+ *                     first window is decoded (first = decode x T / frames), then the rest takes at least
+ *                     max(rest of decode, inference, (rest of decode CPU + inference CPU) / cores). When both
+ *                     stages alone keep every core busy, no overlap beats the CPU they need together
  *   at --mbit (50)    a loopback file server that paces its writes: download-then-decode (the whole file to
  *                     disk, then ffmpeg on it) against ffmpeg decoding straight from the paced URL, and a
  *                     challenge whose video_url is the paced URL
@@ -58,6 +63,8 @@ const FFMPEG_TIMEOUT_MS = 300_000;
 const CHALLENGE_TIMEOUT_MS = 600_000;
 const PROBE_TIMEOUT_MS = 5_000;
 const PROBE_INTERVAL_MS = 20;
+/** /proc's clock tick (USER_HZ): 100 per second on Linux. */
+const CLOCK_TICK_MS = 10;
 /** The validator's budget per challenge. */
 const BUDGET_S = 30;
 
@@ -72,6 +79,37 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   const t0 = performance.now();
   const value = await fn();
   return { ms: performance.now() - t0, value };
+}
+
+/** CPU time (user + system, ms) of this process's waited-for children so far: /proc/self/stat cutime + cstime. */
+async function childrenCpuMs(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * CLOCK_TICK_MS;
+}
+
+/** This process's CPU time (user + system, ms), all its threads (onnxruntime's included). */
+function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/**
+ * The least time decode and inference can take together, however well they overlap: the model waits for its
+ * first window (that share of the decode runs alone), then the rest is bound by the longer stage and by the
+ * CPU time both need over the cores there are.
+ */
+function overlapFloorMs(m: {
+  decodeMs: number;
+  inferenceMs: number;
+  decodeCpuMs: number;
+  inferenceCpuMs: number;
+  firstWindowShare: number;
+  cores: number;
+}): number {
+  const first = m.decodeMs * m.firstWindowShare;
+  const restDecodeCpu = m.decodeCpuMs * (1 - m.firstWindowShare);
+  return first + Math.max(m.decodeMs - first, m.inferenceMs, (restDecodeCpu + m.inferenceCpuMs) / m.cores);
 }
 
 async function peakRssMb(pid: number): Promise<number> {
@@ -262,6 +300,9 @@ interface ClipResult {
   windows: number;
   decodeMs: number[];
   inferenceMs: number[];
+  /** CPU time of each decode alone (ffmpeg) and inference alone (onnxruntime and the packing), ms. */
+  decodeCpuMs: number[];
+  inferenceCpuMs: number[];
   challengeMs: number[];
   processingTimeS: number[];
   predictions: number;
@@ -270,6 +311,11 @@ interface ClipResult {
   challengeMedianMs: number;
   challengeOverSum: number;
   challengeOverMax: number;
+  decodeCpuMedianMs: number;
+  inferenceCpuMedianMs: number;
+  cores: number;
+  /** The least time any overlap of the two can take here (see the header). */
+  floorMs: number;
   throttled: {
     mbit: number;
     downloadMs: number;
@@ -321,14 +367,20 @@ async function benchClip(
     await ffmpegToNull(ffmpegPath, file, spec); // page cache warm, not measured
     const decodeMs: number[] = [];
     const inferenceMs: number[] = [];
+    const decodeCpuMs: number[] = [];
+    const inferenceCpuMs: number[] = [];
     const challengeMs: number[] = [];
     const processingTimeS: number[] = [];
     let predictions = 0;
     for (let i = 0; i < runs; i++) {
       // Interleaved so all three see the same machine load.
       progress(`${clip.label}: run ${i + 1}/${runs}`);
+      const childCpu0 = await childrenCpuMs();
       decodeMs.push((await timed(() => ffmpegToNull(ffmpegPath, file, spec))).ms);
+      decodeCpuMs.push((await childrenCpuMs()) - childCpu0);
+      const ownCpu0 = ownCpuMs();
       inferenceMs.push((await timed(inferAll)).ms);
+      inferenceCpuMs.push(ownCpuMs() - ownCpu0);
       const c = await timed(() => postChallenge(miner.url, server.url(file, false), `bench-${clip.label}-${i}`));
       challengeMs.push(c.ms);
       processingTimeS.push(c.value.processing_time);
@@ -372,6 +424,9 @@ async function benchClip(
     const inferenceMedianMs = median(inferenceMs);
     const challengeMedianMs = median(challengeMs);
     const downloadThenDecodeMs = download.ms + decodeAfter.ms;
+    const decodeCpuMedianMs = median(decodeCpuMs);
+    const inferenceCpuMedianMs = median(inferenceCpuMs);
+    const cores = os.availableParallelism();
     return {
       clip: `${CLIP_SECONDS} s ${clip.width}x${clip.height} ${CLIP_FPS} fps H.264`,
       width: clip.width,
@@ -390,6 +445,19 @@ async function benchClip(
       challengeMedianMs,
       challengeOverSum: challengeMedianMs / (decodeMedianMs + inferenceMedianMs),
       challengeOverMax: challengeMedianMs / Math.max(decodeMedianMs, inferenceMedianMs),
+      decodeCpuMs,
+      inferenceCpuMs,
+      decodeCpuMedianMs,
+      inferenceCpuMedianMs,
+      cores,
+      floorMs: overlapFloorMs({
+        decodeMs: decodeMedianMs,
+        inferenceMs: inferenceMedianMs,
+        decodeCpuMs: decodeCpuMedianMs,
+        inferenceCpuMs: inferenceCpuMedianMs,
+        firstWindowShare: Math.min(1, timing.clipFrames / (all.length / size)),
+        cores,
+      }),
       throttled: {
         mbit,
         downloadMs: download.ms,
@@ -452,6 +520,14 @@ function table(results: ClipResult[]): Array<Record<string, string>> {
     row('challenge (median)', (r) => `${s(r.challengeMedianMs)} (${r.predictions} predictions)`, `< ${BUDGET_S} s`),
     row('challenge / (decode + inference)', (r) => r.challengeOverSum.toFixed(2), '< 1 = overlap'),
     row('challenge / max(decode, inference)', (r) => r.challengeOverMax.toFixed(2), '1.0 = full overlap'),
+    row(
+      'CPU time: decode / inference alone',
+      (r) =>
+        `${s(r.decodeCpuMedianMs)} / ${s(r.inferenceCpuMedianMs)} (${(r.decodeCpuMedianMs / r.decodeMedianMs).toFixed(2)} / ${(r.inferenceCpuMedianMs / r.inferenceMedianMs).toFixed(2)} of ${r.cores} cores busy)`,
+    ),
+    row('floor: first window, then max(decode, inference, CPU / cores)', (r) => s(r.floorMs), 'no overlap is faster'),
+    row('floor / (decode + inference)', (r) => (r.floorMs / (r.decodeMedianMs + r.inferenceMedianMs)).toFixed(2), 'best ratio reachable'),
+    row('challenge / floor', (r) => (r.challengeMedianMs / r.floorMs).toFixed(2), '1.0 = at the floor'),
     row(
       `@${mbit} Mbit/s download then decode`,
       (r) => `${s(r.throttled.downloadThenDecodeMs)} (${s(r.throttled.downloadMs)} + ${s(r.throttled.decodeAfterDownloadMs)})`,
