@@ -17,7 +17,7 @@
  *                     stages alone keep every core busy, no overlap beats the CPU they need together
  *   at --mbit (50)    a loopback file server that paces its writes: download-then-decode (the whole file to
  *                     disk, then ffmpeg on it) against ffmpeg decoding straight from the paced URL, and a
- *                     challenge whose video_url is the paced URL
+ *                     challenge whose video_url is the paced URL; the download alone is the floor there
  *   /health           p50/p99 latency, probed every 20 ms while a challenge runs
  *   peak RSS          the server process's VmHWM (/proc/<pid>/status; ffmpeg is its own process)
  *   start-up          spawn to the first GET /docs = 200 (Score's spot-check readiness probe)
@@ -531,6 +531,11 @@ function table(results: ClipResult[]): Array<Record<string, string>> {
     row(
       `@${mbit} Mbit/s download then decode`,
       (r) => `${s(r.throttled.downloadThenDecodeMs)} (${s(r.throttled.downloadMs)} + ${s(r.throttled.decodeAfterDownloadMs)})`,
+    ),
+    row(
+      `@${mbit} Mbit/s floor: the download alone`,
+      (r) => `${s(r.throttled.downloadMs)} (x${(r.throttled.downloadMs / r.throttled.downloadThenDecodeMs).toFixed(2)})`,
+      'no decode ends before its last byte',
     ),
     row(
       `@${mbit} Mbit/s ffmpeg on the URL`,
