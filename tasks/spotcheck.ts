@@ -37,14 +37,17 @@ import {
   DEFAULT_READY_TIMEOUT_S,
   digestReference,
   formatDiff,
+  imageSizeCause,
   isSameAnswer,
   type PairVerdict,
   parseDigestReference,
+  parseImageSize,
   pullFailure,
   type RehearsalRecord,
   recordRehearsal,
   registryOf,
   runCount,
+  SCORE_IMAGE_LIMIT_GB,
   SCORE_TOLERANCE,
   SPOTCHECK_CHALLENGE_TIMEOUT_S,
   type SpotcheckImage,
@@ -59,7 +62,7 @@ import { type Options as ChallengeOptions, type ChallengeResult, challenge, pars
 const LIVE_TIMEOUT_S = 30;
 
 const USAGE = `usage: npx tsx tasks/spotcheck.ts (--file clip.mp4 | --video-url URL) [--truth truth.json] [--live URL]
-         [--image REPO@sha256:...] [--repeat N] [--ready-timeout S] [--json] [--verbose]
+         [--image REPO@sha256:...] [--repeat N] [--ready-timeout S] [--gpus all] [--json] [--verbose]
 
 Rehearse Score's spot check: pull the image the validator would use (by digest), run it like Score's harness
 (VERIFY=false, BLACKLIST=false, no wallet, a fresh container per run), wait for GET /docs, replay one
@@ -78,6 +81,9 @@ Challenge:
                             --truth at least 2, and the runs are compared with each other)
   --ready-timeout S         seconds to wait for GET /docs 200 (default ${DEFAULT_READY_TIMEOUT_S}, as Score's harness)
   --timeout S               seconds the image may take to answer (default ${SPOTCHECK_CHALLENGE_TIMEOUT_S}, Score's); the live miner gets ${LIVE_TIMEOUT_S}
+  --gpus SPEC               docker run --gpus SPEC (e.g. all): Score runs spot checks on a GPU node, so rehearse
+                            a GPU image on a GPU host (needs the NVIDIA container toolkit)
+  --max-image-gb N          fail when the pulled image is over N GB (default ${SCORE_IMAGE_LIMIT_GB}, Score's limit)
 Signing the live challenge (as tasks/challenge.ts):
   --scheme S                central (Score's validator, default) | fiber | none
   --uri URI                 sign with a dev key such as //Alice
@@ -104,17 +110,27 @@ const FLAGS = {
   repeat: { type: 'string' },
   'ready-timeout': { type: 'string' },
   timeout: { type: 'string' },
+  gpus: { type: 'string' },
+  'max-image-gb': { type: 'string' },
   ...SIGNING_FLAGS,
 } satisfies FlagSpec;
 
 export type SpotcheckDeps = ChainTaskDeps;
 
-function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+function positiveNumber(flag: string, value: string | undefined, fallback: number, unit = 'seconds'): number {
   if (value === undefined) return fallback;
   const number = Number(value);
   if (value.trim() === '' || !Number.isFinite(number) || number <= 0)
-    throw new UsageError(`--${flag} must be a positive number of seconds (got ${JSON.stringify(value)})`);
+    throw new UsageError(`--${flag} must be a positive number of ${unit} (got ${JSON.stringify(value)})`);
   return number;
+}
+
+/** docker's --gpus value: all, a count, or device=... (docker checks the rest). */
+function gpusSpec(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9=,:"._-]+$/.test(value.trim()))
+    throw new UsageError(`--gpus must be a docker --gpus value such as all, 1 or device=0 (got ${JSON.stringify(value)})`);
+  return value.trim();
 }
 
 function baseUrl(flag: string, value: string): string {
@@ -133,6 +149,8 @@ interface Plan {
   readyTimeoutS: number;
   timeoutS: number;
   scheme: ChallengeOptions['scheme'];
+  gpus?: string;
+  maxImageGb: number;
 }
 
 function plan(flags: Record<keyof typeof FLAGS, string | undefined>): Plan {
@@ -162,6 +180,8 @@ function plan(flags: Record<keyof typeof FLAGS, string | undefined>): Plan {
     repeat,
     readyTimeoutS: positiveNumber('ready-timeout', flags['ready-timeout'], DEFAULT_READY_TIMEOUT_S),
     timeoutS: positiveNumber('timeout', flags.timeout, SPOTCHECK_CHALLENGE_TIMEOUT_S),
+    gpus: gpusSpec(flags.gpus),
+    maxImageGb: positiveNumber('max-image-gb', flags['max-image-gb'], SCORE_IMAGE_LIMIT_GB, 'GB'),
     scheme,
   };
 }
@@ -323,6 +343,14 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
       if (!pulled.ok) throw pullFailure(reference, pulled.output);
       const pullS = (performance.now() - pullStarted) / 1000;
       say(`  pull     ${host} ${login}: ${pullS.toFixed(1)} s`);
+      const inspected = await dockerProbe(['image', 'inspect', '--format', '{{.Size}}', reference], run);
+      if (!inspected.ok) throw new MinerError(`docker image inspect ${reference} failed: ${inspected.output.trim().split('\n').pop()}`);
+      const imageBytes = parseImageSize(inspected.stdout);
+      // Score fails an oversized image without running it: so does the rehearsal.
+      const sizeCause = imageSizeCause(imageBytes, options.maxImageGb);
+      say(
+        `  size     ${(imageBytes / 1e9).toFixed(2)} GB (limit ${options.maxImageGb} GB${options.gpus ? `; runs with --gpus ${options.gpus}` : ''})`,
+      );
 
       // 3. the challenge: one video, one id, for every answer
       let videoUrl = options.videoUrl as string;
@@ -344,7 +372,7 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
       };
 
       let live: ChallengeResult | undefined;
-      if (options.live) {
+      if (options.live && !sizeCause) {
         live = await challenge(
           {
             ...base,
@@ -367,7 +395,7 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
       }
 
       // 4. the runs, each a fresh container
-      const runs = runCount(options.repeat, Boolean(options.live || truth));
+      const runs = sizeCause ? 0 : runCount(options.repeat, Boolean(options.live || truth));
       const outcomes: RunOutcome[] = [];
       const runOnce = async (label: string): Promise<RunOutcome> => {
         const port = await freePort();
@@ -380,6 +408,7 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
           netuid: config.chain.netuid,
           walletName: config.wallet.coldkey,
           hotkeyName: config.wallet.hotkey,
+          gpus: options.gpus,
         });
         const launched = docker(command, run);
         launching = launched;
@@ -437,7 +466,9 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
       const failedRun = outcomes.find((o) => !o.ok);
       let verdict: Verdict | undefined;
       let cause: string | undefined;
-      if (failedRun) {
+      if (sizeCause) {
+        cause = sizeCause;
+      } else if (failedRun) {
         cause = failedRun.cause;
       } else {
         const answers: Answer[] = outcomes.map((o) => ({ label: o.label, predictions: o.result?.predictions as Prediction[] }));
@@ -488,7 +519,7 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
           for (const line of failedRun.logs.split('\n')) say(`    ${line}`);
         }
         for (const p of verdict?.pairs.filter((pair) => !pair.pass) ?? []) printDiff(p, say);
-        say(`  next: ${nextStep(failedRun, compared)}`);
+        say(`  next: ${sizeCause ? SLIM_IMAGE : nextStep(failedRun, compared)}`);
       }
       say(`recorded in ${file}`);
       if (flags.json) {
@@ -500,6 +531,8 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
             digest: image.digest,
             tag: image.tag ?? null,
             block: image.block ?? null,
+            image_bytes: imageBytes,
+            gpus: options.gpus ?? null,
             compared,
             tolerance: SCORE_TOLERANCE,
             scores,
@@ -564,6 +597,9 @@ function printDiff(pair: PairVerdict, say: (line: string) => void): void {
   );
   for (const line of formatDiff(pair.diff)) say(`    ${line}`);
 }
+
+const SLIM_IMAGE =
+  "slim the image: keep Dockerfile.miner's slim Node base and one model folder, no build tools, caches or datasets in the final stage (docs/deploy.md), rebuild, push and commit";
 
 function nextStep(failedRun: RunOutcome | undefined, compared: RehearsalRecord['compared']): string {
   if (failedRun?.readyS === undefined && failedRun)

@@ -218,6 +218,7 @@ test('without --image: the committed digest is read from the chain, rehearsed ag
   assert.match(run.output, new RegExp(`^spot check rehearsal of ${repo().replace(/\./g, '\\.')}@${digests.good}$`, 'm'));
   assert.match(run.output, /image {4}the commitment revealed in block \d+ \(tag good\), as Score's validator picks it/);
   assert.match(run.output, new RegExp(`pull {5}${registry.host.replace(/\./g, '\\.')} as alice: `));
+  assert.match(run.output, /^ {2}size {5}\d+\.\d\d GB \(limit 30 GB\)$/m);
   assert.match(run.output, /^ {2}run 1 {4}ready in \d+\.\d s \(GET \/docs 200\); 2 predictions in \d+\.\d\d s$/m);
   assert.match(run.output, /^ {2}scores {3}truth 1\.0000, run 1 1\.0000 \(against --truth\)$/m);
   assert.match(run.output, /^PASS: every run scores within 0\.02 of the ground truth \(largest difference 0\.0000\)/m);
@@ -249,8 +250,14 @@ test('--repeat 2 without a reference: the runs are compared with each other (--j
     digest: string;
     scores: Record<string, number>;
     difference: number;
+    image_bytes: number;
+    gpus: string | null;
     runs: Array<{ label: string; ok: boolean; ready_s: number; predictions: Array<{ frame: number; action: string }> }>;
   };
+  const inspected = await cli(['image', 'inspect', '--format', '{{.Size}}', image('good')]);
+  assert.equal(result.image_bytes, Number(inspected.trim()));
+  assert.ok(result.image_bytes > 1e6, `${result.image_bytes} bytes`);
+  assert.equal(result.gpus, null);
   assert.deepEqual(
     [result.result, result.compared, result.digest, result.scores, result.difference],
     ['PASS', 'runs', digests.good, { 'run 1': 1, 'run 2': 1 }, 0],
@@ -314,6 +321,23 @@ test('an image that never answers GET /docs fails at the ready timeout, with its
   assert.equal(await leftovers(), '');
 });
 
+test("an image over the size limit fails without being run, as Score's spot check does", async () => {
+  // The test image is far below Score's 30 GB: a limit of 1 MB stands in for it.
+  const run = await task('spotcheck', ['--image', image('good'), '--file', clip, '--truth', truthFile, '--max-image-gb', '0.001']);
+  assert.equal(run.code, 1, run.output);
+  assert.match(run.output, /^ {2}size {5}\d+\.\d\d GB \(limit 0\.001 GB\)$/m);
+  assert.match(
+    run.output,
+    /^FAIL: the image is \d+\.\d\d GB, over Score's 0\.001 GB limit: Score fails the spot check without running it$/m,
+  );
+  assert.match(run.output, /^ {2}next: slim the image: /m);
+  assert.doesNotMatch(run.output, /run 1/, 'an oversized image must not be run');
+  const record = rehearsals()[digests.good];
+  assert.deepEqual([record.result, record.readySeconds, record.scores], ['FAIL', [], {}]);
+  assert.match(record.cause ?? '', /over Score's 0\.001 GB limit/);
+  assert.equal(await leftovers(), '');
+});
+
 test('a digest the registry does not hold is a clear error (and nothing is recorded)', async () => {
   const missing = `sha256:${'0'.repeat(64)}`;
   const run = await task('spotcheck', ['--image', `${repo()}@${missing}`, '--file', clip]);
@@ -360,6 +384,8 @@ test('a wrong command line exits 2', async () => {
     [['--file', 'clip.mp4', '--repeat', '0'], /^error: --repeat must be a whole number from 1 to 20 \(got "0"\)$/m],
     [['--file', 'clip.mp4', '--ready-timeout', 'soon'], /^error: --ready-timeout must be a positive number of seconds \(got "soon"\)$/m],
     [['--file', 'clip.mp4', '--live', 'not a url'], /^error: --live must look like http:\/\/HOST:PORT \(got "not a url"\)$/m],
+    [['--file', 'clip.mp4', '--max-image-gb', 'big'], /^error: --max-image-gb must be a positive number of GB \(got "big"\)$/m],
+    [['--file', 'clip.mp4', '--gpus', 'all; rm -rf /'], /^error: --gpus must be a docker --gpus value such as all, 1 or device=0/m],
     [['--file', 'clip.mp4', '--bogus'], /^error: unknown option --bogus\n[\s\S]*^usage: npx tsx tasks\/spotcheck\.ts/m],
   ] as const) {
     const run = await task('spotcheck', [...args]);

@@ -22,6 +22,22 @@ import { dockerFailure } from './docker.ts';
 
 /** Score's spot check passes when the image's score is within this of the live miner's. */
 export const SCORE_TOLERANCE = 0.02;
+
+/** Score fails the spot check of an image over 30 GB (docs/protocol.md); docker counts sizes in decimal units. */
+export const SCORE_IMAGE_LIMIT_GB = 30;
+
+/** The image's size in bytes from `docker image inspect --format {{.Size}}`. */
+export function parseImageSize(output: string): number {
+  const text = output.trim();
+  if (!/^\d+$/.test(text)) throw new MinerError(`docker image inspect gave no size (${JSON.stringify(text.slice(0, 80))})`);
+  return Number(text);
+}
+
+/** Why the spot check fails on size alone, or undefined when the image is within `limitGb`. */
+export function imageSizeCause(bytes: number, limitGb: number): string | undefined {
+  if (bytes <= limitGb * 1e9) return undefined;
+  return `the image is ${(bytes / 1e9).toFixed(2)} GB, over Score's ${limitGb} GB limit: Score fails the spot check without running it`;
+}
 /** Score's harness waits about this long (at least) for `GET /docs`; the rehearsal's default. */
 export const DEFAULT_READY_TIMEOUT_S = 120;
 /** Score's harness gives the image's `POST /challenge` this long. */
@@ -117,6 +133,8 @@ export interface SpotcheckRunSpec {
   netuid: number;
   walletName: string;
   hotkeyName: string;
+  /** docker's --gpus value (e.g. all): Score runs spot checks on a GPU node. */
+  gpus?: string;
 }
 
 /**
@@ -138,6 +156,7 @@ export function spotcheckRunCommand(spec: SpotcheckRunSpec): string[] {
   };
   const args = ['run', '-d', '--name', spec.name, '--label', 'score-miner-spotcheck=1', '--network', 'host'];
   for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`);
+  if (spec.gpus) args.push('--gpus', spec.gpus);
   args.push(spec.image);
   return args;
 }

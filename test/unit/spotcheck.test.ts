@@ -16,8 +16,10 @@ import {
   diffPredictions,
   digestReference,
   formatDiff,
+  imageSizeCause,
   isSameAnswer,
   parseDigestReference,
+  parseImageSize,
   pullFailure,
   type RehearsalRecord,
   readRehearsals,
@@ -162,6 +164,35 @@ test("the container runs like Score's harness: its variable names, no wallet, ho
       'DOWNLOAD_ALLOW_PRIVATE=true',
       `alice/miner@${DIGEST_A}`,
     ],
+  );
+  const gpu = spotcheckRunCommand({
+    name: 'n',
+    image: `alice/miner@${DIGEST_A}`,
+    port: 1,
+    netuid: 44,
+    walletName: 'c',
+    hotkeyName: 'h',
+    gpus: 'all',
+  });
+  assert.deepEqual(gpu.slice(-3), ['--gpus', 'all', `alice/miner@${DIGEST_A}`], 'docker options go before the image');
+});
+
+test("the image size against Score's 30 GB limit (decimal GB, as docker counts)", () => {
+  assert.equal(parseImageSize('394123456\n'), 394_123_456);
+  assert.throws(() => parseImageSize(''), /docker image inspect gave no size/);
+  assert.throws(() => parseImageSize('<no value>'), /docker image inspect gave no size \("<no value>"\)/);
+  assert.equal(imageSizeCause(30_000_000_000, 30), undefined);
+  assert.equal(
+    imageSizeCause(30_000_000_001, 30),
+    "the image is 30.00 GB, over Score's 30 GB limit: Score fails the spot check without running it",
+  );
+  assert.equal(
+    imageSizeCause(31_500_000_000, 30),
+    "the image is 31.50 GB, over Score's 30 GB limit: Score fails the spot check without running it",
+  );
+  assert.equal(
+    imageSizeCause(394_000_000, 0.001),
+    "the image is 0.39 GB, over Score's 0.001 GB limit: Score fails the spot check without running it",
   );
 });
 
