@@ -21,6 +21,8 @@ import { createJobDir, removeJobDir } from './tempdir.ts';
 const CHUNK_BYTES = 1 << 20;
 /** sockaddr_un's path limit is 108 bytes on Linux and 104 on macOS, the terminating NUL included. */
 const MAX_SOCKET_PATH = 100;
+/** A local connection takes microseconds; past this something is wrong here and the pipe is used instead. */
+const CONNECT_TIMEOUT_MS = 2000;
 
 export interface FrameChannel {
   /** ffmpeg's stdout (spawn's stdio[1]); call closeChildEnd() once ffmpeg has been spawned. */
@@ -55,11 +57,12 @@ export async function openFrameChannel(): Promise<FrameChannel | undefined> {
     dir = await createJobDir();
     const socketPath = path.join(dir, 'frames.sock');
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new Error(`the socket path would be ${Buffer.byteLength(socketPath)} bytes`);
+    const bounded = { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) };
     const listener = net.createServer({ pauseOnConnect: true });
     server = listener;
     listener.listen(socketPath);
-    await once(listener, 'listening');
-    const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+    await once(listener, 'listening', bounded);
+    const accepted = once(listener, 'connection', bounded) as Promise<[net.Socket]>;
     const client = net.connect({
       path: socketPath,
       onread: {
@@ -80,7 +83,7 @@ export async function openFrameChannel(): Promise<FrameChannel | undefined> {
     client.on('end', () => finish());
     client.on('close', () => finish());
     client.on('error', (error) => finish(error));
-    const [[childEnd]] = await Promise.all([accepted, once(client, 'connect')]);
+    const [[childEnd]] = await Promise.all([accepted, once(client, 'connect', bounded)]);
     listener.close(); // one connection only; closing unlinks the socket path
     await removeJobDir(dir);
     dir = undefined;
