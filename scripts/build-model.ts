@@ -16,10 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { onnx as P } from 'onnx-proto';
-import onnxProto from 'onnx-proto';
-
-const { onnx } = onnxProto;
+import { FLOAT, float, IR_VERSION, int, int64s, ints, node, OPSET, onnx, type P, str, tensorType } from './onnx-graph.ts';
 
 export const DEFAULT_MODEL = {
   height: 36,
@@ -33,46 +30,12 @@ export const DEFAULT_MODEL = {
   gain: 50,
 } as const;
 
-const IR_VERSION = 7; // ONNX 1.8; onnxruntime 1.30 reads IR 3..11
-const OPSET = 13;
-
-type Dim = number;
-
-function tensorType(elemType: number, dims: Dim[]): P.ITypeProto {
-  return { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } };
-}
-
-function int64s(name: string, values: number[]): P.ITensorProto {
-  return { name, dataType: onnx.TensorProto.DataType.INT64, dims: [values.length], int64Data: values };
-}
-
-function float(name: string, value: number): P.ITensorProto {
-  return { name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [value] };
-}
-
-function ints(name: string, values: number[]): P.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: values };
-}
-
-function int(name: string, value: number): P.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
-}
-
-function str(name: string, value: string): P.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
-}
-
-function node(opType: string, inputs: string[], outputs: string[], attribute: P.IAttributeProto[] = []): P.INodeProto {
-  return { opType, input: inputs, output: outputs, name: outputs[0], attribute };
-}
-
 /**
  * The ONNX bytes of the default model. `withDisplacement` (tests only, never bundled) adds a second output
  * `displacement` [1, T] = -brightness, so a white frame (brightness 1) moves its event one frame earlier.
  */
 export function buildDefaultOnnx(options: { withDisplacement?: boolean } = {}): Uint8Array {
   const { height: H, width: W, clipFrames: T, historyFrames: P, margin, gain } = DEFAULT_MODEL;
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const graph: P.IGraphProto = {
     name: 'default_flash_cut',
     input: [{ name: 'frames', type: tensorType(FLOAT, [1, 3, T, H, W]) }],

@@ -28,11 +28,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { onnx as P } from 'onnx-proto';
-import onnxProto from 'onnx-proto';
 import { ACTIONS } from '../lib/protocol/actions.ts';
-
-const { onnx } = onnxProto;
+import { FLOAT, float, IR_VERSION, int, int64s, ints, node, OPSET, onnx, type P, tensorType } from './onnx-graph.ts';
 
 export const TDEED_MODEL = {
   clipFrames: 100,
@@ -61,10 +58,6 @@ export const TDEED_MODEL = {
 
 export const DEFAULT_TDEED_DIR = path.join(os.tmpdir(), 'score-miner-tdeed');
 
-const IR_VERSION = 7;
-const OPSET = 13;
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-
 /** mulberry32: a small seeded PRNG, so the weights (and the file's bytes) are the same on every run. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -77,35 +70,11 @@ function prng(seed: number): () => number {
   };
 }
 
-function tensorType(elemType: number, dims: number[]): P.ITypeProto {
-  return { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } };
-}
-
-function int64s(name: string, values: number[]): P.ITensorProto {
-  return { name, dataType: onnx.TensorProto.DataType.INT64, dims: [values.length], int64Data: values };
-}
-
-function scalar(name: string, value: number): P.ITensorProto {
-  return { name, dataType: FLOAT, dims: [], floatData: [value] };
-}
-
 /** Uniform(-bound, bound) weights as raw little-endian float32 bytes (compact, and fast to encode). */
 function randomTensor(name: string, dims: number[], bound: number, random: () => number): P.ITensorProto {
   const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
   for (let i = 0; i < values.length; i++) values[i] = (random() * 2 - 1) * bound;
   return { name, dataType: FLOAT, dims, rawData: new Uint8Array(values.buffer) };
-}
-
-function int(name: string, value: number): P.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
-}
-
-function ints(name: string, values: number[]): P.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: values };
-}
-
-function node(opType: string, inputs: string[], outputs: string[], attribute: P.IAttributeProto[] = []): P.INodeProto {
-  return { opType, input: inputs, output: outputs, name: outputs[0], attribute };
 }
 
 /** Score's actions after a background class: the T-DEED class layout. */
@@ -281,7 +250,7 @@ export function buildTdeedOnnx(backbone: Backbone = 'regnety'): { bytes: Uint8Ar
     randomTensor('disp_w', [1, D, 1], Math.sqrt(1 / D), g.random),
     randomTensor('disp_b', [1], 0.01, g.random),
     int64s('disp_shape', [1, T]),
-    scalar('disp_gain', 2),
+    float('disp_gain', 2),
   );
   g.nodes.push(
     node('GlobalAveragePool', [features.name], ['gap']), // [T, channels, 1, 1]
