@@ -344,7 +344,10 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
       const pullS = (performance.now() - pullStarted) / 1000;
       say(`  pull     ${host} ${login}: ${pullS.toFixed(1)} s`);
       const inspected = await dockerProbe(['image', 'inspect', '--format', '{{.Size}}', reference], run);
-      if (!inspected.ok) throw new MinerError(`docker image inspect ${reference} failed: ${inspected.output.trim().split('\n').pop()}`);
+      if (!inspected.ok)
+        throw new MinerError(`docker image inspect ${reference} failed: ${inspected.output.trim().split('\n').pop()}`, {
+          hint: 'the image was pulled a moment ago: check that dockerd is still running (docker info), then rerun the rehearsal',
+        });
       const imageBytes = parseImageSize(inspected.stdout);
       // Score fails an oversized image without running it: so does the rehearsal.
       const sizeCause = imageSizeCause(imageBytes, options.maxImageGb);

@@ -29,7 +29,10 @@ export const SCORE_IMAGE_LIMIT_GB = 30;
 /** The image's size in bytes from `docker image inspect --format {{.Size}}`. */
 export function parseImageSize(output: string): number {
   const text = output.trim();
-  if (!/^\d+$/.test(text)) throw new MinerError(`docker image inspect gave no size (${JSON.stringify(text.slice(0, 80))})`);
+  if (!/^\d+$/.test(text))
+    throw new MinerError(`docker image inspect gave no size (${JSON.stringify(text.slice(0, 80))})`, {
+      hint: 'this docker does not report image sizes as Docker Engine does: check `docker version`, or compare the size with 30 GB by hand',
+    });
   return Number(text);
 }
 

@@ -14,6 +14,7 @@
  * Cross-validation: clips sorted by name, clip i in fold i mod K; each fold is scored with parameters tuned on the
  * other K−1 folds, so the out-of-sample mean is what the tuned values would score on clips they never saw.
  */
+import type { ReportTuningAction } from '../core/report-html.ts';
 import { ACTIONS, type ActionName } from '../protocol/actions.ts';
 import { clipMetrics } from '../protocol/metrics.ts';
 import { type GroundTruthEvent, scoreResponse } from '../protocol/scoring.ts';
@@ -206,14 +207,10 @@ export interface FoldResult {
   testScore: number;
 }
 
-export interface ActionReport {
+/** One action's values before and after, and its mean share of the score (metrics.ts) with the model's values,
+ * the tuned values in-sample, and out-of-sample: the shape eval's HTML report draws. */
+export interface ActionReport extends ReportTuningAction {
   action: ActionName;
-  before: { threshold: number; nmsWindowS: number };
-  after: { threshold: number; nmsWindowS: number };
-  /** Mean share of the score (metrics.ts) with the model's values, the tuned values in-sample, and out-of-sample. */
-  shareBefore: number;
-  shareInSample: number;
-  shareOutOfSample: number | null;
 }
 
 export interface TuningReport {
