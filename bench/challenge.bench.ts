@@ -35,7 +35,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
-import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
 import { drainedOrClosed } from '../lib/core/streams.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
@@ -588,11 +588,12 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`BENCH_RUNS=${process.env.BENCH_RUNS}: expected 1 to 100`);
   if (!Number.isFinite(mbit) || mbit <= 0 || mbit > 100_000) throw new Error(`--mbit ${args.values.mbit}: expected a positive number`);
   const modelDir = path.resolve(args.values.model ?? path.join(PROJECT_ROOT, 'models', 'default'));
-  const threads = Number(process.env.ORT_THREADS ?? 2);
-  const providers = (process.env.ORT_PROVIDERS ?? 'cpu').split(',').filter(Boolean);
+  // The same onnxruntime settings (ORT_*) as the server the bench starts, which inherits this environment.
+  const settings = { ...loadConfig(process.env).model, dir: modelDir };
+  const { threads } = settings;
 
   const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
-  const model = await loadModel(modelDir, { threads, providers });
+  const model = await loadModel(modelDir, settings);
   const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-bench-'));
   const results: ClipResult[] = [];
   try {
@@ -609,14 +610,22 @@ async function main(): Promise<void> {
   const m = model.manifest;
   const modelLine = `${m.name} ${m.version}: ${m.input.dtype} ${m.input.layout} T=${m.timing.clipFrames} stride ${m.timing.strideFrames}, ${m.input.width}x${m.input.height} ${m.input.colour} @ ${m.timing.fps} fps (${modelDir})`;
   if (args.values.json) {
-    const info = { runs, cores: os.cpus().length, ffmpeg: ffmpeg.version, ortThreads: threads, providers: model.providers, mbit };
+    const info = {
+      runs,
+      cores: os.cpus().length,
+      ffmpeg: ffmpeg.version,
+      ortThreads: threads,
+      graphOptimization: settings.graphOptimization,
+      providers: model.providers,
+      mbit,
+    };
     process.stdout.write(
       `${JSON.stringify({ ...info, model: { name: m.name, version: m.version, dir: modelDir, line: modelLine }, results }, null, 2)}\n`,
     );
     return;
   }
   console.log(
-    `\nscore-miner benchmark: ${runs} runs (medians), ${os.cpus().length} cores, ORT_THREADS=${threads}, ${ffmpeg.source} ffmpeg`,
+    `\nscore-miner benchmark: ${runs} runs (medians), ${os.cpus().length} cores, ORT_THREADS=${threads}, ORT_GRAPH_OPTIMIZATION=${settings.graphOptimization}, ${ffmpeg.source} ffmpeg`,
   );
   console.log(`model ${modelLine}`);
   console.log('one run: compare ratios within this table, not across runs; challenge deadline lifted to measure the whole clip');

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
+import { releaseStartupMemory } from '../lib/core/memory.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { createHttpServer } from './http.ts';
@@ -20,13 +21,11 @@ export interface RunningMiner {
 
 export async function startMiner(config: MinerConfig, guard: RequestGuard = openGuard): Promise<RunningMiner> {
   const startedAt = performance.now();
+  releaseStartupMemory(); // before the workers load the model: the process's peak memory is then the model's, not start-up's
   const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
   log.info('ffmpeg', { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version });
   const pool = await InferencePool.start({
-    modelDir: config.model.dir,
-    providers: config.model.providers,
-    threads: config.model.threads,
-    memPattern: config.model.memPattern,
+    model: config.model,
     ffmpegPath: ffmpeg.path,
     concurrency: config.server.concurrency,
     queueMax: config.server.queueMax,

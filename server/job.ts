@@ -11,7 +11,7 @@
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import type { DownloadOptions } from '../lib/inference/download.ts';
-import type { ClipWindow, DecodeSpec } from '../lib/inference/frames.ts';
+import type { ClipWindow, DecodeSpec, WindowBuffers } from '../lib/inference/frames.ts';
 import { EMPTY_SNAPSHOT, type Snapshot } from '../lib/inference/pipeline.ts';
 import type { Prediction } from '../lib/inference/postprocess.ts';
 import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
@@ -36,6 +36,8 @@ export interface ModelLink {
   score(window: ClipWindow): Promise<Snapshot>;
   /** Aborted when the worker dies or the pool shuts down; the reason is the error to answer with. */
   lost: AbortSignal;
+  /** The slot's window buffers (shared memory), reused challenge after challenge. */
+  windowBuffers: WindowBuffers;
 }
 
 export interface ChallengeStats {
@@ -115,7 +117,7 @@ export async function runChallenge(
   try {
     dir = await createJobDir();
     link.begin();
-    source = new VideoSource(url, { ...options, dir, signal, shared: true });
+    source = new VideoSource(url, { ...options, dir, signal, buffers: link.windowBuffers });
     for await (const window of source.windows()) {
       inFlight = true;
       snapshot = await link.score(window);

@@ -7,10 +7,11 @@
  * before the pool reports ready; stale temp folders of dead miners are removed first.
  */
 import { Worker } from 'node:worker_threads';
+import type { ModelSettings } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import type { DownloadOptions } from '../lib/inference/download.ts';
-import type { ClipWindow } from '../lib/inference/frames.ts';
+import { type ClipWindow, WindowBuffers } from '../lib/inference/frames.ts';
 import type { Snapshot } from '../lib/inference/pipeline.ts';
 import { prepareTempRoot } from '../lib/inference/tempdir.ts';
 import { HttpError } from './http.ts';
@@ -18,11 +19,8 @@ import { type ChallengeOutcome, type JobOptions, type ModelLink, queuedPastDeadl
 import type { WorkerConfig, WorkerInfo, WorkerRequest, WorkerResponse } from './worker.ts';
 
 export interface PoolOptions {
-  modelDir: string;
-  providers: string[];
-  threads: number;
-  /** ORT_MEM_PATTERN. */
-  memPattern: boolean;
+  /** The model folder and its onnxruntime settings (MODEL_DIR, ORT_*). */
+  model: ModelSettings;
   ffmpegPath: string;
   /** Workers (challenges run at once). */
   concurrency: number;
@@ -55,6 +53,8 @@ interface Slot {
   /** The window the worker is scoring. */
   pending?: { job: number; resolve(snapshot: Snapshot): void; reject(error: unknown): void };
   lost: AbortController;
+  /** One challenge at a time per slot: its window buffers serve the next challenge too. */
+  windowBuffers: WindowBuffers;
 }
 
 // Node runs the TypeScript worker itself (type stripping): no loader, no build step.
@@ -195,6 +195,7 @@ export class InferencePool {
   private link(slot: Slot, job: number): ModelLink {
     return {
       lost: slot.lost.signal,
+      windowBuffers: slot.windowBuffers,
       begin: () => {
         slot.worker.postMessage({ type: 'begin', job } satisfies WorkerRequest);
         if (this.crashNextJob) {
@@ -217,9 +218,8 @@ export class InferencePool {
 
   /** Start one worker and resolve when its model is loaded and warmed up. */
   private spawn(): Promise<void> {
-    const { modelDir, providers, threads, memPattern } = this.options;
-    const worker = new Worker(WORKER_URL, { workerData: { modelDir, providers, threads, memPattern } satisfies WorkerConfig });
-    const slot: Slot = { worker, lost: new AbortController() };
+    const worker = new Worker(WORKER_URL, { workerData: { model: this.options.model } satisfies WorkerConfig });
+    const slot: Slot = { worker, lost: new AbortController(), windowBuffers: new WindowBuffers(true) };
     this.workers.add(worker);
     return new Promise((resolve, reject) => {
       let ready = false;

@@ -5,7 +5,9 @@
  * predictions over the frames covered so far go back, so the main thread always holds an answer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ModelSettings } from '../lib/core/config.ts';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
+import { releaseStartupMemory } from '../lib/core/memory.ts';
 import type { DecodeSpec } from '../lib/inference/frames.ts';
 import { loadModel } from '../lib/inference/model.ts';
 import { ClipScorer, decodeSpecOf, type Snapshot } from '../lib/inference/pipeline.ts';
@@ -30,10 +32,7 @@ export type WorkerResponse =
   | { type: 'error'; job: number; message: string; kind: ErrorKind };
 
 export interface WorkerConfig {
-  modelDir: string;
-  providers: string[];
-  threads: number;
-  memPattern: boolean;
+  model: ModelSettings;
 }
 
 /** Blocks this thread as a long native run() would (test seam). */
@@ -45,9 +44,10 @@ async function start(port: NonNullable<typeof parentPort>, config: WorkerConfig)
   const post = (message: WorkerResponse) => port.postMessage(message);
   let model: Awaited<ReturnType<typeof loadModel>>;
   try {
-    model = await loadModel(config.modelDir, { providers: config.providers, threads: config.threads, memPattern: config.memPattern });
+    model = await loadModel(config.model.dir, config.model);
     const t0 = performance.now();
     await model.warmup();
+    releaseStartupMemory(); // this thread's module loading, before the first challenge adds to the process's peak
     const { manifest } = model;
     post({
       type: 'ready',
@@ -55,7 +55,7 @@ async function start(port: NonNullable<typeof parentPort>, config: WorkerConfig)
         model: {
           name: manifest.name,
           version: manifest.version,
-          dir: config.modelDir,
+          dir: config.model.dir,
           fps: manifest.timing.fps,
           clipFrames: manifest.timing.clipFrames,
           strideFrames: manifest.timing.strideFrames,

@@ -186,11 +186,7 @@ async function localRunner(modelDir: string | undefined, env: Env): Promise<Runn
   // MODEL_DIR keeps the server's meaning (relative to the project); --model is relative to the working directory.
   const config = loadConfig(modelDir ? { ...env, MODEL_DIR: modelDir } : env);
   const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
-  const model = await loadModel(config.model.dir, {
-    providers: config.model.providers,
-    threads: config.model.threads,
-    memPattern: config.model.memPattern,
-  });
+  const model = await loadModel(config.model.dir, config.model);
   await model.warmup();
   return {
     model,

@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type RunningMiner, startMiner } from '../server/app.ts';
+import { logged } from './support/logged.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
 import { childrenRunning } from './support/processes.ts';
 
@@ -64,21 +65,6 @@ async function nothingLeft(miner: RunningMiner): Promise<void> {
   await idle(miner);
   assert.deepEqual(jobFolders(), [], 'temp folders left behind');
   assert.deepEqual(childrenRunning('ffmpeg'), [], 'ffmpeg left running');
-}
-
-/** Log lines written while `fn` runs (the server logs to this process's stderr). */
-async function logged<T>(fn: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
-  const lines: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    lines.push(String(chunk));
-    return (write as (...args: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), lines };
-  } finally {
-    process.stderr.write = write;
-  }
 }
 
 /**

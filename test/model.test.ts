@@ -11,6 +11,7 @@ import { activate, loadModel, type Model, normalisationTable, packClip } from '.
 import { ClipScorer } from '../lib/inference/pipeline.ts';
 import { postprocess, WindowAccumulator } from '../lib/inference/postprocess.ts';
 import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
+import { logged } from './support/logged.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_DIR = path.join(ROOT, 'models', 'default');
@@ -155,6 +156,26 @@ describe('bundled model on synthetic frames', () => {
       assert.ok(Buffer.from(a.scores.buffer).equals(Buffer.from(c.scores.buffer)));
     } finally {
       await other.release();
+    }
+  });
+
+  it('ORT_GRAPH_OPTIMIZATION: every level loads, reports itself, and scores within 1e-6 of the default', async () => {
+    const clip = video(T, [9, 10], [40]);
+    const reference = await model.inferClip(clip);
+    for (const graphOptimization of ['disabled', 'basic', 'all'] as const) {
+      const { value: other, lines } = await logged(() => loadModel(DEFAULT_DIR, { providers: ['cpu'], threads: 1, graphOptimization }));
+      try {
+        assert.ok(
+          lines.some((l) => l.includes(`graph_optimization=${graphOptimization}`)),
+          lines.join('\n'),
+        );
+        const { scores } = await other.inferClip(clip);
+        assert.equal(scores.length, reference.scores.length);
+        const worst = scores.reduce((m, v, i) => Math.max(m, Math.abs(v - reference.scores[i])), 0);
+        assert.ok(worst <= 1e-6, `${graphOptimization}: differs by ${worst}`);
+      } finally {
+        await other.release();
+      }
     }
   });
 

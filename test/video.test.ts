@@ -9,7 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openFrameChannel } from '../lib/inference/frame-channel.ts';
-import { ClipDecoder, type ClipWindow, type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
+import {
+  ClipDecoder,
+  type ClipWindow,
+  type DecodeSpec,
+  decodeClips,
+  ffmpegDecodeArgs,
+  frameBytes,
+  WindowBuffers,
+} from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
@@ -193,6 +201,73 @@ describe('read-ahead, streamed input, abort and the duration cap', () => {
       assert.ok(frames.equals(direct), `windowsAhead=${ahead}: the frames differ from ffmpeg's own output`);
       assert.equal(decoder.peakQueued, ahead, `windowsAhead=${ahead}: read-ahead reached ${decoder.peakQueued}`);
     }
+  });
+  it('WindowBuffers: a given-back buffer is taken again when its size fits; another size replaces the old ones', () => {
+    const buffers = new WindowBuffers(true);
+    const a = buffers.take(64);
+    const b = buffers.take(64);
+    assert.ok(a.buffer instanceof SharedArrayBuffer);
+    assert.notEqual(a.buffer, b.buffer);
+    buffers.give([a, b, a]);
+    assert.equal(buffers.idle, 2, 'a buffer given twice is kept once');
+    assert.ok([a, b].includes(buffers.take(64)));
+    const c = buffers.take(32);
+    assert.ok(c !== a && c !== b && c.length === 32, 'no 32-byte buffer was idle: a new one');
+    buffers.give([c]);
+    assert.equal(buffers.idle, 1, 'the 64-byte buffer left idle was dropped for the new size');
+    assert.equal(buffers.take(32), c);
+    assert.ok(!(new WindowBuffers().take(8).buffer instanceof SharedArrayBuffer));
+  });
+  it('one WindowBuffers serves decode after decode: no new buffer, the same bytes, all given back however a decode ends', async () => {
+    const file = await clip('reuse.mp4', { width: 160, height: 90, fps: 25, seconds: 3, markers: [{ from: 20, to: 22, colour: 'white' }] });
+    const direct = execFileSync(ffmpeg.path, ffmpegDecodeArgs(file, rgb), { maxBuffer: 64 * 1024 * 1024 });
+    const ahead = 2;
+    const buffers = new WindowBuffers();
+    const seen = new Set<ArrayBufferLike>();
+    const decodeAll = async () => {
+      const decoder = new ClipDecoder(file, ffmpeg.path, rgb, { windowsAhead: ahead, buffers });
+      const slow = async () => {
+        for (let i = 0; i < 200 && decoder.peakQueued < ahead; i++) await sleep(5);
+      };
+      const windows = decoder.windows();
+      const frames = await allFrames(
+        (async function* () {
+          for await (const w of windows) {
+            seen.add(w.frames.buffer);
+            yield w;
+          }
+        })(),
+        size,
+        slow,
+      );
+      return frames;
+    };
+    assert.ok((await decodeAll()).equals(direct), 'first decode: frames differ');
+    const firstSet = new Set(seen);
+    assert.equal(buffers.idle, ahead + 1, 'the whole ring came back');
+    assert.ok(firstSet.size >= 2 && firstSet.size <= ahead + 1, `${firstSet.size} window buffers seen`);
+    // Reused buffers hold the last decode's frames: the second decode must overwrite every byte it hands out.
+    assert.ok((await decodeAll()).equals(direct), 'second decode (reused buffers): frames differ');
+    assert.deepEqual(
+      [...seen].filter((b) => !firstSet.has(b)),
+      [],
+      'the second decode allocated new buffers',
+    );
+    assert.equal(buffers.idle, ahead + 1);
+
+    // Stopped after its first window, aborted, or failed (not a video): the buffers still come back.
+    for await (const _ of new ClipDecoder(file, ffmpeg.path, rgb, { windowsAhead: ahead, buffers }).windows()) break;
+    assert.equal(buffers.idle, ahead + 1, 'after a break');
+    const stop = new AbortController();
+    await assert.rejects(async () => {
+      for await (const _ of new ClipDecoder(file, ffmpeg.path, rgb, { windowsAhead: ahead, buffers, signal: stop.signal }).windows())
+        stop.abort(new Error('stopped'));
+    }, /stopped/);
+    assert.equal(buffers.idle, ahead + 1, 'after an abort');
+    const junk = path.join(tempDir, 'junk.mp4');
+    await writeFile(junk, 'this is not a video');
+    await rejectsWith(allFrames(decodeClips(junk, ffmpeg.path, rgb, { buffers }), size), 'undecodable-video', /Video could not be decoded/);
+    assert.equal(buffers.idle, ahead + 1, 'after a failed decode');
   });
   it('decodes a faststart mp4 from stdin byte for byte like the file; a moov-at-end one fails there without a frame', async () => {
     // Larger than ffmpeg's probe buffer (a tiny file is read whole and then seeked within).

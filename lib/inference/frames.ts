@@ -41,14 +41,54 @@ export interface DecodeOptions {
   stdin?: AsyncIterable<Uint8Array>;
   /** Finished windows that may wait for the consumer (DECODE_WINDOWS_AHEAD); default 1. */
   windowsAhead?: number;
-  /** Window buffers on SharedArrayBuffers, so a worker thread can read them without a copy. */
-  shared?: boolean;
+  /**
+   * Where window buffers come from and go back to when windows() ends: pass one WindowBuffers per consumer to
+   * reuse them decode after decode (shared ones, so a worker thread can read them without a copy). Default: a
+   * private, unshared set.
+   */
+  buffers?: WindowBuffers;
   /** Stops decoding: ffmpeg is killed and reaped, and the windows() iterator throws `signal.reason`. */
   signal?: AbortSignal;
   /** ffmpeg options for the input (before `-i`), e.g. the demuxer for a loopback URL. */
   inputOptions?: readonly string[];
   /** Read the frames from a pipe, as where no socket can be made (frame-channel.ts); tests run both. */
   framesThroughPipe?: boolean;
+}
+
+/**
+ * Window buffers kept from one decode to the next (the server keeps one set per inference slot). Without it,
+ * each challenge allocated its own ring and the previous rings stayed until garbage collection: 230 MB of
+ * window buffers measured alive after three challenges, where one ring is 80 MB.
+ */
+export class WindowBuffers {
+  private readonly shared: boolean;
+  private free: Uint8Array[] = [];
+
+  /** `shared`: on SharedArrayBuffers, readable by a worker thread in place. */
+  constructor(shared = false) {
+    this.shared = shared;
+  }
+
+  /** Buffers waiting to be reused. */
+  get idle(): number {
+    return this.free.length;
+  }
+
+  /** A buffer of `bytes` (contents unspecified): a returned one when it has that size, else a new one. */
+  take(bytes: number): Uint8Array {
+    const index = this.free.findIndex((b) => b.length === bytes);
+    if (index !== -1) return this.free.splice(index, 1)[0];
+    return new Uint8Array(this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  }
+
+  /** Gives buffers back once nothing reads or writes them any more. Another size (a new model) replaces the old ones. */
+  give(buffers: Iterable<Uint8Array>): void {
+    for (const buffer of buffers) {
+      if (this.free.includes(buffer)) continue;
+      if (this.free.length > 0 && this.free[0].length !== buffer.length) this.free = [];
+      this.free.push(buffer);
+    }
+  }
 }
 
 /** How long ffmpeg gets to exit after SIGTERM (decode stopped early) before it is SIGKILLed. */
@@ -142,7 +182,9 @@ export class ClipDecoder {
   private readonly ahead: number;
   private queue: ClipWindow[] = [];
   private free: Uint8Array[] = [];
-  private allocated = 0;
+  /** Every buffer taken from `buffers`, all given back when windows() ends. */
+  private taken: Uint8Array[] = [];
+  private readonly buffers: WindowBuffers;
   private ended = false;
   private failure: { error: unknown } | undefined;
   /** Whoever waits for the other side: the consumer on an empty queue, the producer on a full one. */
@@ -156,6 +198,7 @@ export class ClipDecoder {
     this.options = options;
     this.size = frameBytes(spec);
     this.ahead = Math.max(1, options.windowsAhead ?? 1);
+    this.buffers = options.buffers ?? new WindowBuffers();
   }
 
   /** Most finished windows that waited for the consumer at once (never above windowsAhead). */
@@ -242,6 +285,10 @@ export class ClipDecoder {
       await producing;
       signal.removeEventListener('abort', onAbort);
       channel?.close();
+      // ffmpeg and the producer are gone and the consumer has stopped asking: no window is in use any more.
+      this.buffers.give(this.taken.splice(0));
+      this.free = [];
+      this.queue = [];
     }
   }
 
@@ -263,10 +310,10 @@ export class ClipDecoder {
     if (free) return free;
     // The producer takes a new buffer once the queue is below `ahead`: at most ahead - 1 queued + the one the
     // consumer holds + the one being filled.
-    if (this.allocated >= this.ahead + 1) return undefined;
-    this.allocated++;
-    const bytes = this.size * this.spec.clipFrames;
-    return new Uint8Array(this.options.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    if (this.taken.length >= this.ahead + 1) return undefined;
+    const buffer = this.buffers.take(this.size * this.spec.clipFrames);
+    this.taken.push(buffer);
+    return buffer;
   }
 
   private push(window: ClipWindow): void {

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import type { GraphOptimization } from '../core/config.ts';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { ActionName } from '../protocol/actions.ts';
@@ -55,17 +56,27 @@ export interface LoadModelOptions {
    * run's shapes. Off measured lower peak memory for the same predictions (the plan changes no arithmetic).
    */
   memPattern?: boolean;
+  /** onnxruntime's graph optimisation level (ORT_GRAPH_OPTIMIZATION, default 'extended'; see GRAPH_OPTIMIZATIONS). */
+  graphOptimization?: GraphOptimization;
+}
+
+/** The session settings a model is loaded with, defaults filled in. */
+interface SessionSettings {
+  providers: ProviderName[];
+  threads: number;
+  memPattern: boolean;
+  graphOptimization: GraphOptimization;
 }
 
 type Session = ort.InferenceSession;
 
-function sessionOptions(providers: readonly ProviderName[], threads: number, memPattern: boolean): ort.InferenceSession.SessionOptions {
+function sessionOptions({ providers, threads, memPattern, graphOptimization }: SessionSettings): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: providers.map((p) => (p === 'cuda' ? { name: 'cuda', deviceId: 0 } : 'cpu')),
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: graphOptimization,
     enableCpuMemArena: true,
     enableMemPattern: memPattern,
     logSeverityLevel: 3,
@@ -89,20 +100,15 @@ function checkProviders(providers: readonly string[]): ProviderName[] {
   return out;
 }
 
-async function createSession(
-  modelPath: string,
-  providers: ProviderName[],
-  threads: number,
-  memPattern: boolean,
-): Promise<{ session: Session; providers: ProviderName[] }> {
+async function createSession(modelPath: string, settings: SessionSettings): Promise<{ session: Session; providers: ProviderName[] }> {
   try {
-    return { session: await ort.InferenceSession.create(modelPath, sessionOptions(providers, threads, memPattern)), providers };
+    return { session: await ort.InferenceSession.create(modelPath, sessionOptions(settings)), providers: settings.providers };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (providers.includes('cuda')) {
+    if (settings.providers.includes('cuda')) {
       // onnxruntime-node throws (instead of falling back) when CUDA libraries are missing: retry on CPU.
       log.warn('CUDA execution provider unavailable, falling back to cpu', { reason: message.split('\n')[0] });
-      return createSession(modelPath, ['cpu'], threads, memPattern);
+      return createSession(modelPath, { ...settings, providers: ['cpu'] });
     }
     throw new MinerError(`cannot load ${modelPath}: ${message}`, {
       hint: 'model.onnx is missing, truncated or not an ONNX model onnxruntime-node 1.30 can read; re-export it, or run `npx tsx scripts/build-model.ts` for the default',
@@ -318,7 +324,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     });
   }
   const started = performance.now();
-  const { session, providers } = await createSession(modelPath, providersAsked, threads, options.memPattern ?? false);
+  const settings: SessionSettings = {
+    providers: providersAsked,
+    threads,
+    memPattern: options.memPattern ?? false,
+    graphOptimization: options.graphOptimization ?? 'extended',
+  };
+  const { session, providers } = await createSession(modelPath, settings);
   try {
     checkSession(manifest, session, manifestPath);
   } catch (error) {
@@ -387,7 +399,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     dir: resolved,
     providers: providers.join(','),
     threads,
-    mem_pattern: options.memPattern ?? false,
+    mem_pattern: settings.memPattern,
+    graph_optimization: settings.graphOptimization,
     input: `${input.dtype} ${input.layout} ${T}x${input.height}x${input.width}x${input.channels} @${timing.fps}fps`,
     ms: Math.round(performance.now() - started),
   });

@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { MinerError } from '../core/errors.ts';
 import { type DownloadOptions, fetchVideo, fetchVideoRange, type VideoResponseInfo } from './download.ts';
-import { ClipDecoder, type ClipWindow, type DecodeSpec } from './frames.ts';
+import { ClipDecoder, type ClipWindow, type DecodeSpec, type WindowBuffers } from './frames.ts';
 import { GrowingFile } from './growing-file.ts';
 import { type LoopbackServer, mp4Layout, PROBE_LIMIT, SplitFile, serveLoopback } from './range-reader.ts';
 
@@ -23,8 +23,8 @@ export interface VideoSourceOptions {
   spec: DecodeSpec;
   /** Finished windows that may wait for the model (DECODE_WINDOWS_AHEAD). */
   windowsAhead: number;
-  /** Window buffers on SharedArrayBuffers (the model runs in a worker thread). */
-  shared?: boolean;
+  /** Where the decoders' window buffers come from (shared ones when the model runs in a worker thread). */
+  buffers?: WindowBuffers;
   /** The challenge's folder (created and removed by the caller). */
   dir: string;
   /** The deadline: stops the download and ffmpeg; windows() then throws `signal.reason`. */
@@ -274,8 +274,8 @@ export class VideoSource {
   }
 
   private decodeWith(input: string, stdin?: AsyncIterable<Uint8Array>, inputOptions?: readonly string[]): ClipDecoder {
-    const { ffmpegPath, spec, windowsAhead, shared, signal } = this.options;
-    this.decoder = new ClipDecoder(input, ffmpegPath, spec, { stdin, windowsAhead, shared, signal, inputOptions });
+    const { ffmpegPath, spec, windowsAhead, buffers, signal } = this.options;
+    this.decoder = new ClipDecoder(input, ffmpegPath, spec, { stdin, windowsAhead, buffers, signal, inputOptions });
     return this.decoder;
   }
 }

@@ -41,6 +41,22 @@ test('LOG_LEVEL: anything else is the invalid-variable error, from loadConfig an
   }
 });
 
+test('ORT_GRAPH_OPTIMIZATION: default extended; disabled, basic, extended, all in any case; anything else named', () => {
+  assert.equal(loadConfig({}).model.graphOptimization, 'extended');
+  for (const level of ['disabled', 'basic', 'extended', 'all'] as const) {
+    assert.equal(loadConfig({ ORT_GRAPH_OPTIMIZATION: level }).model.graphOptimization, level);
+    assert.equal(loadConfig({ ORT_GRAPH_OPTIMIZATION: ` ${level.toUpperCase()} ` }).model.graphOptimization, level);
+  }
+  for (const bad of ['99', 'ORT_ENABLE_ALL', 'layout', 'all,extended']) {
+    assertInvalid(
+      () => loadConfig({ ORT_GRAPH_OPTIMIZATION: bad }),
+      'ORT_GRAPH_OPTIMIZATION',
+      bad,
+      /expected disabled, basic, extended, all$/,
+    );
+  }
+});
+
 test('other variables: integers, booleans, sizes, IPv4 and endpoints are validated the same way', () => {
   assertInvalid(() => loadConfig({ MINER_PORT: '70000' }), 'MINER_PORT', '70000', /an integer from 0 to 65535/);
   assertInvalid(() => loadConfig({ PORT: '80.5' }), 'PORT', '80.5', /an integer from 0 to 65535/);
