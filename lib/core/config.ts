@@ -13,7 +13,7 @@ import { LOG_LEVELS, type LogLevel } from './log.ts';
 
 /**
  * onnxruntime's graph optimisation levels. 'all' adds the NCHWc layout rewrite: faster for plain convolutions,
- * but on a T-DEED-shaped RegNetY it measured the same speed and 300 MB more peak memory (its reorder copies of
+ * but on a T-DEED-shaped RegNetY it measured no faster and 300 MB more peak memory (its reorder copies of
  * full-resolution activations), so 'extended' is the default.
  */
 export const GRAPH_OPTIMIZATIONS = ['disabled', 'basic', 'extended', 'all'] as const;
