@@ -15,6 +15,8 @@
  *                     first window is decoded (first = decode x T / frames), then the rest takes at least
  *                     max(rest of decode, inference, (rest of decode CPU + inference CPU) / cores). When both
  *                     stages alone keep every core busy, no overlap beats the CPU they need together
+ *   challenge CPU     the server's CPU time (/proc/<pid>/stat: its threads, and its ffmpeg once reaped) during
+ *                     each challenge, and what the ratio would be with every core busy for that long
  *   at --mbit (50)    a loopback file server that paces its writes: download-then-decode (the whole file to
  *                     disk, then ffmpeg on it) against ffmpeg decoding straight from the paced URL, and a
  *                     challenge whose video_url is the paced URL; the download alone is the floor there
@@ -81,11 +83,21 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: performance.now() - t0, value };
 }
 
-/** CPU time (user + system, ms) of this process's waited-for children so far: /proc/self/stat cutime + cstime. */
-async function childrenCpuMs(): Promise<number> {
-  const stat = await readFile('/proc/self/stat', 'utf8');
+/**
+ * CPU time (user + system, ms) from /proc/<pid>/stat: the process's own (all its threads) and its waited-for
+ * children's (cutime + cstime; the server's ffmpeg runs count once reaped, which happens before it answers).
+ */
+async function processCpuMs(pid: number | 'self'): Promise<{ own: number; children: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) * CLOCK_TICK_MS;
+  return {
+    own: (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS,
+    children: (Number(fields[13]) + Number(fields[14])) * CLOCK_TICK_MS,
+  };
+}
+
+async function childrenCpuMs(): Promise<number> {
+  return (await processCpuMs('self')).children;
 }
 
 /** This process's CPU time (user + system, ms), all its threads (onnxruntime's included). */
@@ -313,6 +325,11 @@ interface ClipResult {
   challengeOverMax: number;
   decodeCpuMedianMs: number;
   inferenceCpuMedianMs: number;
+  /** CPU time of each challenge: the server process (HTTP thread, inference worker, onnxruntime) and its ffmpeg. */
+  challengeServerCpuMs: number[];
+  challengeFfmpegCpuMs: number[];
+  /** Median of their sums. */
+  challengeCpuMedianMs: number;
   cores: number;
   /** The least time any overlap of the two can take here (see the header). */
   floorMs: number;
@@ -370,6 +387,8 @@ async function benchClip(
     const decodeCpuMs: number[] = [];
     const inferenceCpuMs: number[] = [];
     const challengeMs: number[] = [];
+    const challengeServerCpuMs: number[] = [];
+    const challengeFfmpegCpuMs: number[] = [];
     const processingTimeS: number[] = [];
     let predictions = 0;
     for (let i = 0; i < runs; i++) {
@@ -381,8 +400,12 @@ async function benchClip(
       const ownCpu0 = ownCpuMs();
       inferenceMs.push((await timed(inferAll)).ms);
       inferenceCpuMs.push(ownCpuMs() - ownCpu0);
+      const serverCpu0 = await processCpuMs(miner.pid);
       const c = await timed(() => postChallenge(miner.url, server.url(file, false), `bench-${clip.label}-${i}`));
+      const serverCpu1 = await processCpuMs(miner.pid);
       challengeMs.push(c.ms);
+      challengeServerCpuMs.push(serverCpu1.own - serverCpu0.own);
+      challengeFfmpegCpuMs.push(serverCpu1.children - serverCpu0.children);
       processingTimeS.push(c.value.processing_time);
       predictions = c.value.predictions.length;
     }
@@ -449,6 +472,9 @@ async function benchClip(
       inferenceCpuMs,
       decodeCpuMedianMs,
       inferenceCpuMedianMs,
+      challengeServerCpuMs,
+      challengeFfmpegCpuMs,
+      challengeCpuMedianMs: median(challengeServerCpuMs.map((ms, k) => ms + challengeFfmpegCpuMs[k])),
       cores,
       floorMs: overlapFloorMs({
         decodeMs: decodeMedianMs,
@@ -528,6 +554,16 @@ function table(results: ClipResult[]): Array<Record<string, string>> {
     row('floor: first window, then max(decode, inference, CPU / cores)', (r) => s(r.floorMs), 'no overlap is faster'),
     row('floor / (decode + inference)', (r) => (r.floorMs / (r.decodeMedianMs + r.inferenceMedianMs)).toFixed(2), 'best ratio reachable'),
     row('challenge / floor', (r) => (r.challengeMedianMs / r.floorMs).toFixed(2), '1.0 = at the floor'),
+    row(
+      'CPU time in the challenge: server / its ffmpeg',
+      (r) =>
+        `${s(median(r.challengeServerCpuMs))} / ${s(median(r.challengeFfmpegCpuMs))} (${((100 * r.challengeCpuMedianMs) / (r.cores * r.challengeMedianMs)).toFixed(0)}% of ${r.cores} cores)`,
+    ),
+    row(
+      'challenge CPU / cores / (decode + inference)',
+      (r) => (r.challengeCpuMedianMs / r.cores / (r.decodeMedianMs + r.inferenceMedianMs)).toFixed(2),
+      'the ratio with every core busy',
+    ),
     row(
       `@${mbit} Mbit/s download then decode`,
       (r) => `${s(r.throttled.downloadThenDecodeMs)} (${s(r.throttled.downloadMs)} + ${s(r.throttled.decodeAfterDownloadMs)})`,
