@@ -29,10 +29,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -40,7 +38,6 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
-import { drainedOrClosed } from '../lib/core/streams.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import type { ModelManifest } from '../lib/inference/manifest.ts';
@@ -50,6 +47,7 @@ import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
 import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
 import { type DecodedFrom, VideoSource } from '../lib/inference/video-source.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
+import { serveClips } from './clip-server.ts';
 
 const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--faststart] [--json]
   --model DIR  model folder (model.onnx + model.json), default models/default
@@ -156,92 +154,6 @@ async function moovPosition(file: string): Promise<'front' | 'end' | 'unknown'> 
   } finally {
     await handle.close();
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// A loopback file server: /fast/<name> at full speed, /paced/<name> paced to a shared byte rate (one link),
-// with single-range requests (ffmpeg seeks to an mp4's trailing index over HTTP).
-
-interface ClipServer {
-  url(file: string, paced: boolean): string;
-  /** Bytes written so far on /paced/ (all requests, range requests included). */
-  pacedBytes(): number;
-  close(): Promise<void>;
-}
-
-async function serveClips(files: string[], bytesPerSecond: number): Promise<ClipServer> {
-  const byName = new Map(files.map((f) => [path.basename(f), f]));
-  let nextSendAt = 0; // performance.now() at which the paced link is free again
-  let pacedBytes = 0;
-  const server = http.createServer(async (request, response) => {
-    try {
-      const match = /^\/(fast|paced)\/([^/]+)$/.exec(new URL(request.url ?? '/', 'http://x').pathname);
-      const file = match ? byName.get(decodeURIComponent(match[2])) : undefined;
-      if (!match || !file) {
-        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-        return;
-      }
-      const { size } = await stat(file);
-      let [start, end] = [0, size - 1];
-      const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
-      if (range && (range[1] || range[2])) {
-        if (range[1]) {
-          start = Number(range[1]);
-          end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-        } else start = Math.max(0, size - Number(range[2])); // suffix range: the last N bytes
-        if (start >= size || start > end) {
-          response.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-          return;
-        }
-      }
-      const headers = {
-        'content-type': 'video/mp4',
-        'accept-ranges': 'bytes',
-        'content-length': end - start + 1,
-        ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
-      };
-      response.writeHead(range ? 206 : 200, headers);
-      if (request.method === 'HEAD') {
-        response.end();
-        return;
-      }
-      const stream = createReadStream(file, { start, end, highWaterMark: 64 * 1024 });
-      if (match[1] === 'fast') {
-        await pipeline(stream, response);
-        return;
-      }
-      let closed = false;
-      response.once('close', () => (closed = true));
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (closed) break;
-        const sendAt = Math.max(performance.now(), nextSendAt);
-        nextSendAt = sendAt + (chunk.length / bytesPerSecond) * 1000;
-        const wait = sendAt - performance.now();
-        if (wait > 0) await sleep(wait);
-        if (closed) break;
-        pacedBytes += chunk.length;
-        if (!response.write(chunk)) {
-          await drainedOrClosed(response);
-        }
-      }
-      stream.destroy();
-      if (!closed) response.end();
-    } catch {
-      response.destroy(); // the client went away mid-body (ffmpeg seeking), or the file could not be read
-    }
-  });
-  server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: (file, paced) => `http://127.0.0.1:${port}/${paced ? 'paced' : 'fast'}/${encodeURIComponent(path.basename(file))}`,
-    pacedBytes: () => pacedBytes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
