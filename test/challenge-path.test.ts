@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type RunningMiner, startMiner } from '../server/app.ts';
 import { logged } from './support/logged.ts';
+import { trackSockets } from './support/loopback.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
 import { childrenRunning } from './support/processes.ts';
 
@@ -74,7 +75,6 @@ async function nothingLeft(miner: RunningMiner): Promise<void> {
  */
 function videoServer(files: Map<string, Buffer>) {
   const state = { downloads: 0, running: 0, mostRunning: 0, gate: Promise.resolve(), openGate: () => {} };
-  const sockets = new Set<net.Socket>();
   const server = http.createServer(async (request, response) => {
     const [, route, name] = (request.url ?? '').split('/');
     const body = files.get(name ?? '');
@@ -122,10 +122,7 @@ function videoServer(files: Map<string, Buffer>) {
     response.end(body.subarray(32 * 1024));
   }
   const rangeState = { ranges: [] as string[], bytes: 0 };
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   return {
     state,
     rangeState,

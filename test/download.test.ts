@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { checkVideoUrl, type DownloadOptions, fetchVideo } from '../lib/inference/download.ts';
+import { rejectsWith as rejectsWithError } from './support/assertions.ts';
 import { startVideoServer, type TestVideoServer } from './support/media.ts';
 
 // Every server here is the test's own on loopback: the policy must let it through.
@@ -29,16 +30,9 @@ async function download(url: string, opts: DownloadOptions = options): Promise<B
 }
 
 async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<MinerError> {
-  let caught: MinerError | undefined;
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
-    assert.equal(error.kind, kind);
-    assert.match(error.message, pattern);
-    assert.ok(!error.message.includes('\n'), 'the cause is one line');
-    caught = error;
-    return true;
-  });
-  return caught as MinerError;
+  const error = await rejectsWithError(promise, kind, pattern);
+  assert.ok(!error.message.includes('\n'), 'the cause is one line');
+  return error;
 }
 
 /** Waits (bounded) until the server has no connection open: the client closed what it gave up on. */

@@ -13,12 +13,13 @@ import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import type { DownloadOptions } from '../lib/inference/download.ts';
-import { type ClipWindow, type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
+import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import { mp4Layout } from '../lib/inference/range-reader.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
-import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { rejectsWith } from './support/assertions.ts';
+import { trackSockets } from './support/loopback.ts';
+import { allFrames, clip, ffmpeg, tempDir } from './support/media.ts';
 import { childrenRunning } from './support/processes.ts';
 
 /** Hang guard only: a gated front is released after this even if the tail's request never came. */
@@ -31,26 +32,6 @@ const ALLOWANCE = 64 * 1024;
 const spec: DecodeSpec = { fps: 25, width: 48, height: 27, colour: 'rgb', resize: 'bicubic', clipFrames: 16, strideFrames: 12 };
 const size = frameBytes(spec);
 const download: DownloadOptions = { timeoutMs: 20_000, maxBytes: 64 * 1024 * 1024, maxRedirects: 2, allowPrivate: true };
-
-async function allFrames(windows: AsyncIterable<ClipWindow>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let covered = 0;
-  for await (const w of windows) {
-    const from = covered - w.startFrame;
-    parts.push(Buffer.from(w.frames.subarray(from * size, w.validFrames * size)));
-    covered = w.startFrame + w.validFrames;
-  }
-  return Buffer.concat(parts);
-}
-
-async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
-    assert.equal(error.kind, kind);
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 /** This process's open files under `dir`. */
 function openFilesUnder(dir: string): string[] {
@@ -86,7 +67,6 @@ interface Served {
  */
 function origin(files: Map<string, Buffer>) {
   const served: Served[] = [];
-  const sockets = new Set<net.Socket>();
   let rangeAnswered: () => void = () => {};
   let rangeDone = new Promise<void>((resolve) => {
     rangeAnswered = resolve;
@@ -143,10 +123,7 @@ function origin(files: Map<string, Buffer>) {
     await write(response, record, body.subarray(FRONT_FIRST));
     response.end();
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   return {
     served,
     sockets,
@@ -233,7 +210,7 @@ describe('range decode of a moov-at-end mp4', () => {
 
   it('is decoded from the loopback URL while it downloads: the same frames as the file, every byte fetched once, ffmpeg never at the origin', async () => {
     const { video, dir } = await source(`${base}/ranged/end.mp4`);
-    const frames = await allFrames(video.windows());
+    const frames = await allFrames(video.windows(), size);
     assert.equal(video.decodedFrom, 'range');
     assert.match(video.localUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f]{24}$/);
     assert.ok(frames.equals(fileFrames), 'range-decoded frames differ from the file decode');
@@ -257,7 +234,7 @@ describe('range decode of a moov-at-end mp4', () => {
 
   it('the size cap still refuses a file larger than DOWNLOAD_MAX_BYTES, with no Range request', async () => {
     const { video } = await source(`${base}/ranged/end.mp4`, { maxBytes: end.length - 1 });
-    await rejectsWith(allFrames(video.windows()), 'download-failed', /DOWNLOAD_MAX_BYTES/);
+    await rejectsWith(allFrames(video.windows(), size), 'download-failed', /DOWNLOAD_MAX_BYTES/);
     assert.deepEqual(
       server.served.filter((s) => s.range !== undefined),
       [],
@@ -267,7 +244,7 @@ describe('range decode of a moov-at-end mp4', () => {
   for (const route of ['plain', 'ignoring'] as const) {
     it(`an origin that ${route === 'plain' ? 'does not answer ranges' : 'says it does but answers 200'} falls back to the completed file, the same frames`, async () => {
       const { video } = await source(`${base}/${route}/end.mp4`);
-      const frames = await allFrames(video.windows());
+      const frames = await allFrames(video.windows(), size);
       assert.equal(video.decodedFrom, 'file');
       assert.ok(frames.equals(fileFrames), 'fallback frames differ from the file decode');
       const ranged = server.served.filter((s) => s.range !== undefined).length;
@@ -284,7 +261,7 @@ describe('range decode of a moov-at-end mp4', () => {
       server.state.redirectTarget = `http://127.0.0.1:${(target.address() as net.AddressInfo).port}/end.mp4`;
       // Only the first hop (the test's own origin) may be private.
       const { video } = await source(`${base}/redirecting/end.mp4`, { allowPrivate: (hop) => hop === 0 });
-      const pending = allFrames(video.windows());
+      const pending = allFrames(video.windows(), size);
       // The gate opens once the Range request got its redirect.
       for (let i = 0; i < 400 && !server.served.some((s) => s.range !== undefined && s.status === 302); i++) await sleep(10);
       server.open();
@@ -304,7 +281,7 @@ describe('range decode of a moov-at-end mp4', () => {
 
   it('refuses a loopback origin unless allowed, before any request', async () => {
     const { video } = await source(`${base}/ranged/end.mp4`, { allowPrivate: false });
-    await rejectsWith(allFrames(video.windows()), 'invalid-input', /loopback address, which is refused/);
+    await rejectsWith(allFrames(video.windows(), size), 'invalid-input', /loopback address, which is refused/);
     assert.deepEqual(server.served, []);
   });
 
@@ -312,7 +289,7 @@ describe('range decode of a moov-at-end mp4', () => {
     const stop = new AbortController();
     const { video, dir } = await source(`${base}/stall/end.mp4`, {}, stop.signal);
     const reason = new Error('deadline');
-    const pending = allFrames(video.windows());
+    const pending = allFrames(video.windows(), size);
     // Bounded: until ffmpeg reads from the loopback server (the tail came, the front stalls after FRONT_FIRST).
     for (let i = 0; i < 1000 && (video.localUrl === undefined || childrenRunning(video.localUrl).length === 0); i++) await sleep(10);
     const local = video.localUrl;

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { trackSockets } from './support/loopback.ts';
 import { clip } from './support/media.ts';
 
 function startServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
@@ -202,7 +203,6 @@ test('SIGTERM with an idle keep-alive and a half-sent request: both dropped, exi
 async function slowVideoServer(bytes: Buffer) {
   let requested!: () => void;
   const firstRequest = new Promise<void>((resolve) => (requested = resolve));
-  const sockets = new Set<net.Socket>();
   const server = http.createServer((request, response) => {
     requested();
     if (request.url === '/stall') {
@@ -223,10 +223,7 @@ async function slowVideoServer(bytes: Buffer) {
     };
     next();
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -6,31 +6,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openFrameChannel } from '../lib/inference/frame-channel.ts';
-import {
-  ClipDecoder,
-  type ClipWindow,
-  type DecodeSpec,
-  decodeClips,
-  ffmpegDecodeArgs,
-  frameBytes,
-  WindowBuffers,
-} from '../lib/inference/frames.ts';
+import { ClipDecoder, type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes, WindowBuffers } from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
-import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { rejectsWith } from './support/assertions.ts';
+import { allFrames, clip, ffmpeg, tempDir } from './support/media.ts';
 import { childrenRunning } from './support/processes.ts';
-
-async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
-    assert.equal(error.kind, kind);
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 /** Mean of each frame's bytes: white flashes ~255, black cuts ~0, testsrc2 in between. */
 function frameMeans(frames: Uint8Array, count: number, size: number): number[] {
@@ -169,19 +152,6 @@ function faststart(file: string, name: string): string {
 async function* chunksOf(file: string, size = 16 * 1024): AsyncGenerator<Uint8Array> {
   const bytes = await readFile(file);
   for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
-}
-
-/** Every real frame of every window, in frame order, as one buffer (the decode output to compare). */
-async function allFrames(windows: AsyncIterable<ClipWindow>, size: number, consume?: () => Promise<void>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let covered = 0;
-  for await (const w of windows) {
-    const from = covered - w.startFrame; // frames of the overlap already taken from the previous window
-    parts.push(Buffer.from(w.frames.subarray(from * size, w.validFrames * size)));
-    covered = w.startFrame + w.validFrames;
-    await consume?.();
-  }
-  return Buffer.concat(parts);
 }
 
 describe('read-ahead, streamed input, abort and the duration cap', () => {

@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveFfmpeg } from '../../lib/inference/ffmpeg.ts';
+import type { ClipWindow } from '../../lib/inference/frames.ts';
 import { type ClipSpec, type Marker, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
+import { trackSockets } from './loopback.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
 export const tempDir = mkdtempSync(path.join(os.tmpdir(), 'score-miner-test-'));
@@ -44,7 +46,6 @@ export interface TestVideoServer {
  */
 export async function startVideoServer(files: Record<string, string | Buffer>): Promise<TestVideoServer> {
   const hits = new Map<string, number>();
-  const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer(async (request, response) => {
     const url = new URL(request.url ?? '/', 'http://x');
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
@@ -85,10 +86,7 @@ export async function startVideoServer(files: Record<string, string | Buffer>): 
     }
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -101,4 +99,17 @@ export async function startVideoServer(files: Record<string, string | Buffer>): 
         server.close(() => resolve());
       }),
   };
+}
+
+/** Every real frame of every window, in frame order, as one buffer (the decode output to compare). */
+export async function allFrames(windows: AsyncIterable<ClipWindow>, size: number, consume?: () => Promise<void>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let covered = 0;
+  for await (const w of windows) {
+    const from = covered - w.startFrame; // frames of the overlap already taken from the previous window
+    parts.push(Buffer.from(w.frames.subarray(from * size, w.validFrames * size)));
+    covered = w.startFrame + w.validFrames;
+    await consume?.();
+  }
+  return Buffer.concat(parts);
 }
