@@ -39,7 +39,7 @@ import { parseArgs, promisify } from 'node:util';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
+import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import type { ModelManifest } from '../lib/inference/manifest.ts';
 import { loadModel, type Model } from '../lib/inference/model.ts';
 import { decodeSpecOf } from '../lib/inference/pipeline.ts';
@@ -99,10 +99,6 @@ async function processCpuMs(pid: number | 'self'): Promise<{ own: number; childr
   };
 }
 
-async function childrenCpuMs(): Promise<number> {
-  return (await processCpuMs('self')).children;
-}
-
 /** This process's CPU time (user + system, ms), all its threads (onnxruntime's included). */
 function ownCpuMs(): number {
   const { user, system } = process.cpuUsage();
@@ -158,16 +154,11 @@ async function moovPosition(file: string): Promise<'front' | 'end' | 'unknown'> 
 
 // ---------------------------------------------------------------------------------------------------------
 
-interface DecodeSpec {
-  fps: number;
-  width: number;
-  height: number;
-  colour: 'rgb' | 'gray';
-  resize: string;
-}
+/** What the bench's own ffmpeg runs need of the model's decode spec (no windows). */
+type FrameSpec = Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize'>;
 
 /** The whole clip as raw model-sized frames, through the miner's own ffmpeg command (stdout pipe). */
-async function decodeToMemory(ffmpegPath: string, input: string, spec: DecodeSpec): Promise<Uint8Array> {
+async function decodeToMemory(ffmpegPath: string, input: string, spec: FrameSpec): Promise<Uint8Array> {
   const child = spawn(ffmpegPath, ffmpegDecodeArgs(input, spec, 'pipe'), { stdio: ['ignore', 'pipe', 'pipe'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), FFMPEG_TIMEOUT_MS);
   const chunks: Buffer[] = [];
@@ -198,7 +189,7 @@ function windowsOf(all: Uint8Array, size: number, T: number, S: number): Uint8Ar
   return out;
 }
 
-async function ffmpegToNull(ffmpegPath: string, input: string, spec: DecodeSpec): Promise<void> {
+async function ffmpegToNull(ffmpegPath: string, input: string, spec: FrameSpec): Promise<void> {
   await runFile(ffmpegPath, ffmpegDecodeArgs(input, spec, 'null'), { timeout: FFMPEG_TIMEOUT_MS, maxBuffer: 1 << 20 });
 }
 
@@ -298,8 +289,8 @@ async function benchClip(
   ctx: { ffmpegPath: string; model: Model; modelDir: string; runs: number; mbit: number; work: string },
 ): Promise<ClipResult> {
   const { ffmpegPath, model, runs, mbit } = ctx;
-  const { input, timing } = model.manifest;
-  const spec: DecodeSpec = { fps: timing.fps, width: input.width, height: input.height, colour: input.colour, resize: input.resize };
+  const { timing } = model.manifest;
+  const spec = decodeSpecOf(model.manifest);
   const size = frameBytes(spec);
   progress(`${clip.label}: pre-decoding the windows for "inference alone"`);
   const all = await decodeToMemory(ffmpegPath, file, spec);
@@ -335,9 +326,9 @@ async function benchClip(
     for (let i = 0; i < runs; i++) {
       // Interleaved so all three see the same machine load.
       progress(`${clip.label}: run ${i + 1}/${runs}`);
-      const childCpu0 = await childrenCpuMs();
+      const childCpu0 = (await processCpuMs('self')).children;
       decodeMs.push((await timed(() => ffmpegToNull(ffmpegPath, file, spec))).ms);
-      decodeCpuMs.push((await childrenCpuMs()) - childCpu0);
+      decodeCpuMs.push((await processCpuMs('self')).children - childCpu0);
       const ownCpu0 = ownCpuMs();
       inferenceMs.push((await timed(inferAll)).ms);
       inferenceCpuMs.push(ownCpuMs() - ownCpu0);
