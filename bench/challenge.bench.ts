@@ -38,6 +38,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
+import { glibcVersion, hugePagesStatus, MALLOC_HUGE_PAGES, transparentHugePages } from '../lib/core/memory.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import type { ModelManifest } from '../lib/inference/manifest.ts';
@@ -308,6 +309,8 @@ async function benchClip(
       VERIFY_ENABLED: 'false',
       BLACKLIST_ENABLED: 'false',
       CHALLENGE_DEADLINE_S: process.env.CHALLENGE_DEADLINE_S ?? '600',
+      // Malloc as in this process (inference alone runs here): the two sides compare like for like.
+      GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=0',
     },
     300_000,
     { stdout: 'stderr', pollMs: 10 },
@@ -563,6 +566,10 @@ async function main(): Promise<void> {
   const { threads } = settings;
 
   const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
+  // The bench's own inference alone runs as the server does (startMinerProcess gives the server the same).
+  const hugePages = hugePagesStatus(process.env.GLIBC_TUNABLES, transparentHugePages(), glibcVersion()).malloc_huge_pages;
+  if (hugePages === 'off')
+    console.error(`malloc huge pages are off here: run \`npm run bench\` (it sets GLIBC_TUNABLES=${MALLOC_HUGE_PAGES})`);
   const model = await loadModel(modelDir, settings);
   const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-bench-'));
   const results: ClipResult[] = [];
@@ -586,6 +593,7 @@ async function main(): Promise<void> {
       ffmpeg: ffmpeg.version,
       ortThreads: threads,
       graphOptimization: settings.graphOptimization,
+      mallocHugePages: hugePages,
       providers: model.providers,
       mbit,
     };
@@ -595,7 +603,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `\nscore-miner benchmark: ${runs} runs (medians), ${os.cpus().length} cores, ORT_THREADS=${threads}, ORT_GRAPH_OPTIMIZATION=${settings.graphOptimization}, ${ffmpeg.source} ffmpeg`,
+    `\nscore-miner benchmark: ${runs} runs (medians), ${os.cpus().length} cores, ORT_THREADS=${threads}, ORT_GRAPH_OPTIMIZATION=${settings.graphOptimization}, malloc huge pages ${hugePages}, ${ffmpeg.source} ffmpeg`,
   );
   console.log(`model ${modelLine}`);
   console.log('one run: compare ratios within this table, not across runs; challenge deadline lifted to measure the whole clip');

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
+import { withMallocHugePages } from '../lib/core/memory.ts';
 
 export interface MinerProcess {
   url: string;
@@ -46,6 +47,7 @@ export async function startMinerProcess(
     cwd: PROJECT_ROOT,
     env: {
       ...process.env,
+      GLIBC_TUNABLES: withMallocHugePages(process.env.GLIBC_TUNABLES), // as `npm start` and the image run it
       DOTENV_DISABLE: '1',
       BLACKLIST_ENABLED: 'false',
       VERIFY_ENABLED: 'false',

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
-import { releaseStartupMemory } from '../lib/core/memory.ts';
+import { glibcVersion, hugePagesStatus, releaseStartupMemory, transparentHugePages } from '../lib/core/memory.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { createHttpServer } from './http.ts';
@@ -24,6 +24,7 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
   releaseStartupMemory(); // before the workers load the model: the process's peak memory is then the model's, not start-up's
   const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
   log.info('ffmpeg', { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version });
+  if (process.platform === 'linux') log.info('memory', hugePagesStatus(process.env.GLIBC_TUNABLES, transparentHugePages(), glibcVersion()));
   const pool = await InferencePool.start({
     model: config.model,
     ffmpegPath: ffmpeg.path,

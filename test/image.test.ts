@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
+import { glibcVersion, hugePagesStatus, MALLOC_HUGE_PAGES, transparentHugePages } from '../lib/core/memory.ts';
 import { freePort } from '../scripts/miner-process.ts';
 import { startMiner } from '../server/app.ts';
 import { type Dockerd, importNodeBase, startDockerd } from './support/docker.ts';
@@ -79,11 +80,13 @@ test('the image runs as non-root node server/main.ts, with a /docs health check'
     User: string;
     Cmd: string[];
     Healthcheck: { Test: string[] };
+    Env: string[];
   };
   assert.equal(config.User, '1000:1000');
   assert.deepEqual(config.Cmd, ['node', 'server/main.ts']);
   assert.equal(config.Healthcheck.Test[0], 'CMD');
   assert.match(config.Healthcheck.Test.join(' '), /\/docs/);
+  assert.ok(config.Env.includes(`GLIBC_TUNABLES=${MALLOC_HUGE_PAGES}`), config.Env.join(' '));
 });
 
 test('the image holds only the server: no dev tools, no .env, no wallet, no npm logs or cache', async () => {
@@ -164,6 +167,9 @@ test('read-only, as an arbitrary uid: answers /docs and /challenge like the serv
       const status = (await dockerd.docker(['inspect', id, '--format', '{{.State.Health.Status}}'])).trim();
       return status === 'healthy' ? status : undefined;
     });
+    // The image runs malloc on huge pages (ENV GLIBC_TUNABLES) wherever this machine's kernel and glibc allow.
+    const expectedPages = hugePagesStatus(MALLOC_HUGE_PAGES, transparentHugePages(), glibcVersion()).malloc_huge_pages;
+    assert.match(await dockerd.logs(id), new RegExp(`memory malloc_huge_pages=${expectedPages} `));
     await dockerd.docker(['stop', '--time', '20', id]);
     const state = JSON.parse(await dockerd.docker(['inspect', id, '--format', '{{json .State}}'])) as { ExitCode: number };
     assert.equal(state.ExitCode, 0);

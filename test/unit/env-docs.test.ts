@@ -27,6 +27,8 @@ const INTERNAL = [
 const README_ONLY = [
   // decides whether the .env files are read at all, so a line in .env cannot set it (the image sets it)
   'DOTENV_DISABLE',
+  // read by glibc when the process starts, before any .env file (the image and `npm start` set it)
+  'GLIBC_TUNABLES',
   // dev keys (//Alice) for local test chains only: not offered in the template a miner copies to .env
   'HOTKEY_URI',
   'ALLOW_DEV_KEYS',
