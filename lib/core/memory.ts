@@ -31,7 +31,7 @@ export const MALLOC_HUGE_PAGES = 'glibc.malloc.hugetlb=1';
 
 /** Whether a GLIBC_TUNABLES value (colon-separated name=value pairs) asks malloc for huge pages (1 or 2). */
 export function mallocHugePagesIn(tunables: string | undefined): boolean {
-  return (tunables ?? '').split(':').some((pair) => pair === 'glibc.malloc.hugetlb=1' || pair === 'glibc.malloc.hugetlb=2');
+  return (tunables ?? '').split(':').some((pair) => pair === MALLOC_HUGE_PAGES || pair === 'glibc.malloc.hugetlb=2');
 }
 
 /** GLIBC_TUNABLES with malloc's huge pages added to what is already there; an explicit hugetlb setting is kept. */
