@@ -4,6 +4,15 @@
  * `max(receipt, timestamp) + window`: after that the nonce is outside the window anyway, so forgetting it
  * cannot reopen a replay. The store only grows through `consume`, which the guard calls after a signature
  * verifies, so an unauthenticated caller can neither fill memory nor burn a real validator's nonce.
+ *
+ * Across restarts: the store lives in memory, so a new process has forgotten every nonce the last one consumed.
+ * Instead of persisting it, a nonce stamped before this process started is refused ('before-start'). That
+ * needs no state (no file to corrupt, share between containers or clean up) and leaves nothing replayable
+ * from before the restart whose stamp is behind our clock. The costs: a request signed just before a restart
+ * and delivered after it is refused (the validator scores that one challenge 0, as it would a miner that was
+ * down); and a nonce stamped AHEAD of our clock (the +120 s skew allowance, unchanged) and consumed by the old
+ * process can still pass the new one while its stamp is later than the new start, which needs a validator
+ * clock that far ahead and a restart faster than that skew.
  */
 
 /** Largest accepted timestamp (ns): 10^20 per spec, far beyond any real clock, bounds the BigInt work. */
@@ -25,12 +34,18 @@ export function parseNonceTimestamp(nonce: string): bigint | undefined {
   return ns <= MAX_TIMESTAMP_NS ? ns : undefined;
 }
 
-export type NonceVerdict = 'ok' | 'malformed' | 'stale' | 'future' | 'replayed';
+export type NonceVerdict = 'ok' | 'malformed' | 'stale' | 'before-start' | 'future' | 'replayed';
 
 export interface NonceStoreOptions {
   /** Milliseconds since the epoch; injected by tests. */
   now?: () => number;
   windowMs?: number;
+  /**
+   * Epoch ms before which a nonce is refused ('before-start'): nonces consumed by an earlier process are
+   * unknown to this one. Default: this process's start (performance.timeOrigin), on the real clock; a test
+   * with its own `now` passes its own.
+   */
+  startedAt?: number;
   /** How often expired entries are dropped (0 disables the timer; tests call purge()). */
   purgeIntervalMs?: number;
 }
@@ -39,6 +54,7 @@ export class NonceStore {
   private readonly now: () => number;
   private readonly windowNs: bigint;
   private readonly windowMs: number;
+  private readonly startedAtNs: bigint;
   /** nonce -> expiry in epoch ms. */
   private readonly seen = new Map<string, number>();
   private readonly timer?: NodeJS.Timeout;
@@ -47,6 +63,7 @@ export class NonceStore {
     this.now = options.now ?? Date.now;
     this.windowMs = options.windowMs ?? DEFAULT_NONCE_WINDOW_MS;
     this.windowNs = BigInt(this.windowMs) * 1_000_000n;
+    this.startedAtNs = BigInt(Math.floor(options.startedAt ?? performance.timeOrigin)) * 1_000_000n;
     const interval = options.purgeIntervalMs ?? 30_000;
     if (interval > 0) {
       this.timer = setInterval(() => this.purge(), interval);
@@ -65,6 +82,7 @@ export class NonceStore {
     if (ts === undefined) return 'malformed';
     const now = this.nowNs();
     if (now - ts > this.windowNs) return 'stale';
+    if (ts < this.startedAtNs) return 'before-start';
     if (ts - now > this.windowNs) return 'future';
     const expiry = this.seen.get(nonce);
     // Inclusive: at exactly `expiry` the nonce may still be inside the window (exactly 120 s passes).

@@ -45,7 +45,7 @@ function makeGuard(overrides: Partial<GuardOptions> = {}): RequestGuard {
     minStakeTao: 1000,
     stakeSource: stakes(),
     minerHotkey: miner.address,
-    nonces: new NonceStore({ now: () => T0, purgeIntervalMs: 0 }),
+    nonces: new NonceStore({ now: () => T0, startedAt: T0 - 600_000, purgeIntervalMs: 0 }),
     ...overrides,
   });
 }

@@ -5,10 +5,10 @@ import { NonceStore, parseNonceTimestamp } from '../../server/nonces.ts';
 const T0 = 1_700_000_000_000; // ms
 const ns = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
 
-/** A store on a hand-driven clock, no purge timer. */
+/** A store on a hand-driven clock, no purge timer, in a process that started 10 minutes before `start`. */
 function storeAt(start = T0) {
   const clock = { ms: start };
-  const store = new NonceStore({ now: () => clock.ms, purgeIntervalMs: 0 });
+  const store = new NonceStore({ now: () => clock.ms, startedAt: start - 600_000, purgeIntervalMs: 0 });
   return { clock, store };
 }
 
@@ -87,9 +87,36 @@ test('purge drops expired entries so the store shrinks back', () => {
   assert.equal(store.size, 0);
 });
 
+test('a nonce stamped before the process started is refused, however fresh: the last process may have used it', () => {
+  const clock = { ms: T0 + 5_000 };
+  const store = new NonceStore({ now: () => clock.ms, startedAt: T0, purgeIntervalMs: 0 });
+  // Inside the 120 s window, but before the start: unknown to this store, so it cannot tell a replay apart.
+  assert.equal(store.check(ns(T0 - 1)), 'before-start');
+  assert.equal(store.check(`${ns(T0 - 60_000)}_abcdefghij`), 'before-start');
+  assert.equal(store.check((BigInt(T0) * 1_000_000n - 1n).toString()), 'before-start');
+  assert.equal(store.consume(ns(T0 - 1)), false);
+  assert.equal(store.size, 0);
+  // From the start on, the usual rules.
+  assert.equal(store.check(ns(T0)), 'ok');
+  assert.equal(store.check(ns(T0 + 5_000)), 'ok');
+  assert.equal(store.check(ns(T0 + 125_000)), 'ok'); // ahead of the clock by 120 s: the skew allowance stays
+  assert.equal(store.check(ns(T0 + 125_001)), 'future');
+  // Older than the window is still 'stale', the more telling verdict.
+  clock.ms = T0 + 300_000;
+  assert.equal(store.check(ns(T0 - 1)), 'stale');
+});
+
+test("by default the cut-off is this process's start", () => {
+  const start = Math.floor(performance.timeOrigin);
+  // The clock reads one second after the start, so both nonces below are inside the 120 s window.
+  const store = new NonceStore({ now: () => start + 1000, purgeIntervalMs: 0 });
+  assert.equal(store.check(ns(start - 1)), 'before-start');
+  assert.equal(store.check(ns(start)), 'ok');
+});
+
 test('the purge timer runs on its own and does not hold the process open', async () => {
   const clock = { ms: T0 };
-  const store = new NonceStore({ now: () => clock.ms, purgeIntervalMs: 5 });
+  const store = new NonceStore({ now: () => clock.ms, startedAt: T0, purgeIntervalMs: 5 });
   store.consume(ns(T0));
   clock.ms = T0 + 120_001;
   // Wait for the timer by polling its effect (no timing assert: only the outcome is checked).
