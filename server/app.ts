@@ -23,7 +23,20 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
   const startedAt = performance.now();
   releaseStartupMemory(); // before the workers load the model: the process's peak memory is then the model's, not start-up's
   const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
-  log.info('ffmpeg', { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version });
+  log.info('ffmpeg', {
+    path: ffmpeg.path,
+    source: ffmpeg.source,
+    release: ffmpeg.release ?? 'unknown',
+    version: ffmpeg.version,
+    passed_over: ffmpeg.passedOver.length > 0 ? ffmpeg.passedOver.join('; ') : undefined,
+  });
+  // A validator-facing miner decodes whatever URL a challenge names: the 2018 build's parsers are its attack surface.
+  if (ffmpeg.outdated && (config.security.verifyEnabled || config.security.blacklistEnabled)) {
+    log.warn('ffmpeg is the bundled 2018 build, without years of security fixes', {
+      path: ffmpeg.path,
+      hint: 'install ffmpeg 5.1 or newer (apt-get install ffmpeg) or set FFMPEG_PATH, then restart',
+    });
+  }
   if (process.platform === 'linux') log.info('memory', hugePagesStatus(process.env.GLIBC_TUNABLES, transparentHugePages(), glibcVersion()));
   const pool = await InferencePool.start({
     model: config.model,

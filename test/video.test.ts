@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { loadConfig } from '../lib/core/config.ts';
+import { bundledFfmpeg, resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openFrameChannel } from '../lib/inference/frame-channel.ts';
 import { ClipDecoder, type DecodeSpec, decodeClips, ffmpegDecodeArgs, frameBytes, WindowBuffers } from '../lib/inference/frames.ts';
 import { markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { VideoSource } from '../lib/inference/video-source.ts';
+import { startMiner } from '../server/app.ts';
 import { rejectsWith } from './support/assertions.ts';
+import { logged } from './support/logged.ts';
 import { allFrames, clip, ffmpeg, tempDir } from './support/media.ts';
 import { childrenRunning } from './support/processes.ts';
 
@@ -33,13 +37,53 @@ async function collect(file: string, spec: DecodeSpec) {
 }
 
 describe('ffmpeg resolution', () => {
-  it('uses the packaged binary by default and reports its version', () => {
+  it("takes this machine's Debian ffmpeg 5.1 from PATH before the bundled build", () => {
     const found = resolveFfmpeg();
+    assert.equal(found.source, 'PATH');
+    assert.equal(realpathSync(found.path), '/usr/bin/ffmpeg');
+    assert.match(found.version, /^ffmpeg version 5\.1\.\d+-\d+\+deb12u\d+ /);
+    assert.match(found.release ?? '', /^5\.1\.\d+$/);
+    assert.equal(found.outdated, false);
+    assert.deepEqual(found.passedOver, []);
+  });
+  it('without an ffmpeg on PATH: the bundled 2018 build, marked outdated, its release unknown', () => {
+    const bundled = bundledFfmpeg();
+    assert.ok(bundled, '@ffmpeg-installer/ffmpeg is installed (npm ci)');
+    const found = resolveFfmpeg(undefined, { pathEnv: '', bundled });
     assert.equal(found.source, '@ffmpeg-installer/ffmpeg');
-    assert.match(found.version, /^ffmpeg version /);
+    assert.match(found.version, /^ffmpeg version N-47683-g0e8eb07980-static /);
+    assert.equal(found.release, undefined);
+    assert.equal(found.outdated, true);
   });
   it('refuses a FFMPEG_PATH that does not run, naming it', () => {
     assert.throws(() => resolveFfmpeg('/nonexistent/ffmpeg'), /FFMPEG_PATH=\/nonexistent\/ffmpeg does not run/);
+  });
+  it('start-up names the binary and its release, and warns about the bundled build only while security is on', async () => {
+    const start = async (security: string, pathEnv: string) => {
+      const saved = process.env.PATH;
+      process.env.PATH = pathEnv; // resolveFfmpeg searches the process's PATH
+      try {
+        const config = loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', VERIFY: security, BLACKLIST: 'false' });
+        const { value: miner, lines } = await logged(() => startMiner(config));
+        await miner.close();
+        return lines.join('');
+      } finally {
+        process.env.PATH = saved;
+      }
+    };
+    const warning =
+      /WARN {2}ffmpeg is the bundled 2018 build, without years of security fixes path=\S+ hint="install ffmpeg 5\.1 or newer \(apt-get install ffmpeg\) or set FFMPEG_PATH, then restart"/;
+    const bundledOn = await start('true', tempDir);
+    assert.match(
+      bundledOn,
+      /INFO {2}ffmpeg path=\S+\/@ffmpeg-installer\/linux-x64\/ffmpeg source=@ffmpeg-installer\/ffmpeg release=unknown version=/,
+    );
+    assert.match(bundledOn, warning);
+    const bundledOff = await start('false', tempDir);
+    assert.doesNotMatch(bundledOff, warning);
+    const debianOn = await start('true', '/usr/bin');
+    assert.match(debianOn, /INFO {2}ffmpeg path=\/usr\/bin\/ffmpeg source=PATH release=5\.1\.\d+ version="ffmpeg version 5\.1\./);
+    assert.doesNotMatch(debianOn, warning);
   });
   it('builds a decode command with the fps filter, not -r', () => {
     const args = ffmpegDecodeArgs('in.mp4', { fps: 12.5, width: 64, height: 36, colour: 'gray', resize: 'bicubic' });
@@ -122,13 +166,12 @@ describe('decode into clip windows', () => {
       assert.deepEqual(childrenRunning(file), [], `ffmpeg still running after ${how}`);
     }
   });
-  it("non-video bytes are a 422 with ffmpeg's cause, never the temp path", async () => {
+  it('non-video bytes are refused by name before ffmpeg opens them, never with the temp path', async () => {
     const junk = path.join(tempDir, 'junk.mp4');
     await writeFile(junk, Buffer.from('this is not a video'.repeat(100)));
-    await rejectsWith(collect(junk, spec), 'undecodable-video', /Video could not be decoded: .*Invalid data/);
     await assert.rejects(collect(junk, spec), (error: Error) => {
+      assert.equal(error.message, 'Video could not be decoded: unsupported container (text); only MP4/MOV is accepted');
       assert.ok(!error.message.includes(tempDir), error.message);
-      assert.match(error.message, /the video/);
       return true;
     });
   });
@@ -262,7 +305,12 @@ describe('read-ahead, streamed input, abort and the duration cap', () => {
         closed = true;
       }
     }
-    await rejectsWith(allFrames(decodeClips('pipe:0', ffmpeg.path, rgb, { stdin: endless() }), size), 'undecodable-video', /Invalid data/);
+    // Forced to the mov demuxer, ffmpeg gives up on bytes with no box structure: the fixed message, not its stderr.
+    await rejectsWith(
+      allFrames(decodeClips('pipe:0', ffmpeg.path, rgb, { stdin: endless() }), size),
+      'undecodable-video',
+      /^Video could not be decoded: not a valid or complete MP4\/MOV video$/,
+    );
     for (let i = 0; i < 100 && !closed; i++) await sleep(10);
     assert.ok(closed, 'the source was left open');
   });
