@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo, LookupFunction } from 'node:net';
+import { type AddressInfo, isIPv6, type LookupFunction } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Agent, request } from 'undici';
@@ -15,9 +15,16 @@ import {
   AddressNotAllowedError,
   checkHostLiteral,
   createGuardedAgent,
+  declareHostAddresses,
   forbiddenReason,
   guardedLookup,
+  hostAddresses,
+  hostAddressSet,
   hostLiteral,
+  interfaceAddresses,
+  refusalReason,
+  SAME_HOST,
+  sameHostReason,
 } from '../lib/inference/address-policy.ts';
 
 describe('forbiddenReason', () => {
@@ -163,6 +170,80 @@ describe('hostLiteral and checkHostLiteral', () => {
   }
 });
 
+// This host's own addresses. Loopback spellings stand in for the host's public ones: the check is by address,
+// whatever its range, so these tests need no other address (and make no connection).
+describe("this host's own addresses (same-host)", () => {
+  after(() => declareHostAddresses([]));
+
+  it('matches every spelling of an address, and the IPv6 forms that lead to it', () => {
+    const host = hostAddressSet(['127.0.0.1', 'not an address', '']);
+    const spellings = [
+      '127.0.0.1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '[::ffff:7f00:1]',
+      '0:0:0:0:0:ffff:7f00:1',
+      '::127.0.0.1', // IPv4-compatible
+      '64:ff9b::7f00:1', // NAT64
+      '2002:7f00:1::1', // 6to4
+      '2001:0:4136:e378:8000:63bf:80ff:fffe', // Teredo client (inverted)
+      '2001:0:7f00:1:8000:63bf:f7f7:f7f7', // Teredo server
+    ];
+    for (const ip of spellings) assert.equal(sameHostReason(ip, host), SAME_HOST, ip);
+    for (const ip of ['127.0.0.2', '::1', '::', '0.0.0.1', '::ffff:127.0.0.2', 'localhost', '127.1', '']) {
+      assert.equal(sameHostReason(ip, host), undefined, ip);
+    }
+  });
+
+  it('matches IPv6 addresses across spellings and zones', () => {
+    const host = hostAddressSet(['::1']);
+    for (const ip of ['::1', '0:0:0:0:0:0:0:1', '[::1]', '::1%lo']) assert.equal(sameHostReason(ip, host), SAME_HOST, ip);
+    // ::1 is not the IPv4-compatible form of 0.0.0.1.
+    for (const ip of ['::2', '0.0.0.1', '127.0.0.1']) assert.equal(sameHostReason(ip, host), undefined, ip);
+  });
+
+  it('names an address of this host as such, before its range', () => {
+    assert.equal(refusalReason('127.0.0.1', hostAddressSet(['127.0.0.1'])), SAME_HOST);
+    assert.equal(refusalReason('127.0.0.1', hostAddressSet([])), 'loopback');
+    assert.equal(refusalReason('::ffff:7f00:1', hostAddressSet(['127.0.0.1'])), SAME_HOST);
+    assert.equal(refusalReason('localhost', hostAddressSet(['127.0.0.1'])), 'not-an-ip');
+  });
+
+  it("takes the interfaces' addresses except the internal (loopback) ones, which keep their own reason", () => {
+    const entry = (address: string, internal: boolean) =>
+      isIPv6(address)
+        ? { address, netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6' as const, mac: '00:00:00:00:00:00', internal, cidr: null, scopeid: 0 }
+        : { address, netmask: '255.0.0.0', family: 'IPv4' as const, mac: '00:00:00:00:00:00', internal, cidr: null };
+    const interfaces = {
+      lo: [entry('127.0.0.1', true), entry('::1', true)],
+      eth0: [entry('127.0.0.3', false), entry('::ffff:127.0.0.4', false)],
+      down: undefined,
+    };
+    assert.deepEqual(interfaceAddresses(interfaces), ['127.0.0.3', '::ffff:127.0.0.4']);
+    const host = hostAddressSet(interfaceAddresses(interfaces));
+    assert.equal(refusalReason('127.0.0.3', host), SAME_HOST);
+    assert.equal(refusalReason('127.0.0.4', host), SAME_HOST);
+    assert.equal(refusalReason('127.0.0.1', host), 'loopback');
+  });
+
+  it('declared addresses (AXON_IP) count at once; checkHostLiteral uses them by default', () => {
+    assert.equal(checkHostLiteral('127.0.0.9'), 'loopback');
+    declareHostAddresses(['127.0.0.9', undefined]);
+    assert.equal(sameHostReason('127.0.0.9', hostAddresses()), SAME_HOST);
+    assert.equal(checkHostLiteral('127.0.0.9'), SAME_HOST);
+    assert.equal(checkHostLiteral('[::ffff:7f00:9]'), SAME_HOST);
+    assert.equal(checkHostLiteral('127.0.0.8'), 'loopback');
+    declareHostAddresses([]);
+    assert.equal(checkHostLiteral('127.0.0.9'), 'loopback');
+  });
+
+  it('the host set is re-read after its TTL, not on every check', () => {
+    const first = hostAddresses(1_000_000);
+    assert.equal(hostAddresses(1_000_000 + 4_999), first);
+    assert.notEqual(hostAddresses(1_000_000 + 5_000), first);
+  });
+});
+
 /** A resolver that answers from a table and never touches the network. */
 function fakeResolver(table: Record<string, Array<{ address: string; family: number }>>): LookupFunction & { calls: string[] } {
   const calls: string[] = [];
@@ -233,6 +314,21 @@ describe('guardedLookup (fake resolver, no network)', () => {
   it('passes resolver errors through', async () => {
     const { error } = await lookupOnce(lookup, 'missing.test', false);
     assert.equal(error?.code, 'ENOTFOUND');
+  });
+
+  it("refuses a name that resolves to one of this host's addresses (same-host)", async () => {
+    const own = hostAddressSet(['127.0.0.5']);
+    const lookupOwn = guardedLookup({
+      allowPrivate: false,
+      lookup: fakeResolver({ 'self.test': [{ address: '127.0.0.5', family: 4 }] }),
+      hostAddresses: () => own,
+    });
+    for (const all of [true, false]) {
+      const { error } = await lookupOnce(lookupOwn, 'self.test', all);
+      assert.ok(error instanceof AddressNotAllowedError);
+      assert.equal(error.reason, SAME_HOST);
+      assert.equal(error.address, '127.0.0.5');
+    }
   });
 
   it('with allowPrivate is the resolver itself', () => {
@@ -349,6 +445,20 @@ describe('createGuardedAgent against loopback servers', () => {
     for (const { url, host, headers } of spellings()) await assertRefused(agent, url, { host, reason: 'loopback' }, headers);
     // https: refused by the connector before any TCP (a connection would be counted by the plain HTTP server).
     await assertRefused(agent, `https://127.0.0.1:${v4.port}/`, { host: '127.0.0.1', reason: 'loopback' });
+    await sleep(50);
+    assert.equal(total(), 0, 'a refused request reached a server');
+  });
+
+  it("refuses this host's own address by literal and by name, before connecting", async () => {
+    const own = hostAddressSet(['127.0.0.2']);
+    const resolver = fakeResolver({ 'self.test': [{ address: '127.0.0.2', family: 4 }] });
+    const agent = createGuardedAgent({ allowPrivate: false, lookup: resolver, hostAddresses: () => own, connectTimeout: 2000 });
+    agents.push(agent);
+    resetCounts();
+    await assertRefused(agent, `http://127.0.0.2:${other.port}/`, { host: '127.0.0.2', reason: SAME_HOST });
+    await assertRefused(agent, `http://self.test:${other.port}/`, { host: 'self.test', reason: SAME_HOST });
+    // Another loopback address keeps its range's reason.
+    await assertRefused(agent, `http://127.0.0.1:${v4.port}/`, { host: '127.0.0.1', reason: 'loopback' });
     await sleep(50);
     assert.equal(total(), 0, 'a refused request reached a server');
   });

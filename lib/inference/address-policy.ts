@@ -8,6 +8,10 @@
  * 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32). IPv6 outside the global-unicast block 2000::/3 is refused as
  * 'reserved' (fail closed), as is every address that does not parse.
  *
+ * The machine's own addresses are refused too ('same-host'), whatever their range: a public address of this
+ * host (AXON_IP, or one on a network interface) reaches the miner's local services through loopback routing,
+ * or the router's hairpin NAT for AXON_IP behind port forwarding. See hostAddresses().
+ *
  * The check is on the RESOLVED address and happens where the socket is made, so it holds at every hop of a
  * redirect chain (each new origin gets a new connection) and there is no DNS rebinding window: the guarded
  * lookup resolves once, checks, and net.connect/tls.connect connect to exactly the addresses it returned.
@@ -28,6 +32,7 @@
  */
 import dns from 'node:dns';
 import { isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
+import os from 'node:os';
 import { Agent, buildConnector } from 'undici';
 
 /** The `code` of every refusal; request() rejects with the AddressNotAllowedError itself. */
@@ -155,6 +160,13 @@ function classifyV6(value: bigint): string | undefined {
   return undefined;
 }
 
+/** An address without its brackets and IPv6 %zone. */
+function bareAddress(ip: string): string {
+  const text = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const zone = text.indexOf('%');
+  return zone !== -1 && text.includes(':') ? text.slice(0, zone) : text;
+}
+
 /**
  * Why `ip` may not be connected to, or undefined when it is a public address. Pure.
  * Accepts dotted-quad IPv4 and any IPv6 text form (with or without brackets and a %zone); anything else
@@ -162,12 +174,96 @@ function classifyV6(value: bigint): string | undefined {
  * with checkHostLiteral).
  */
 export function forbiddenReason(ip: string): string | undefined {
-  let text = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  const zone = text.indexOf('%');
-  if (zone !== -1 && text.includes(':')) text = text.slice(0, zone);
+  const text = bareAddress(ip);
   if (isIPv4(text)) return classifyV4(parseDottedV4(text));
   if (isIPv6(text)) return classifyV6(parseV6(text));
   return 'not-an-ip';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// This host's own addresses
+
+/** The reason given for an address of this very machine (checked before the ranges: it is the more specific). */
+export const SAME_HOST = 'same-host';
+
+/** The IPv4 addresses an IPv6 address leads to: IPv4-mapped and -compatible, NAT64, 6to4, Teredo server and client. */
+function embeddedV4(value: bigint): number[] {
+  const low32 = Number(value & LOW_32);
+  // ::/127 (unspecified, loopback) is not the compatible form of 0.0.0.0/0.0.0.1.
+  if (value >> 32n === 0xffffn || (value >> 32n === 0n && value > 1n) || inV6(value, '64:ff9b::', 96)) return [low32];
+  if (inV6(value, '2002::', 16)) return [Number((value >> 80n) & LOW_32)];
+  if (inV6(value, '2001::', 32)) return [Number((value >> 64n) & LOW_32), ~low32 >>> 0];
+  return [];
+}
+
+/** Comparable keys for every address `ip` reaches (any spelling of one address gives the same keys); [] if not an IP. */
+function reachedKeys(ip: string): string[] {
+  const text = bareAddress(ip);
+  if (isIPv4(text)) return [`4:${parseDottedV4(text)}`];
+  if (!isIPv6(text)) return [];
+  const value = parseV6(text);
+  return [`6:${value.toString(16)}`, ...embeddedV4(value).map((v4) => `4:${v4}`)];
+}
+
+/** A set of this host's addresses for sameHostReason; entries that are not IP addresses are ignored. */
+export function hostAddressSet(addresses: Iterable<string>): ReadonlySet<string> {
+  const keys = new Set<string>();
+  for (const address of addresses) for (const key of reachedKeys(address)) keys.add(key);
+  return keys;
+}
+
+/** SAME_HOST when `ip` (any spelling, or an IPv6 form embedding it) is one of `host`'s addresses. Pure. */
+export function sameHostReason(ip: string, host: ReadonlySet<string>): string | undefined {
+  return reachedKeys(ip).some((key) => host.has(key)) ? SAME_HOST : undefined;
+}
+
+/** Why `ip` may not be connected to: one of this host's addresses, else forbiddenReason. Pure. */
+export function refusalReason(ip: string, host: ReadonlySet<string>): string | undefined {
+  return sameHostReason(ip, host) ?? forbiddenReason(ip);
+}
+
+type InterfaceList = ReturnType<typeof os.networkInterfaces>;
+
+/**
+ * The addresses of the machine's interfaces that the ranges may not already refuse: internal ones (loopback)
+ * are left out, so 127.0.0.1 keeps its 'loopback' reason.
+ */
+export function interfaceAddresses(interfaces: InterfaceList): string[] {
+  const addresses: string[] = [];
+  for (const list of Object.values(interfaces)) for (const entry of list ?? []) if (!entry.internal) addresses.push(entry.address);
+  return addresses;
+}
+
+/** Addresses configured as this host's (AXON_IP): a router's public address is on no interface of the miner. */
+let declaredAddresses: readonly string[] = [];
+/** Interfaces change rarely (DHCP, a container's network); a few seconds of staleness costs one syscall less per lookup. */
+const HOST_ADDRESSES_TTL_MS = 5000;
+let cached: { set: ReadonlySet<string>; at: number } | undefined;
+
+/** Declares addresses of this host that no interface shows (AXON_IP); the server calls it at start. */
+export function declareHostAddresses(addresses: Iterable<string | undefined>): void {
+  declaredAddresses = [...addresses].filter((address): address is string => address !== undefined && address !== '');
+  cached = undefined;
+}
+
+/** The machine's interface addresses, or none where the system cannot list them (the declared ones still hold). */
+function systemInterfaces(): InterfaceList {
+  try {
+    return os.networkInterfaces();
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * This host's addresses: the declared ones and those of its interfaces, re-read at most every
+ * HOST_ADDRESSES_TTL_MS (an address gained later is refused within that time).
+ */
+export function hostAddresses(now: number = performance.now()): ReadonlySet<string> {
+  if (cached === undefined || now < cached.at || now - cached.at >= HOST_ADDRESSES_TTL_MS) {
+    cached = { set: hostAddressSet([...declaredAddresses, ...interfaceAddresses(systemInterfaces())]), at: now };
+  }
+  return cached.set;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -229,12 +325,13 @@ export function hostLiteral(hostname: string): string | undefined {
 
 /**
  * Why a URL's host may not be connected to when it is an IP literal, or undefined when it is a public literal
- * or a host name (names are checked after resolution, by guardedLookup). Takes `new URL(...).hostname`
- * as is (brackets included or not). Run it on every hop before connecting; createGuardedAgent runs it too.
+ * (not this host's) or a host name (names are checked after resolution, by guardedLookup). Takes
+ * `new URL(...).hostname` as is (brackets included or not). Run it on every hop before connecting;
+ * createGuardedAgent runs it too. `host`: this host's addresses, by default hostAddresses().
  */
-export function checkHostLiteral(hostname: string): string | undefined {
+export function checkHostLiteral(hostname: string, host: ReadonlySet<string> = hostAddresses()): string | undefined {
   const literal = hostLiteral(hostname);
-  return literal === undefined ? undefined : forbiddenReason(literal);
+  return literal === undefined ? undefined : refusalReason(literal, host);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -245,6 +342,8 @@ export interface GuardOptions {
   allowPrivate: boolean;
   /** The resolver whose answers are checked; default dns.lookup. Tests inject a fake one. */
   lookup?: LookupFunction;
+  /** This host's addresses, asked at each check; default hostAddresses. Tests inject loopback ones. */
+  hostAddresses?: () => ReadonlySet<string>;
 }
 
 const systemLookup = dns.lookup as unknown as LookupFunction;
@@ -261,6 +360,7 @@ const systemLookup = dns.lookup as unknown as LookupFunction;
 export function guardedLookup(options: GuardOptions): LookupFunction {
   const resolve = options.lookup ?? systemLookup;
   if (options.allowPrivate) return resolve;
+  const host = options.hostAddresses ?? (() => hostAddresses());
   return (hostname, lookupOptions, callback) => {
     resolve(hostname, { ...lookupOptions, all: true }, (error, answer, answerFamily) => {
       if (error) {
@@ -274,8 +374,9 @@ export function guardedLookup(options: GuardOptions): LookupFunction {
         callback(notFound, '', 0);
         return;
       }
+      const own = host();
       for (const { address } of addresses) {
-        const reason = forbiddenReason(address);
+        const reason = refusalReason(address, own);
         if (reason !== undefined) {
           callback(new AddressNotAllowedError(hostname, address, reason), '', 0);
           return;
@@ -300,7 +401,7 @@ export interface GuardedAgentOptions extends Omit<Agent.Options, 'connect' | 'fa
  * autoSelectFamilyAttemptTimeout, maxCachedSessions, allowH2) are forwarded to buildConnector.
  */
 export function createGuardedAgent(options: GuardedAgentOptions): Agent {
-  const { allowPrivate, lookup, connect, ...agentOptions } = options;
+  const { allowPrivate, lookup, hostAddresses: host = () => hostAddresses(), connect, ...agentOptions } = options;
   const { connectTimeout, autoSelectFamily, autoSelectFamilyAttemptTimeout, maxCachedSessions, allowH2 } = agentOptions;
   const base = buildConnector({
     ...(connectTimeout === undefined ? {} : { timeout: connectTimeout }),
@@ -308,12 +409,12 @@ export function createGuardedAgent(options: GuardedAgentOptions): Agent {
     ...(maxCachedSessions === undefined ? {} : { maxCachedSessions }),
     ...(allowH2 === undefined ? {} : { allowH2 }),
     ...connect,
-    lookup: guardedLookup({ allowPrivate, lookup }),
+    lookup: guardedLookup({ allowPrivate, lookup, hostAddresses: host }),
   } as buildConnector.BuildOptions);
   const guarded: buildConnector.connector = (connectOptions, callback) => {
     if (!allowPrivate) {
       const literal = hostLiteral(connectOptions.hostname);
-      const reason = literal === undefined ? undefined : forbiddenReason(literal);
+      const reason = literal === undefined ? undefined : refusalReason(literal, host());
       if (literal !== undefined && reason !== undefined) {
         callback(new AddressNotAllowedError(connectOptions.hostname, literal, reason), null);
         return;
