@@ -8,6 +8,7 @@
  * either scheme -> nonce consumed. The nonce is recorded only after the signature verifies, so a forged
  * request cannot burn a real validator's nonce or grow the store.
  */
+import { existsSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
@@ -101,7 +102,9 @@ export function createGuard(options: GuardOptions): RequestGuard {
   const nonces = verifyEnabled ? (options.nonces ?? new NonceStore()) : undefined;
   const ownKey = options.minerHotkey === undefined ? undefined : decodeHotkey(options.minerHotkey);
   if (options.minerHotkey !== undefined && !ownKey) {
-    throw new MinerError(`miner hotkey ${JSON.stringify(options.minerHotkey)} is not an SS58 address`, { hint: 'check the wallet file' });
+    throw new MinerError(`miner hotkey ${JSON.stringify(options.minerHotkey)} is not an SS58 address`, {
+      hint: 'check MINER_HOTKEY_SS58 or the wallet file',
+    });
   }
 
   function stakeGate(headers: IncomingHttpHeaders): void {
@@ -172,22 +175,33 @@ export function createGuard(options: GuardOptions): RequestGuard {
   };
 }
 
-/** Hint shared by every start-up failure: the two ways out. */
-const SECURITY_SETUP_HINT =
-  'mount the hotkey wallet read-only (docker run -v ~/.bittensor/wallets:/wallets:ro -e BITTENSOR_WALLET_PATH=/wallets ' +
-  '-e BITTENSOR_WALLET_COLD=<coldkey name> -e BITTENSOR_WALLET_HOT=<hotkey name>), or for local testing only set ' +
-  'BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';
+/** The ways out when verification is on and the miner hotkey's address cannot be found. */
+const ADDRESS_WAYS_OUT =
+  "set MINER_HOTKEY_SS58 to the hotkey's SS58 address (tasks/start.ts does), or mount the wallet read-only " +
+  '(docker run -v ~/.bittensor/wallets:/wallets:ro -e BITTENSOR_WALLET_PATH=/wallets -e BITTENSOR_WALLET_COLD=<coldkey name> ' +
+  "-e BITTENSOR_WALLET_HOT=<hotkey name>: the server reads <hotkey name>pub.txt, else the hotkey file's ss58Address), " +
+  'or for local testing only set BLACKLIST_ENABLED=false and VERIFY_ENABLED=false';
 
 export interface GuardFromConfigDeps {
-  /** The miner's hotkey address; default: lib/wallet.ts loadHotkey(config.wallet). */
+  /** The miner's hotkey address; default: lib/chain/wallet.ts loadHotkeyAddress(config.wallet). */
   loadMinerHotkey?: (config: MinerConfig) => Promise<string>;
   /** Default: createChainStakeSource(config) from server/stake-chain.ts, synced before returning. */
   createStakeSource?: (config: MinerConfig) => Promise<StakeSource>;
 }
 
+/** Only the public address: the server verifies, it never signs, so no secret is read or kept. */
 async function defaultMinerHotkey(config: MinerConfig): Promise<string> {
-  const { loadHotkey } = await import('../lib/chain/wallet.ts');
-  return (await loadHotkey(config.wallet)).address;
+  const { hotkeyPath, loadHotkeyAddress } = await import('../lib/chain/wallet.ts');
+  const found = loadHotkeyAddress(config.wallet);
+  log.info('miner hotkey address', { source: found.source, file: found.file });
+  if (found.source !== 'setting' && existsSync(hotkeyPath(config.wallet))) {
+    // Not read, but within reach: a compromised decoder in this process could read the secret too.
+    log.warn('the hotkey file with its secret is readable by the miner; it needs only the address', {
+      file: hotkeyPath(config.wallet),
+      hint: 'set MINER_HOTKEY_SS58 and mount no wallet (tasks/start.ts does this), or mount only the public file',
+    });
+  }
+  return found.address;
 }
 
 async function defaultStakeSource(config: MinerConfig): Promise<StakeSource> {
@@ -197,7 +211,7 @@ async function defaultStakeSource(config: MinerConfig): Promise<StakeSource> {
 
 /**
  * The guard the server runs, from configuration. Logs the toggles, loads the miner hotkey (verify), syncs the
- * metagraph (blacklist) and fails with a MinerError that names what is missing and the two ways out — at
+ * metagraph (blacklist) and fails with a MinerError that names what is missing and the ways out — at
  * start-up, before the port opens, never as a 500 on the first request. Both toggles off: openGuard.
  */
 export async function createGuardFromConfig(config: MinerConfig, deps: GuardFromConfigDeps = {}): Promise<RequestGuard> {
@@ -219,9 +233,8 @@ export async function createGuardFromConfig(config: MinerConfig, deps: GuardFrom
       minerHotkey = await (deps.loadMinerHotkey ?? defaultMinerHotkey)(config);
     } catch (error) {
       const cause = error instanceof Error ? error.message : String(error);
-      const walletHint = error instanceof MinerError && error.hint ? `; or fix the wallet: ${error.hint}` : '';
-      throw new MinerError(`request verification is enabled but the miner hotkey cannot be loaded: ${cause}`, {
-        hint: `${SECURITY_SETUP_HINT}${walletHint}`,
+      throw new MinerError(`request verification is enabled but the miner hotkey's address cannot be found: ${cause}`, {
+        hint: ADDRESS_WAYS_OUT,
         cause: error,
       });
     }

@@ -6,15 +6,13 @@
  *   npx tsx tasks/start.ts --rollback          (start the tag that ran before the current one)
  *
  * The container gets a fixed name (MINER_CONTAINER), `--restart unless-stopped`, MINER_PORT published, the
- * wallet folder mounted read-only, and an explicit allow-list of variables — never the registry token, never
- * the whole .env.
+ * hotkey's public address (MINER_HOTKEY_SS58, read here from the wallet) and an explicit allow-list of
+ * variables — never a wallet, never the registry token, never the whole .env.
  */
-import { existsSync, statSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
+import { loadHotkeyAddress } from '../lib/chain/wallet.ts';
 import { loadConfig, type MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { containerEnv, imageIdCommand, runCommand } from '../lib/deploy/docker.ts';
 import { checkTag } from '../lib/deploy/registry.ts';
@@ -34,7 +32,8 @@ wait for /docs and /health; on failure show the container's last log lines and r
   --verbose     show docker's output
 
 Reads MINER_PORT, MINER_CONTAINER (default score-miner), MINER_NETWORK, START_TIMEOUT_S, the wallet settings,
-and passes only the server's own variables to the container.`;
+and passes only the server's own variables to the container; with VERIFY_ENABLED, the hotkey's public address
+(MINER_HOTKEY_SS58, else read from the wallet on this machine). No wallet is mounted.`;
 
 interface Running {
   id: string;
@@ -42,16 +41,18 @@ interface Running {
   running: boolean;
   /** Times docker restarted it (the restart policy hides a crash loop behind `running`). */
   restarts: number;
+  /** Volumes and bind mounts (a container from an older start had the wallet mounted). */
+  mounts: number;
 }
 
 async function inspectContainer(name: string, run: DockerRunOptions): Promise<Running | undefined> {
   const probe = await dockerProbe(
-    ['container', 'inspect', '--format', '{{.Id}} {{.Image}} {{.State.Running}} {{.RestartCount}}', name],
+    ['container', 'inspect', '--format', '{{.Id}} {{.Image}} {{.State.Running}} {{.RestartCount}} {{len .Mounts}}', name],
     run,
   );
   if (!probe.ok) return undefined;
-  const [id, image, running, restarts] = probe.stdout.split(' ');
-  return { id, image, running: running === 'true', restarts: Number(restarts) };
+  const [id, image, running, restarts, mounts] = probe.stdout.split(' ');
+  return { id, image, running: running === 'true', restarts: Number(restarts), mounts: Number(mounts) };
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -90,19 +91,18 @@ async function waitUntilServing(port: number, container: string, timeoutMs: numb
   }
 }
 
-/** The wallet folder to mount and the uid:gid that can read the hotkey file (its owner). */
-function walletMount(config: MinerConfig): { dir?: string; user?: string } {
-  const hotkeyFile = path.join(config.wallet.path, config.wallet.coldkey, 'hotkeys', config.wallet.hotkey);
-  const needed = config.security.verifyEnabled || config.security.blacklistEnabled;
-  if (!existsSync(hotkeyFile)) {
-    if (!needed) return {};
-    throw new MinerError(`the hotkey file ${hotkeyFile} does not exist, and the miner needs it (VERIFY_ENABLED / BLACKLIST_ENABLED)`, {
-      hint: 'set BITTENSOR_WALLET_PATH, BITTENSOR_WALLET_COLD and BITTENSOR_WALLET_HOT in .env to your wallet',
-    });
+/**
+ * The hotkey's public address the container verifies fiber signatures against (VERIFY_ENABLED): the container
+ * gets this address, never the wallet, so nothing in it can leak the hotkey's secret.
+ */
+function minerHotkeyAddress(config: MinerConfig): string | undefined {
+  if (!config.security.verifyEnabled) return undefined;
+  try {
+    return loadHotkeyAddress(config.wallet).address;
+  } catch (error) {
+    if (!(error instanceof MinerError)) throw error;
+    throw new MinerError(`VERIFY_ENABLED is on and the miner needs its hotkey's address: ${error.message}`, { hint: error.hint });
   }
-  const { uid, gid } = statSync(hotkeyFile);
-  if (uid === 0) log.warn('the hotkey file belongs to root, so the container runs as root to read it; chown the wallet to a normal user');
-  return { dir: path.resolve(config.wallet.path), user: `${uid}:${gid}` };
 }
 
 export const main = defineTask({
@@ -129,14 +129,10 @@ export const main = defineTask({
     let containerId = '';
 
     /** docker run + wait; on failure the last log lines, and the container removed. */
-    const launch = async (reference: string, walletDir?: string, user?: string): Promise<string> => {
-      const environment = { ...containerEnv(env, { port, walletMounted: walletDir !== undefined }) };
-      environment.BITTENSOR_WALLET_COLD = config.wallet.coldkey;
-      environment.BITTENSOR_WALLET_HOT = config.wallet.hotkey;
-      const id = await docker(
-        runCommand({ name, image: reference, port, network: deploy.runNetwork, env: environment, walletDir, user }),
-        run,
-      );
+    const launch = async (reference: string, hotkeyAddress?: string): Promise<string> => {
+      const environment = containerEnv(env, { port, walletMounted: false });
+      if (hotkeyAddress) environment.MINER_HOTKEY_SS58 = hotkeyAddress;
+      const id = await docker(runCommand({ name, image: reference, port, network: deploy.runNetwork, env: environment }), run);
       try {
         await waitUntilServing(port, name, deploy.startTimeoutMs, run);
         return id;
@@ -160,10 +156,12 @@ export const main = defineTask({
           throw new MinerError(`the image ${built.reference} is not in the local Docker engine`, {
             hint: `run tasks/build.ts --tag ${startTag} first`,
           });
-        const wallet = walletMount(config);
+        const hotkeyAddress = minerHotkeyAddress(config);
 
         const previous = await inspectContainer(name, run);
-        if (previous?.running && previous.image === local.stdout && (await answers(`http://127.0.0.1:${port}/docs`))) {
+        // A container with a mount (the wallet, from an older start) is replaced even when its image is current.
+        const current = previous?.running && previous.image === local.stdout && previous.mounts === 0;
+        if (current && (await answers(`http://127.0.0.1:${port}/docs`))) {
           containerId = previous.id;
           return { result: 'skipped', produced: `${name} already runs this image (${previous.id.slice(0, 12)})` };
         }
@@ -175,13 +173,13 @@ export const main = defineTask({
         const previousTag = history.started.findLast((entry) => entry.tag !== startTag)?.tag;
         if (previous) await docker(['rm', '-f', name], run);
         try {
-          containerId = await launch(built.reference, wallet.dir, wallet.user);
+          containerId = await launch(built.reference, hotkeyAddress);
         } catch (error) {
           if (previousTag && previous) {
             const before = readState(deploy.stateDir, target.repo, previousTag).build;
             if (before) {
               say(`    restarting the previous tag ${previousTag}`);
-              await launch(before.reference, wallet.dir, wallet.user).catch((again: unknown) =>
+              await launch(before.reference, hotkeyAddress).catch((again: unknown) =>
                 say(`    the previous tag did not come back either: ${(again as Error).message}`),
               );
             }

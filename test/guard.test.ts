@@ -313,12 +313,17 @@ test('synced stake source: a failed first sync fails start-up with the way out',
   source.close();
 });
 
-test('createGuardFromConfig: missing wallet or unreachable chain fails at start-up with both ways out', async () => {
+test('createGuardFromConfig: no hotkey address or unreachable chain fails at start-up with the ways out', async () => {
   const config = loadConfig({ BLACKLIST_ENABLED: 'true', VERIFY_ENABLED: 'true', BITTENSOR_WALLET_PATH: '/nonexistent/wallets' });
-  // The real wallet loader: the file is not there.
+  // The real address loader: no setting, no public file, no hotkey file.
   await assert.rejects(createGuardFromConfig(config, { createStakeSource: async () => stakes() }), (error: unknown) => {
     assert.ok(error instanceof MinerError);
-    assert.match(error.message, /miner hotkey cannot be loaded: hotkey file not found/);
+    assert.match(error.message, /miner hotkey's address cannot be found: no address for the miner hotkey: MINER_HOTKEY_SS58 is not set/);
+    assert.match(
+      error.message,
+      /\/nonexistent\/wallets\/default\/hotkeys\/defaultpub\.txt nor \/nonexistent\/wallets\/default\/hotkeys\/default exists/,
+    );
+    assert.match(error.hint ?? '', /set MINER_HOTKEY_SS58/);
     assert.match(error.hint ?? '', /read-only/);
     assert.match(error.hint ?? '', /BLACKLIST_ENABLED=false and VERIFY_ENABLED=false/);
     return true;
@@ -354,6 +359,25 @@ test('createGuardFromConfig: with wallet and stake source, the guard enforces bo
   assert.deepEqual(
     [health.blacklist, health.verify, health.miner_hotkey, health.allowlist, health.nonces],
     [true, true, miner.address, 1, 2],
+  );
+  guard.close();
+});
+
+test('createGuardFromConfig: MINER_HOTKEY_SS58 alone (no wallet) is what fiber signatures are checked against', async () => {
+  const config = loadConfig({
+    BLACKLIST_ENABLED: 'false',
+    VERIFY_ENABLED: 'true',
+    MINER_HOTKEY_SS58: encodeAddress(miner.publicKey, 0), // another prefix's spelling of the same key
+    BITTENSOR_WALLET_PATH: '/nonexistent/wallets',
+  });
+  const guard = await createGuardFromConfig(config);
+  assert.equal(guard.health().miner_hotkey, miner.address);
+  const now = Date.now();
+  await guard.check({ headers: signRequest(alice, 'fiber', BODY, { minerHotkey: miner.address, nowMs: now }), body: BODY });
+  await expectRejected(
+    guard.check({ headers: signRequest(alice, 'fiber', BODY, { minerHotkey: bob.address, nowMs: now }), body: BODY }),
+    401,
+    'Invalid signature',
   );
   guard.close();
 });

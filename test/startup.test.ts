@@ -35,7 +35,7 @@ after(() => rmSync(emptyWallets, { recursive: true, force: true }));
 
 const cases: [string, Record<string, string>, RegExp, RegExp][] = [
   [
-    'verify on without a wallet',
+    'verify on without a hotkey address',
     {
       VERIFY_ENABLED: 'true',
       BLACKLIST_ENABLED: 'false',
@@ -43,8 +43,8 @@ const cases: [string, Record<string, string>, RegExp, RegExp][] = [
       BITTENSOR_WALLET_COLD: 'miner',
       BITTENSOR_WALLET_HOT: 'hot1',
     },
-    /^error: request verification is enabled but the miner hotkey cannot be loaded: .*miner\/hotkeys\/hot1/m,
-    /^ {2}next: .*mount the hotkey wallet read-only.*BLACKLIST_ENABLED=false and VERIFY_ENABLED=false/m,
+    /^error: request verification is enabled but the miner hotkey's address cannot be found: .*MINER_HOTKEY_SS58 is not set.*miner\/hotkeys\/hot1pub\.txt nor .*miner\/hotkeys\/hot1 exists/m,
+    /^ {2}next: set MINER_HOTKEY_SS58 .*mount the wallet read-only.*BLACKLIST_ENABLED=false and VERIFY_ENABLED=false/m,
   ],
   [
     'an invalid variable',

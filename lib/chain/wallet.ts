@@ -1,7 +1,12 @@
 /**
  * The miner's hotkey: loaded from a Bittensor wallet file, checked against the address the file claims.
  *
- *   {BITTENSOR_WALLET_PATH}/{coldkey}/hotkeys/{hotkey}   (JSON: secretSeed | secretPhrase | privateKey, ss58Address)
+ *   {BITTENSOR_WALLET_PATH}/{coldkey}/hotkeys/{hotkey}         (JSON: secretSeed | secretPhrase | privateKey, ss58Address)
+ *   {BITTENSOR_WALLET_PATH}/{coldkey}/hotkeys/{hotkey}pub.txt  (JSON: ss58Address, publicKey, accountId; no secret)
+ *
+ * loadHotkey builds the key pair, for the tasks that sign on the operator's machine (commit, axon, challenge).
+ * loadHotkeyAddress reads only the public address, for the server, which only verifies (docs/security.md,
+ * "What the container holds").
  *
  * Key material is tried in the order secretSeed (32-byte mini secret) -> secretPhrase (mnemonic) -> privateKey
  * (canonical schnorrkel scalar||nonce, converted to the ed25519-expanded form polkadot-js expects). The derived
@@ -13,7 +18,7 @@ import path from 'node:path';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { hexToU8a, isHex, stringToU8a, u8aToHex } from '@polkadot/util';
-import { cryptoWaitReady, mnemonicValidate, signatureVerify } from '@polkadot/util-crypto';
+import { cryptoWaitReady, encodeAddress, mnemonicValidate, signatureVerify } from '@polkadot/util-crypto';
 import type { MinerConfig } from '../core/config.ts';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
@@ -49,6 +54,11 @@ const ENCRYPTED_MARKERS = ['$NACL', 'gAAAAA', '$ANSIBLE_VAULT'];
 
 export function hotkeyPath(wallet: WalletNames): string {
   return path.join(wallet.path, wallet.coldkey, 'hotkeys', wallet.hotkey);
+}
+
+/** The hotkey's public file, which current bittensor wallets write next to the hotkey file. */
+export function hotkeyPubPath(wallet: WalletNames): string {
+  return `${hotkeyPath(wallet)}pub.txt`;
 }
 
 function keyring(): Keyring {
@@ -212,4 +222,115 @@ export async function loadHotkey(wallet: WalletNames, options: LoadHotkeyOptions
     // the file was just read; a failing stat is not worth failing over
   }
   return hotkey;
+}
+
+export type HotkeyAddressSource = 'setting' | 'public file' | 'hotkey file';
+
+/** The hotkey's public address, and where it came from: nothing secret. */
+export interface HotkeyAddress {
+  /** SS58 (prefix 42) address. */
+  address: string;
+  /** 0x-hex of the 32-byte sr25519 public key. */
+  publicKeyHex: string;
+  source: HotkeyAddressSource;
+  /** The file it was read from (absent for the setting). */
+  file?: string;
+}
+
+/** Where the address may come from: the wallet's names, and MINER_HOTKEY_SS58 (config.wallet.hotkeyAddress). */
+export type HotkeyAddressOrigin = WalletNames & { hotkeyAddress?: string };
+
+const ADDRESS_SETTING_HINT = "set MINER_HOTKEY_SS58 to your hotkey's SS58 address (the server needs nothing else)";
+
+function addressOf(key: Uint8Array, source: HotkeyAddressSource, file?: string): HotkeyAddress {
+  const found: HotkeyAddress = { address: encodeAddress(key, SS58_PREFIX), publicKeyHex: u8aToHex(key), source };
+  if (file !== undefined) found.file = file;
+  return found;
+}
+
+/** The text of a file, or undefined when it does not exist; other failures are errors that name the setting. */
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'EACCES') {
+      throw new MinerError(`${file} is not readable by this user (uid ${process.getuid?.() ?? '?'})`, {
+        hint: `${ADDRESS_SETTING_HINT}, or make the file readable by the user the miner runs as`,
+      });
+    }
+    throw new MinerError(`cannot read ${file}: ${(error as Error).message}`, { hint: ADDRESS_SETTING_HINT });
+  }
+}
+
+/**
+ * The public key a wallet file names in `ss58Address`, parsed so that no other field is ever kept: the JSON
+ * reviver drops every other field (secretSeed, secretPhrase, privateKey) as it is parsed. `publicKey` and
+ * `accountId`, where the public file has them, must name the same key.
+ */
+function readAddressField(text: string, file: string, crossCheck: readonly string[]): Uint8Array {
+  const wanted = new Set(['ss58Address', ...crossCheck]);
+  const bad = (what: string) =>
+    new MinerError(`${file} is malformed: ${what}`, {
+      hint: `${ADDRESS_SETTING_HINT}, or rewrite the file (\`btcli wallet regen-hotkeypub\` writes the public file)`,
+    });
+  let root: unknown;
+  try {
+    root = JSON.parse(text, (key, value) => (key === '' || wanted.has(key) ? value : undefined));
+  } catch (error) {
+    throw bad(`not JSON (${(error as Error).message})`);
+  }
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) throw bad('not a JSON object');
+  const fields = root as Record<string, unknown>;
+  const claimed = fields.ss58Address;
+  if (typeof claimed !== 'string' || claimed === '') throw bad('ss58Address is missing');
+  const key = decodeHotkey(claimed);
+  if (!key) throw bad(`ss58Address ${JSON.stringify(claimed)} is not an SS58 address`);
+  for (const name of crossCheck) {
+    const value = fields[name];
+    if (value === undefined || value === null) continue;
+    const hex = typeof value === 'string' ? (value.startsWith('0x') ? value : `0x${value}`).toLowerCase() : '';
+    if (hex !== u8aToHex(key)) throw bad(`${name} is not the public key of ss58Address ${claimed}`);
+  }
+  return key;
+}
+
+/**
+ * The miner hotkey's public address, for the server, which only verifies: MINER_HOTKEY_SS58, else the wallet's
+ * public file `{hotkey}pub.txt`, else the `ss58Address` of the hotkey file itself. Never builds a key pair and
+ * never keeps a secret field; the coldkey is never read. Throws a MinerError naming all three ways when none
+ * gives an address.
+ */
+export function loadHotkeyAddress(origin: HotkeyAddressOrigin): HotkeyAddress {
+  if (origin.hotkeyAddress !== undefined) {
+    const key = decodeHotkey(origin.hotkeyAddress.trim());
+    if (!key) {
+      throw new MinerError(`MINER_HOTKEY_SS58=${JSON.stringify(origin.hotkeyAddress)} is not an SS58 address`, {
+        hint: "set it to your hotkey's SS58 address, as `btcli wallet list` shows it",
+      });
+    }
+    return addressOf(key, 'setting');
+  }
+
+  const pubFile = hotkeyPubPath(origin);
+  const pubText = readIfPresent(pubFile);
+  if (pubText !== undefined) return addressOf(readAddressField(pubText, pubFile, ['publicKey', 'accountId']), 'public file', pubFile);
+
+  const file = hotkeyPath(origin);
+  const text = readIfPresent(file);
+  if (text === undefined) {
+    throw new MinerError(`no address for the miner hotkey: MINER_HOTKEY_SS58 is not set, and neither ${pubFile} nor ${file} exists`, {
+      hint:
+        `${ADDRESS_SETTING_HINT}, or make the wallet's public file ${pubFile} (\`btcli wallet regen-hotkeypub\`) or the hotkey file ` +
+        'readable there (BITTENSOR_WALLET_PATH, BITTENSOR_WALLET_COLD, BITTENSOR_WALLET_HOT name it)',
+    });
+  }
+  const marker = ENCRYPTED_MARKERS.find((m) => text.trimStart().startsWith(m));
+  if (marker) {
+    throw new MinerError(`hotkey file ${file} is encrypted and there is no public file ${pubFile} to read the address from`, {
+      hint: `${ADDRESS_SETTING_HINT}, or write the public file (\`btcli wallet regen-hotkeypub\`)`,
+    });
+  }
+  return addressOf(readAddressField(text, file, []), 'hotkey file', file);
 }

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenvFlow from 'dotenv-flow';
+import { decodeHotkey } from '../protocol/signature.ts';
 import { MinerError } from './errors.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 
@@ -93,6 +94,8 @@ export interface MinerConfig {
     path: string;
     coldkey: string;
     hotkey: string;
+    /** MINER_HOTKEY_SS58: the hotkey's public address, given instead of reading the wallet (the container). */
+    hotkeyAddress?: string;
   };
   axon: {
     ip?: string;
@@ -242,6 +245,10 @@ export function loadConfig(env: Env = process.env): MinerConfig {
   if (drand && !/^(0x)?[0-9a-fA-F]{192}$/.test(drand.value))
     throw invalid(drand.name, drand.value, 'a 96-byte BLS12-381 G2 public key in hex');
 
+  const hotkeyAddress = pick(env, ['MINER_HOTKEY_SS58']);
+  if (hotkeyAddress && !decodeHotkey(hotkeyAddress.value))
+    throw invalid(hotkeyAddress.name, hotkeyAddress.value, "your hotkey's SS58 address, as `btcli wallet list` shows it");
+
   const axonIp = pick(env, ['AXON_IP']);
   if (axonIp && !isIPv4(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
 
@@ -301,6 +308,7 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       path: expandHome(pick(env, ['BITTENSOR_WALLET_PATH'])?.value ?? '~/.bittensor/wallets'),
       coldkey: pick(env, ['BITTENSOR_WALLET_COLD', 'WALLET_NAME', 'COLDKEY'])?.value ?? 'default',
       hotkey: pick(env, ['BITTENSOR_WALLET_HOT', 'HOTKEY_NAME', 'HOTKEY'])?.value ?? 'default',
+      hotkeyAddress: hotkeyAddress?.value,
     },
     axon: {
       ip: axonIp?.value,

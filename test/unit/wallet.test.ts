@@ -5,8 +5,16 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import { stringToU8a, u8aToHex } from '@polkadot/util';
-import { cryptoWaitReady, mnemonicToMiniSecret, signatureVerify, sr25519PairFromSeed } from '@polkadot/util-crypto';
-import { canonicalToExpandedSecret, expandedToCanonicalSecret, hotkeyPath, loadHotkey } from '../../lib/chain/wallet.ts';
+import { cryptoWaitReady, encodeAddress, mnemonicToMiniSecret, signatureVerify, sr25519PairFromSeed } from '@polkadot/util-crypto';
+import {
+  canonicalToExpandedSecret,
+  expandedToCanonicalSecret,
+  hotkeyPath,
+  hotkeyPubPath,
+  loadHotkey,
+  loadHotkeyAddress,
+} from '../../lib/chain/wallet.ts';
+import { loadConfig } from '../../lib/core/config.ts';
 import { MinerError } from '../../lib/core/errors.ts';
 
 // The well-known Substrate dev phrase; its raw (underived) sr25519 address is published in Substrate's docs.
@@ -173,4 +181,118 @@ test('dev URIs only with explicit permission', async () => {
   assert.equal(alice.source, 'uri');
   const bob = await loadHotkey(wallet('missing'), { env: {}, uri: '//Bob', allowDevKeys: true });
   assert.equal(bob.address, '5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty');
+});
+
+// ---- loadHotkeyAddress: the public address only, for the server ----
+
+const DEV_PHRASE_KEY = () => u8aToHex(sr25519PairFromSeed(mnemonicToMiniSecret(DEV_PHRASE)).publicKey);
+
+/** The public file as bittensor wallets write it: the public fields, the secret ones null. */
+function publicJson(address: string, publicKeyHex: string): Record<string, unknown> {
+  return { accountId: publicKeyHex, publicKey: publicKeyHex, privateKey: null, secretPhrase: null, secretSeed: null, ss58Address: address };
+}
+
+function throwsMiner(run: () => unknown, pattern: RegExp, hintPattern?: RegExp): MinerError {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof MinerError, `expected MinerError, got ${String(error)}`);
+    assert.match(error.message, pattern);
+    if (hintPattern) assert.match(error.hint ?? '', hintPattern);
+    return error;
+  }
+  assert.fail(`expected a MinerError matching ${pattern}`);
+}
+
+test('loadHotkeyAddress: MINER_HOTKEY_SS58 first, any SS58 prefix, returned as prefix 42; the wallet is not read', () => {
+  // A malformed public file and hotkey file under this name: the setting alone decides, nothing else is read.
+  writeHotkey('set', 'not json');
+  writeHotkey('setpub.txt', 'not json');
+  const polkadotSpelling = encodeAddress(DEV_PHRASE_KEY(), 0);
+  assert.notEqual(polkadotSpelling, DEV_PHRASE_ADDRESS);
+  assert.deepEqual(loadHotkeyAddress({ ...wallet('set'), hotkeyAddress: polkadotSpelling }), {
+    address: DEV_PHRASE_ADDRESS,
+    publicKeyHex: DEV_PHRASE_KEY(),
+    source: 'setting',
+  });
+  throwsMiner(
+    () => loadHotkeyAddress({ ...wallet('set'), hotkeyAddress: '5NotAnAddress' }),
+    /MINER_HOTKEY_SS58="5NotAnAddress" is not an SS58 address/,
+  );
+});
+
+test('loadConfig validates MINER_HOTKEY_SS58 and hands it to the wallet settings', () => {
+  assert.equal(loadConfig({ MINER_HOTKEY_SS58: ` ${DEV_PHRASE_ADDRESS} ` }).wallet.hotkeyAddress, DEV_PHRASE_ADDRESS);
+  assert.equal(loadConfig({}).wallet.hotkeyAddress, undefined);
+  throwsMiner(
+    () => loadConfig({ MINER_HOTKEY_SS58: 'default' }),
+    /^MINER_HOTKEY_SS58="default" is not valid: expected your hotkey's SS58 address/,
+  );
+});
+
+test("loadHotkeyAddress: the wallet's public file {hotkey}pub.txt comes before the hotkey file", () => {
+  const file = writeHotkey('pubbedpub.txt', publicJson(DEV_PHRASE_ADDRESS, DEV_PHRASE_KEY()));
+  assert.equal(file, hotkeyPubPath(wallet('pubbed')));
+  // The hotkey file beside it names another key: it is not consulted.
+  writeHotkey('pubbed', walletJson(new Uint8Array(32).fill(3)));
+  assert.deepEqual(loadHotkeyAddress(wallet('pubbed')), {
+    address: DEV_PHRASE_ADDRESS,
+    publicKeyHex: DEV_PHRASE_KEY(),
+    source: 'public file',
+    file,
+  });
+  // A public file alone (an encrypted or absent hotkey file) is enough.
+  writeHotkey('onlypub.txt', { ss58Address: DEV_PHRASE_ADDRESS });
+  assert.equal(loadHotkeyAddress(wallet('only')).address, DEV_PHRASE_ADDRESS);
+  writeHotkey('encpub.txt', publicJson(DEV_PHRASE_ADDRESS, DEV_PHRASE_KEY()));
+  writeHotkey('enc', '$NACL\x00\x01binary');
+  assert.equal(loadHotkeyAddress(wallet('enc')).source, 'public file');
+});
+
+test('loadHotkeyAddress: the legacy hotkey file gives only its ss58Address; no secret is parsed or returned', () => {
+  const seed = mnemonicToMiniSecret(DEV_PHRASE);
+  const json = walletJson(seed, DEV_PHRASE);
+  const file = writeHotkey('legacy', json);
+  const found = loadHotkeyAddress(wallet('legacy'));
+  assert.deepEqual(found, { address: DEV_PHRASE_ADDRESS, publicKeyHex: DEV_PHRASE_KEY(), source: 'hotkey file', file });
+  assert.deepEqual(Object.keys(found).sort(), ['address', 'file', 'publicKeyHex', 'source']);
+  const shown = JSON.stringify(found);
+  for (const secret of [json.secretSeed, json.privateKey, DEV_PHRASE, 'bottom drive'])
+    assert.ok(!shown.includes(String(secret)), `${secret} leaked`);
+  // The secret fields are not even read: garbage in them does not matter (loadHotkey would refuse this file).
+  writeHotkey('legacy-garbage', { ...json, secretSeed: '0xzz', secretPhrase: 'not a mnemonic', privateKey: 42 });
+  assert.equal(loadHotkeyAddress(wallet('legacy-garbage')).address, DEV_PHRASE_ADDRESS);
+});
+
+test('loadHotkeyAddress: none of the three: the error names the setting, both files and how to make them', () => {
+  const error = throwsMiner(
+    () => loadHotkeyAddress(wallet('nothing')),
+    /^no address for the miner hotkey: MINER_HOTKEY_SS58 is not set, and neither .*cold\/hotkeys\/nothingpub\.txt nor .*cold\/hotkeys\/nothing exists$/,
+  );
+  assert.match(error.hint ?? '', /set MINER_HOTKEY_SS58 to your hotkey's SS58 address/);
+  assert.match(error.hint ?? '', /btcli wallet regen-hotkeypub/);
+  assert.match(error.hint ?? '', /BITTENSOR_WALLET_PATH, BITTENSOR_WALLET_COLD, BITTENSOR_WALLET_HOT/);
+});
+
+test('loadHotkeyAddress: malformed, mismatched, encrypted and unreadable files are named, with the setting as a way out', () => {
+  const settingHint = /MINER_HOTKEY_SS58/;
+  writeHotkey('badpub.txt', '{"ss58Address": ');
+  throwsMiner(() => loadHotkeyAddress(wallet('bad')), /badpub\.txt is malformed: not JSON/, settingHint);
+  writeHotkey('arraypub.txt', `["${DEV_PHRASE_ADDRESS}"]`);
+  throwsMiner(() => loadHotkeyAddress(wallet('array')), /arraypub\.txt is malformed: not a JSON object/, settingHint);
+  writeHotkey('mismatchpub.txt', publicJson(DEV_PHRASE_ADDRESS, u8aToHex(new Uint8Array(32).fill(5))));
+  throwsMiner(() => loadHotkeyAddress(wallet('mismatch')), /mismatchpub\.txt is malformed: publicKey is not the public key of ss58Address/);
+  writeHotkey('noaddress', { secretSeed: u8aToHex(new Uint8Array(32)), publicKey: DEV_PHRASE_KEY() });
+  throwsMiner(() => loadHotkeyAddress(wallet('noaddress')), /hotkeys\/noaddress is malformed: ss58Address is missing/, settingHint);
+  writeHotkey('notss58', { ss58Address: 'not-an-address' });
+  throwsMiner(() => loadHotkeyAddress(wallet('notss58')), /notss58 is malformed: ss58Address "not-an-address" is not an SS58 address/);
+  writeHotkey('vault', '$ANSIBLE_VAULT;1.1;AES256\n6133');
+  throwsMiner(
+    () => loadHotkeyAddress(wallet('vault')),
+    /hotkey file .*vault is encrypted and there is no public file .*vaultpub\.txt/,
+    /MINER_HOTKEY_SS58.*regen-hotkeypub/,
+  );
+  // (Tests run as root, which reads any mode: a directory in the public file's place stands in for "unreadable".)
+  mkdirSync(hotkeyPubPath(wallet('dir')), { recursive: true });
+  throwsMiner(() => loadHotkeyAddress(wallet('dir')), /cannot read .*dirpub\.txt: EISDIR/, settingHint);
 });
