@@ -8,7 +8,7 @@
  * either scheme -> nonce consumed. The nonce is recorded only after the signature verifies, so a forged
  * request cannot burn a real validator's nonce or grow the store.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
@@ -189,12 +189,21 @@ export interface GuardFromConfigDeps {
   createStakeSource?: (config: MinerConfig) => Promise<StakeSource>;
 }
 
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Only the public address: the server verifies, it never signs, so no secret is read or kept. */
 async function defaultMinerHotkey(config: MinerConfig): Promise<string> {
   const { hotkeyPath, loadHotkeyAddress } = await import('../lib/chain/wallet.ts');
   const found = loadHotkeyAddress(config.wallet);
   log.info('miner hotkey address', { source: found.source, file: found.file });
-  if (found.source !== 'setting' && existsSync(hotkeyPath(config.wallet))) {
+  if (found.source !== 'setting' && readable(hotkeyPath(config.wallet))) {
     // Not read, but within reach: a compromised decoder in this process could read the secret too.
     log.warn('the hotkey file with its secret is readable by the miner; it needs only the address', {
       file: hotkeyPath(config.wallet),

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
@@ -12,6 +15,7 @@ import { createGuard, createGuardFromConfig, formatStake, type GuardOptions, ope
 import { HttpError } from '../server/http.ts';
 import { NonceStore } from '../server/nonces.ts';
 import { createMemoryStakeSource, SyncedStakeSource } from '../server/stake.ts';
+import { logged } from './support/logged.ts';
 
 const T0 = 1_700_000_000_000;
 const TAO = 1_000_000_000n;
@@ -380,4 +384,33 @@ test('createGuardFromConfig: MINER_HOTKEY_SS58 alone (no wallet) is what fiber s
     'Invalid signature',
   );
   guard.close();
+});
+
+test("createGuardFromConfig: the address from the wallet's public file; a readable hotkey file beside it is warned about", async () => {
+  const wallets = mkdtempSync(path.join(os.tmpdir(), 'score-guard-wallet-'));
+  try {
+    const hotkeys = path.join(wallets, 'cold', 'hotkeys');
+    mkdirSync(hotkeys, { recursive: true });
+    writeFileSync(path.join(hotkeys, 'minerpub.txt'), JSON.stringify({ ss58Address: miner.address, publicKey: u8aToHex(miner.publicKey) }));
+    const config = loadConfig({
+      BLACKLIST_ENABLED: 'false',
+      VERIFY_ENABLED: 'true',
+      BITTENSOR_WALLET_PATH: wallets,
+      BITTENSOR_WALLET_COLD: 'cold',
+      BITTENSOR_WALLET_HOT: 'miner',
+    });
+    const alone = await logged(() => createGuardFromConfig(config));
+    assert.equal(alone.value.health().miner_hotkey, miner.address);
+    assert.ok(alone.lines.some((line) => /miner hotkey address source="public file" file=\S+minerpub\.txt/.test(line)));
+    assert.ok(!alone.lines.some((line) => /secret is readable/.test(line)));
+    alone.value.close();
+
+    writeFileSync(path.join(hotkeys, 'miner'), JSON.stringify({ secretSeed: '0x00', ss58Address: miner.address }), { mode: 0o600 });
+    const beside = await logged(() => createGuardFromConfig(config));
+    assert.equal(beside.value.health().miner_hotkey, miner.address);
+    assert.ok(beside.lines.some((line) => /WARN .*the hotkey file with its secret is readable by the miner/.test(line)));
+    beside.value.close();
+  } finally {
+    rmSync(wallets, { recursive: true, force: true });
+  }
 });
