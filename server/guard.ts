@@ -5,8 +5,12 @@
  *
  * Order (docs/security.md): stake gate first (needs only the caller's hotkey), then signature + nonce. Within the
  * signature step: headers present -> signature well-formed -> nonce acceptable -> signature verifies under
- * either scheme -> nonce consumed. The nonce is recorded only after the signature verifies, so a forged
- * request cannot burn a real validator's nonce or grow the store.
+ * the scheme the nonce names -> nonce consumed. The nonce is recorded only after the signature verifies, so a
+ * forged request cannot burn a real validator's nonce or grow the store.
+ *
+ * A forged request costs one hash of its body (at most MAX_BODY_BYTES) and at most two sr25519 verifications
+ * (lib/protocol/signature.ts); server/http.ts's per-address limits decide how many get this far. Rejections are
+ * logged once per reason and then counted (RepeatSummary), with the caller's strings cut short.
  */
 import { accessSync, constants } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -14,8 +18,17 @@ import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
-import { decodeHotkey, HEADER, parseSignatureHex, readHeader, sameHotkey, verifyRequestSignature } from '../lib/protocol/signature.ts';
+import { clip, type LogLevel, log, RepeatSummary } from '../lib/core/log.ts';
+import {
+  type BodyHashes,
+  bodyDigests,
+  decodeHotkey,
+  HEADER,
+  parseSignatureHex,
+  readHeader,
+  sameHotkey,
+  verifyRequestSignature,
+} from '../lib/protocol/signature.ts';
 import { HttpError } from './http.ts';
 import { NonceStore } from './nonces.ts';
 import type { StakeSource } from './stake.ts';
@@ -57,6 +70,10 @@ export interface GuardOptions {
   minerHotkey?: string;
   /** Injected by tests (clock, purge); default: a store with the 120 s window. The guard closes it. */
   nonces?: NonceStore;
+  /** Injected by tests (clock, writer); default: one line per reason per minute. The guard stops it. */
+  rejections?: RepeatSummary;
+  /** Injected by tests to count the hashing; default BODY_HASHES. */
+  bodyHashes?: BodyHashes;
 }
 
 /** Python's str(float) for the 403 text ("Insufficient stake of 999.5", "... of 12.0"). */
@@ -64,16 +81,9 @@ export function formatStake(tao: number): string {
   return Number.isInteger(tao) && Math.abs(tao) < 1e16 ? `${tao}.0` : String(tao);
 }
 
-function reject(status: 401 | 403, detail: string, reason: string, fields: Record<string, unknown> = {}): never {
-  // Missing headers are what port scanners produce: keep them out of the default log level.
-  (status === 401 && reason === 'missing header' ? log.debug : log.info)('request rejected', { status, detail, reason, ...fields });
-  throw new HttpError(status, detail);
-}
-
-function requireHeader(headers: IncomingHttpHeaders, name: string): string {
-  const value = readHeader(headers, name);
-  if (value === undefined) reject(401, `Missing header: ${name}`, 'missing header');
-  return value;
+/** The caller's strings in a rejection's log line (hotkey, nonce: up to 16 KiB of header each), cut short. */
+function clipped(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, typeof value === 'string' ? clip(value) : value]));
 }
 
 function decodeAllowlist(list: readonly string[]): Set<string> {
@@ -107,6 +117,22 @@ export function createGuard(options: GuardOptions): RequestGuard {
     });
   }
 
+  const rejections = options.rejections ?? new RepeatSummary().start();
+
+  /** Log (the first of its reason, then a count per interval) and throw the caller's answer. */
+  function reject(status: 401 | 403, detail: string, reason: string, fields: Record<string, unknown> = {}): never {
+    // Missing headers are what port scanners produce: keep them out of the default log level.
+    const level: LogLevel = status === 401 && reason === 'missing header' ? 'debug' : 'info';
+    rejections.note(`${status} ${reason}`, level, 'request rejected', { status, detail, reason, ...clipped(fields) });
+    throw new HttpError(status, detail);
+  }
+
+  function requireHeader(headers: IncomingHttpHeaders, name: string): string {
+    const value = readHeader(headers, name);
+    if (value === undefined) reject(401, `Missing header: ${name}`, 'missing header');
+    return value;
+  }
+
   function stakeGate(headers: IncomingHttpHeaders): void {
     const hotkey = requireHeader(headers, HEADER.validatorHotkey);
     const key = decodeHotkey(hotkey);
@@ -121,14 +147,13 @@ export function createGuard(options: GuardOptions): RequestGuard {
     if (tao < minStakeTao) reject(403, `Insufficient stake of ${formatStake(tao)}`, 'stake below threshold', { hotkey, min: minStakeTao });
   }
 
-  /** The miner-hotkey strings a fiber signer may have put in its message. */
-  function fiberHotkeys(headers: IncomingHttpHeaders): string[] {
+  /** The miner hotkey as a fiber signer put it in its message (one spelling: one message to verify). */
+  function fiberHotkey(headers: IncomingHttpHeaders): string | undefined {
     const claimed = readHeader(headers, HEADER.minerHotkey);
-    if (!options.minerHotkey) return claimed ? [claimed] : [];
-    const candidates = [options.minerHotkey];
-    // The caller may spell our key with another SS58 prefix; the message holds its spelling.
-    if (claimed && claimed !== options.minerHotkey && sameHotkey(claimed, options.minerHotkey)) candidates.push(claimed);
-    return candidates;
+    if (!options.minerHotkey) return claimed;
+    // The caller may spell our key with another SS58 prefix; it sends the spelling it signed (fiber uses one string for both).
+    if (claimed && claimed !== options.minerHotkey && sameHotkey(claimed, options.minerHotkey)) return claimed;
+    return options.minerHotkey;
   }
 
   function signatureGate(headers: IncomingHttpHeaders, body: Buffer): void {
@@ -144,12 +169,14 @@ export function createGuard(options: GuardOptions): RequestGuard {
     const verdict = nonces!.check(nonce);
     if (verdict !== 'ok') reject(401, 'Invalid nonce', `nonce ${verdict}`, { hotkey, nonce });
 
-    const scheme = verifyRequestSignature({ nonce, body, signature, signerPublicKey: signer, minerHotkeys: fiberHotkeys(headers) });
-    if (!scheme) reject(401, 'Invalid signature', 'does not verify under either scheme', { hotkey });
+    // Hashed here, once: only now can the body's hash matter.
+    const digests = bodyDigests(body, options.bodyHashes);
+    const scheme = verifyRequestSignature({ nonce, digests, signature, signerPublicKey: signer, minerHotkey: fiberHotkey(headers) });
+    if (!scheme) reject(401, 'Invalid signature', 'does not verify', { hotkey });
 
     // Checked again atomically: two requests racing with one nonce cannot both pass.
     if (!nonces!.consume(nonce)) reject(401, 'Invalid nonce', 'nonce replayed', { hotkey, nonce });
-    log.debug('request verified', { hotkey, scheme });
+    log.debug('request verified', { hotkey: clip(hotkey), scheme });
   }
 
   return {
@@ -171,6 +198,7 @@ export function createGuard(options: GuardOptions): RequestGuard {
     close() {
       nonces?.close();
       stakeSource?.close?.();
+      rejections.stop();
     },
   };
 }

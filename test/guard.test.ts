@@ -10,7 +10,8 @@ import { cryptoWaitReady, encodeAddress } from '@polkadot/util-crypto';
 import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { type SignatureScheme, signRequest } from '../lib/protocol/signature.ts';
+import { type LogLevel, RepeatSummary } from '../lib/core/log.ts';
+import { BODY_HASHES, type SignatureScheme, signRequest } from '../lib/protocol/signature.ts';
 import { createGuard, createGuardFromConfig, formatStake, type GuardOptions, openGuard, type RequestGuard } from '../server/guard.ts';
 import { HttpError } from '../server/http.ts';
 import { NonceStore } from '../server/nonces.ts';
@@ -413,4 +414,72 @@ test("createGuardFromConfig: the address from the wallet's public file; a readab
   } finally {
     rmSync(wallets, { recursive: true, force: true });
   }
+});
+
+test('a forged request claiming a staked hotkey: its body hashed once, by the one scheme its nonce names', async () => {
+  const calls = { sha256: 0, blake2b256: 0 };
+  const guard = makeGuard({
+    bodyHashes: {
+      sha256: (bytes) => {
+        calls.sha256++;
+        return BODY_HASHES.sha256(bytes);
+      },
+      blake2b256: (bytes) => {
+        calls.blake2b256++;
+        return BODY_HASHES.blake2b256(bytes);
+      },
+    },
+  });
+  const big = Buffer.alloc(8 * 1024, 'x');
+  for (const scheme of ['central', 'fiber'] as const) {
+    // Signed by Bob, claiming Alice (staked), with our miner key spelled two ways: still one message to check.
+    const headers: Record<string, string> = {
+      ...signed(bob, scheme, { body: big }),
+      'validator-hotkey': alice.address,
+      'X-Validator-Hotkey': alice.address,
+    };
+    if (scheme === 'fiber') headers['miner-hotkey'] = encodeAddress(miner.publicKey, 0);
+    await expectRejected(guard.check({ headers, body: big }), 401, 'Invalid signature');
+  }
+  assert.deepEqual(calls, { sha256: 1, blake2b256: 1 });
+  await guard.check({ headers: signed(alice, 'central'), body: BODY });
+  assert.deepEqual(calls, { sha256: 1, blake2b256: 2 });
+  guard.close();
+});
+
+test('rejections: the first of each reason logged with the caller strings cut short, repeats counted per interval', async () => {
+  let now = 0;
+  const lines: Array<{ level: LogLevel; message: string; fields?: Record<string, unknown> }> = [];
+  const rejections = new RepeatSummary({
+    intervalMs: 60_000,
+    now: () => now,
+    write: (level, message, fields) => lines.push({ level, message, fields }),
+  });
+  const guard = makeGuard({ rejections });
+  const huge = `5${'x'.repeat(16_000)}`;
+  for (let i = 0; i < 50; i++) {
+    await expectRejected(guard.check({ headers: { 'validator-hotkey': huge }, body: BODY }), 403, 'Hotkey not found in metagraph');
+    await expectRejected(guard.check({ headers: signed(bob), body: BODY }), 403, 'Hotkey not found in metagraph');
+  }
+  assert.equal(lines.length, 2, 'one line per reason');
+  assert.deepEqual(
+    lines.map((line) => [line.level, line.message, line.fields?.reason]),
+    [
+      ['info', 'request rejected', 'hotkey is not SS58'],
+      ['info', 'request rejected', 'not in metagraph'],
+    ],
+  );
+  const logged = lines[0].fields?.hotkey as string;
+  assert.ok(logged.length < 100, `hotkey logged with ${logged.length} characters`);
+  assert.match(logged, /…\(16001 chars\)$/);
+  now = 61_000;
+  rejections.flush();
+  assert.deepEqual(
+    lines.slice(2).map((line) => [line.fields?.key, line.fields?.repeated, line.fields?.over_s]),
+    [
+      ['403 hotkey is not SS58', 49, 61],
+      ['403 not in metagraph', 49, 61],
+    ],
+  );
+  guard.close();
 });

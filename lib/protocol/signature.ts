@@ -2,14 +2,15 @@
  * Request signatures (docs/security.md): the two message schemes seen in the wild, sr25519 verification that also
  * accepts `<Bytes>`-wrapped messages, hotkey comparison by public key, and the signing side for the challenge
  * client. No state and no clock except in `makeNonce`; the nonce rules live in server/nonces.ts.
+ *
+ * What a forged request can make the server do is bounded: the body is hashed once per hash function
+ * (`bodyDigests`), and the nonce's form picks the one scheme tried, so at most two sr25519 verifications run
+ * (the message plain and `<Bytes>`-wrapped).
  */
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { blake2b } from '@noble/hashes/blake2.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
-import { decodeAddress, encodeAddress, sr25519Verify } from '@polkadot/util-crypto';
+import { blake2AsU8a, decodeAddress, encodeAddress, sr25519Verify } from '@polkadot/util-crypto';
 
 /** `fiber`: "{nonce}:{miner_hotkey}:{sha256hex(body)}"; `central`: Score's validator, "{nonce}{blake2b256hex(body)}". */
 export type SignatureScheme = 'fiber' | 'central';
@@ -28,24 +29,67 @@ function bytesOf(body: Uint8Array | string): Uint8Array {
   return typeof body === 'string' ? encoder.encode(body) : body;
 }
 
-/** Lowercase hex, no `0x`: what both schemes put in the message. */
+/** The two hash functions the schemes use; injectable so a test can count the calls. */
+export interface BodyHashes {
+  sha256(bytes: Uint8Array): Uint8Array;
+  blake2b256(bytes: Uint8Array): Uint8Array;
+}
+
+/** Native sha256 (node:crypto) and polkadot's blake2b (WebAssembly once cryptoWaitReady() has run, else JS). */
+export const BODY_HASHES: BodyHashes = {
+  sha256: (bytes) => createHash('sha256').update(bytes).digest(),
+  blake2b256: (bytes) => blake2AsU8a(bytes, 256),
+};
+
+/** A body's hashes as lowercase hex without `0x` (what both schemes put in the message), each computed at most once. */
+export interface BodyDigests {
+  /** The fiber scheme signs no hash for an empty body. */
+  readonly empty: boolean;
+  sha256Hex(): string;
+  blake2b256Hex(): string;
+}
+
+/** Digests computed when first asked for, then kept: one request's messages never hash its body twice. */
+export function bodyDigests(body: Uint8Array | string, hashes: BodyHashes = BODY_HASHES): BodyDigests {
+  const bytes = bytesOf(body);
+  let sha: string | undefined;
+  let blake: string | undefined;
+  return {
+    empty: bytes.length === 0,
+    sha256Hex: () => (sha ??= Buffer.from(hashes.sha256(bytes)).toString('hex')),
+    blake2b256Hex: () => (blake ??= Buffer.from(hashes.blake2b256(bytes)).toString('hex')),
+  };
+}
+
+function digestsOf(body: Uint8Array | string | BodyDigests): BodyDigests {
+  return typeof body === 'string' || body instanceof Uint8Array ? bodyDigests(body) : body;
+}
+
 export function sha256Hex(body: Uint8Array | string): string {
-  return bytesToHex(sha256(bytesOf(body)));
+  return bodyDigests(body).sha256Hex();
 }
 
 export function blake2b256Hex(body: Uint8Array | string): string {
-  return bytesToHex(blake2b(bytesOf(body), { dkLen: 32 }));
+  return bodyDigests(body).blake2b256Hex();
 }
 
 /** The fiber message; a request without a body signs just "{nonce}:{miner_hotkey}". */
-export function fiberMessage(nonce: string, minerHotkey: string, body: Uint8Array | string): string {
-  const bytes = bytesOf(body);
-  return bytes.length === 0 ? `${nonce}:${minerHotkey}` : `${nonce}:${minerHotkey}:${sha256Hex(bytes)}`;
+export function fiberMessage(nonce: string, minerHotkey: string, body: Uint8Array | string | BodyDigests): string {
+  const digests = digestsOf(body);
+  return digests.empty ? `${nonce}:${minerHotkey}` : `${nonce}:${minerHotkey}:${digests.sha256Hex()}`;
 }
 
 /** Score's central-validator message: no separators, no miner hotkey. */
-export function centralMessage(nonce: string, body: Uint8Array | string): string {
-  return `${nonce}${blake2b256Hex(body)}`;
+export function centralMessage(nonce: string, body: Uint8Array | string | BodyDigests): string {
+  return `${nonce}${digestsOf(body).blake2b256Hex()}`;
+}
+
+/**
+ * The scheme a nonce's form names (the two validators make them differently, see makeNonce): fiber's has a `_`
+ * and a random suffix, the central validator's is the bare nanoseconds.
+ */
+export function schemeOfNonce(nonce: string): SignatureScheme {
+  return nonce.includes('_') ? 'fiber' : 'central';
 }
 
 /** `0x` + 128 hex chars -> 64 bytes; anything else (no prefix, wrong length, non-hex) -> undefined. */
@@ -85,12 +129,23 @@ export function sameHotkey(a: string, b: string): boolean {
   return ka !== undefined && kb !== undefined && u8aToHex(ka) === u8aToHex(kb);
 }
 
-/** sr25519 only (the spec's schemes); the message as signed or wrapped in `<Bytes>...</Bytes>`. */
-export function verifySr25519(message: string | Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+/** One sr25519 verification, as @polkadot/util-crypto's sr25519Verify (injectable so a test can count them). */
+export type Sr25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
+
+/**
+ * sr25519 only (the spec's schemes); the message as signed or wrapped in `<Bytes>...</Bytes>`: at most two
+ * verifications.
+ */
+export function verifySr25519(
+  message: string | Uint8Array,
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+  verify: Sr25519Verify = sr25519Verify,
+): boolean {
   const bytes = bytesOf(message);
   for (const candidate of [bytes, u8aWrapBytes(bytes)]) {
     try {
-      if (sr25519Verify(candidate, signature, publicKey)) return true;
+      if (verify(candidate, signature, publicKey)) return true;
     } catch {
       // Wrong key or signature length: not valid, never an exception for the caller.
     }
@@ -100,23 +155,30 @@ export function verifySr25519(message: string | Uint8Array, signature: Uint8Arra
 
 export interface VerifyInput {
   nonce: string;
-  body: Uint8Array;
+  /** bodyDigests(body) of the raw body: the message is built from it, so the body is not hashed again. */
+  digests: BodyDigests;
   signature: Uint8Array;
   signerPublicKey: Uint8Array;
   /**
-   * Miner hotkey strings the fiber message may contain (our own SS58, and the `miner-hotkey` header when it
-   * names the same key with another prefix). Empty: the fiber scheme cannot match.
+   * The miner hotkey as the fiber message spells it: our own SS58, or the `miner-hotkey` header when it names
+   * the same key with another prefix. Undefined: the fiber scheme cannot match.
    */
-  minerHotkeys: readonly string[];
+  minerHotkey?: string;
+  /** Default: @polkadot/util-crypto's sr25519Verify. */
+  verify?: Sr25519Verify;
 }
 
-/** The scheme whose message the signature covers, or undefined when none does. */
+/**
+ * The scheme whose message the signature covers, or undefined when it does not verify. Only the scheme the
+ * nonce's form names is tried (schemeOfNonce): at most two sr25519 verifications per request.
+ */
 export function verifyRequestSignature(input: VerifyInput): SignatureScheme | undefined {
-  if (verifySr25519(centralMessage(input.nonce, input.body), input.signature, input.signerPublicKey)) return 'central';
-  for (const minerHotkey of new Set(input.minerHotkeys)) {
-    if (verifySr25519(fiberMessage(input.nonce, minerHotkey, input.body), input.signature, input.signerPublicKey)) return 'fiber';
-  }
-  return undefined;
+  const scheme = schemeOfNonce(input.nonce);
+  let message: string;
+  if (scheme === 'central') message = centralMessage(input.nonce, input.digests);
+  else if (input.minerHotkey !== undefined) message = fiberMessage(input.nonce, input.minerHotkey, input.digests);
+  else return undefined;
+  return verifySr25519(message, input.signature, input.signerPublicKey, input.verify) ? scheme : undefined;
 }
 
 /**

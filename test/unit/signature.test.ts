@@ -3,9 +3,11 @@ import { before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import type { KeyringPair } from '@polkadot/keyring/types';
 import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
-import { cryptoWaitReady, encodeAddress } from '@polkadot/util-crypto';
+import { cryptoWaitReady, encodeAddress, sr25519Verify } from '@polkadot/util-crypto';
 import {
+  BODY_HASHES,
   blake2b256Hex,
+  bodyDigests,
   centralMessage,
   decodeHotkey,
   fiberMessage,
@@ -14,6 +16,7 @@ import {
   parseSignatureHex,
   readHeader,
   sameHotkey,
+  schemeOfNonce,
   sha256Hex,
   signRequest,
   verifyRequestSignature,
@@ -87,13 +90,13 @@ test('sr25519: plain and <Bytes>-wrapped messages verify, others do not', () => 
   assert.ok(!verifySr25519(message, new Uint8Array(63), alice.publicKey), 'wrong length is false, not a throw');
 });
 
-function verifyHeaders(headers: Record<string, string>, minerHotkeys: string[], bytes: Uint8Array = body) {
+function verifyHeaders(headers: Record<string, string>, minerHotkey: string | undefined, bytes: Uint8Array = body) {
   return verifyRequestSignature({
     nonce: readHeader(headers, 'nonce')!,
-    body: bytes,
+    digests: bodyDigests(bytes),
     signature: parseSignatureHex(readHeader(headers, 'signature')!)!,
     signerPublicKey: decodeHotkey(readHeader(headers, 'validator-hotkey')!)!,
-    minerHotkeys,
+    minerHotkey,
   });
 }
 
@@ -112,26 +115,26 @@ test('signRequest central: every header twice, verifies as central', () => {
   assert.equal(headers.nonce, '1700000000000000000');
   assert.equal(headers['X-Nonce'], headers.nonce);
   assert.equal(headers['validator-hotkey'], alice.address);
-  assert.equal(verifyHeaders(headers, []), 'central');
+  assert.equal(verifyHeaders(headers, undefined), 'central');
 });
 
 test('signRequest fiber: bare headers, nonce with suffix, verifies as fiber only with the right miner hotkey', () => {
   const headers = signRequest(alice, 'fiber', body, { minerHotkey: miner.address });
   assert.deepEqual(Object.keys(headers).sort(), ['miner-hotkey', 'nonce', 'signature', 'validator-hotkey']);
   assert.match(headers.nonce, /^\d{19}_[A-Za-z0-9]{10}$/);
-  assert.equal(verifyHeaders(headers, [miner.address]), 'fiber');
-  assert.equal(verifyHeaders(headers, [bob.address]), undefined);
-  assert.equal(verifyHeaders(headers, []), undefined);
+  assert.equal(verifyHeaders(headers, miner.address), 'fiber');
+  assert.equal(verifyHeaders(headers, bob.address), undefined);
+  assert.equal(verifyHeaders(headers, undefined), undefined);
   assert.throws(() => signRequest(alice, 'fiber', body), /minerHotkey/);
 });
 
 test('wrapped signatures verify under both schemes; a one-byte body change does not', () => {
   for (const scheme of ['central', 'fiber'] as const) {
     const headers = signRequest(alice, scheme, body, { minerHotkey: miner.address, wrap: true });
-    assert.equal(verifyHeaders(headers, [miner.address]), scheme);
+    assert.equal(verifyHeaders(headers, miner.address), scheme);
     const tampered = Buffer.from(body);
     tampered[tampered.length - 2] ^= 1;
-    assert.equal(verifyHeaders(headers, [miner.address], tampered), undefined);
+    assert.equal(verifyHeaders(headers, miner.address, tampered), undefined);
   }
 });
 
@@ -147,4 +150,75 @@ test('makeNonce: central is bare unix ns, fiber adds 10 alphanumerics', () => {
   assert.equal(makeNonce('central', 1234.9), '1234000000');
   assert.match(makeNonce('fiber', 1000), /^1000000000_[A-Za-z0-9]{10}$/);
   assert.notEqual(makeNonce('fiber', 1000), makeNonce('fiber', 1000));
+});
+
+/** BODY_HASHES and sr25519Verify, each call counted. */
+function counting() {
+  const calls = { sha256: 0, blake2b256: 0, verify: 0 };
+  return {
+    calls,
+    hashes: {
+      sha256: (bytes: Uint8Array) => {
+        calls.sha256++;
+        return BODY_HASHES.sha256(bytes);
+      },
+      blake2b256: (bytes: Uint8Array) => {
+        calls.blake2b256++;
+        return BODY_HASHES.blake2b256(bytes);
+      },
+    },
+    verify: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => {
+      calls.verify++;
+      return sr25519Verify(message, signature, publicKey);
+    },
+  };
+}
+
+test('bodyDigests: each hash computed once, on demand, whatever asks for it; the messages match the vectors', () => {
+  const { calls, hashes } = counting();
+  const digests = bodyDigests(body, hashes);
+  assert.deepEqual(calls, { sha256: 0, blake2b256: 0, verify: 0 }, 'nothing hashed before it is needed');
+  for (let i = 0; i < 3; i++) {
+    assert.equal(centralMessage('17', digests), centralMessage('17', body));
+    assert.equal(fiberMessage('17_ab', '5Miner', digests), fiberMessage('17_ab', '5Miner', body));
+    assert.equal(digests.blake2b256Hex(), '9bd4bcf32fa1ae9c9fc3ff2139afe08bd542a0c42a57e6f7744da8989f959e9f');
+  }
+  assert.deepEqual(calls, { sha256: 1, blake2b256: 1, verify: 0 });
+  assert.equal(fiberMessage('17_ab', '5Miner', bodyDigests(Buffer.alloc(0), hashes)), '17_ab:5Miner');
+  assert.equal(calls.sha256, 1, 'an empty body is not hashed for fiber');
+});
+
+test("schemeOfNonce: fiber's nonce has a _ suffix, the central validator's is bare digits", () => {
+  assert.equal(schemeOfNonce(makeNonce('central')), 'central');
+  assert.equal(schemeOfNonce(makeNonce('fiber')), 'fiber');
+  assert.equal(schemeOfNonce('abc'), 'central', 'malformed nonces are refused before this (server/nonces.ts)');
+});
+
+test('verifyRequestSignature: one hash and at most two sr25519 verifications, genuine or forged', () => {
+  const forgedBy = (scheme: 'central' | 'fiber', wrap = false) => {
+    const headers = signRequest(bob, scheme, body, { minerHotkey: miner.address, wrap });
+    return { ...headers, 'validator-hotkey': alice.address }; // claims Alice, signed by Bob
+  };
+  const run = (headers: Record<string, string>) => {
+    const { calls, hashes, verify } = counting();
+    const scheme = verifyRequestSignature({
+      nonce: headers.nonce,
+      digests: bodyDigests(body, hashes),
+      signature: parseSignatureHex(headers.signature)!,
+      signerPublicKey: decodeHotkey(headers['validator-hotkey'])!,
+      minerHotkey: miner.address,
+      verify,
+    });
+    return { scheme, ...calls };
+  };
+  assert.deepEqual(run(signRequest(alice, 'central', body)), { scheme: 'central', sha256: 0, blake2b256: 1, verify: 1 });
+  assert.deepEqual(run(signRequest(alice, 'central', body, { wrap: true })), { scheme: 'central', sha256: 0, blake2b256: 1, verify: 2 });
+  assert.deepEqual(run(signRequest(alice, 'fiber', body, { minerHotkey: miner.address })), {
+    scheme: 'fiber',
+    sha256: 1,
+    blake2b256: 0,
+    verify: 1,
+  });
+  assert.deepEqual(run(forgedBy('central')), { scheme: undefined, sha256: 0, blake2b256: 1, verify: 2 });
+  assert.deepEqual(run(forgedBy('fiber', true)), { scheme: undefined, sha256: 1, blake2b256: 0, verify: 2 });
 });
