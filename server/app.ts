@@ -72,6 +72,11 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     bodyMaxBytes: config.server.bodyMaxBytes,
     headersTimeoutMs: config.server.headersTimeoutMs,
     requestTimeoutMs: config.server.requestTimeoutMs,
+    limits: {
+      connectionsPerAddress: config.server.connectionsPerAddress,
+      requestsPerSecond: config.server.requestsPerSecond,
+      requestBurst: config.server.requestBurst,
+    },
   });
   const server = front.server;
   await new Promise<void>((resolve, reject) => {

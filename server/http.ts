@@ -6,6 +6,10 @@
  * It also owns the sockets: Node's own parser errors and read timeouts are answered with JSON too (400, 408,
  * 431: see `clientErrorStatus`), and `shutdown()` stops the server in about a second, waiting only for the
  * handlers that are running (their request fully received) — see `MinerHttpServer`.
+ *
+ * Before any of that, per source address (server/limits.ts): a connection over MAX_CONNECTIONS_PER_ADDRESS is
+ * closed at once, and a request over RATE_LIMIT_PER_S / RATE_LIMIT_BURST gets 429 with Retry-After before its
+ * body is read, so a flood costs a counter lookup per request, never the guard's hashing or sr25519 work.
  */
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -13,7 +17,8 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
+import { clip, log, RepeatSummary } from '../lib/core/log.ts';
+import { addressKey, ConnectionCounter, RateLimiter } from './limits.ts';
 
 export interface HandlerRequest {
   method: string;
@@ -149,6 +154,19 @@ export interface HttpServerOptions {
   headersTimeoutMs: number;
   /** The whole request (headers and body) must be in this long after it starts. */
   requestTimeoutMs: number;
+  /** Per-source-address limits; absent: none. */
+  limits?: AddressLimits;
+}
+
+/** See server/limits.ts; 0 turns a limit off. */
+export interface AddressLimits {
+  /** Open connections per address: one more is closed at once, before Node reads a byte of it. */
+  connectionsPerAddress: number;
+  /** Sustained requests per second per address, and how many may come at once: more get 429. */
+  requestsPerSecond: number;
+  requestBurst: number;
+  /** Injected by tests; default performance.now (ms). */
+  now?: () => number;
 }
 
 export interface ShutdownReport {
@@ -186,6 +204,13 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
   const requestTimeout = options.requestTimeoutMs;
   const connections = new Set<Socket>();
   const running = new Set<Running>();
+  const limits = options.limits ?? { connectionsPerAddress: 0, requestsPerSecond: 0, requestBurst: 1 };
+  const perAddress = new ConnectionCounter(limits.connectionsPerAddress);
+  const rate = new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.requestBurst, now: limits.now });
+  /** Each connection's address key, taken when it opened (a closed socket no longer knows its peer). */
+  const addressOf = new WeakMap<Duplex, string>();
+  /** Refusals come at an attacker's pace: the first of each kind is logged, then a count per minute. */
+  const refusals = new RepeatSummary().start();
   /** Sockets answered by the clientError handler: nothing more is read from them or run for them. */
   const answered = new WeakSet<Duplex>();
   /** The latest response of each connection. */
@@ -220,6 +245,33 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
       }
       if (draining) {
         send(response, { status: 503, body: { detail: 'Server is shutting down' } }, true);
+        request.resume();
+        return;
+      }
+      const address = addressOf.get(socket) ?? addressKey(socket.remoteAddress);
+      const retryAfter = rate.take(address);
+      if (retryAfter > 0) {
+        refusals.note('rate limit', 'info', 'request refused: rate limit', {
+          status: 429,
+          address,
+          path: clip(request.url),
+          limit: `${limits.requestsPerSecond}/s burst ${limits.requestBurst}`,
+        });
+        // A body is still to come: read and dropped when it is small, else the connection closes after the answer.
+        const declared = request.headers['content-length'];
+        const bodyless = declared === undefined && request.headers['transfer-encoding'] === undefined;
+        const smallBody = declared !== undefined && Number(declared) <= options.bodyMaxBytes;
+        send(
+          response,
+          {
+            status: 429,
+            body: {
+              detail: `Too many requests from ${address}: at most ${limits.requestsPerSecond} per second (${limits.requestBurst} at once); retry after ${retryAfter} s`,
+            },
+            headers: { 'retry-after': String(retryAfter) },
+          },
+          !(bodyless || smallBody),
+        );
         request.resume();
         return;
       }
@@ -259,8 +311,24 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
   );
 
   server.on('connection', (socket: Socket) => {
+    const address = addressKey(socket.remoteAddress);
+    // Refused by closing, not with a 429: an answer needs the request read first (answering before it races the
+    // client's write into a reset), which holds the very socket this limit is there to free. Clients that matter
+    // never get near it: the validator opens one connection per challenge.
+    if (!perAddress.add(address)) {
+      refusals.note('connection limit', 'info', 'connection refused: too many open from one address', {
+        address,
+        limit: limits.connectionsPerAddress,
+      });
+      socket.destroy();
+      return;
+    }
+    addressOf.set(socket, address);
     connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
+    socket.once('close', () => {
+      connections.delete(socket);
+      perAddress.remove(address);
+    });
   });
 
   // Node's parser errors and read timeouts: Node's own replies have no body; ours are JSON like every other.
@@ -316,6 +384,7 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
       const abandoned = running.size;
       for (const socket of connections) socket.destroy();
       await closed;
+      refusals.stop();
       return { closedAtOnce, inFlight, answered: inFlight - abandoned, abandoned, ms: Math.round(performance.now() - startedAt) };
     },
   };

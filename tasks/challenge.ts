@@ -174,7 +174,9 @@ function hintForStatus(status: number, detail: string): string {
   if (status === 413) return "the request body exceeds the miner's MAX_BODY_BYTES";
   if (status === 502)
     return 'the miner could not fetch the video: check the URL is reachable from the miner (with --file, the miner must run on this machine)';
-  if (status === 503 || status === 429) return 'the miner is busy or still loading: wait for GET /docs to answer 200 and retry';
+  if (status === 429)
+    return "too many requests from this address: wait the Retry-After seconds, or raise the miner's RATE_LIMIT_PER_S / RATE_LIMIT_BURST";
+  if (status === 503) return 'the miner is busy or still loading: wait for GET /docs to answer 200 and retry';
   if (status >= 500) return "inference failed on the miner: read the miner's log around this request";
   return "read the miner's log around this request";
 }

@@ -161,7 +161,15 @@ let strict: RunningMiner;
 /** A tiny mp4 whose timestamps jump 10 hours after 1.6 s (a flash at 1.0 s). */
 let gapFile: string;
 
-const baseEnv = { BLACKLIST_ENABLED: 'false', VERIFY_ENABLED: 'false', MINER_HOST: '127.0.0.1', MINER_PORT: '0' };
+// Bursts of 50 from one address test admission: the per-address limits (test/limits.test.ts) are off here.
+const baseEnv = {
+  BLACKLIST_ENABLED: 'false',
+  VERIFY_ENABLED: 'false',
+  MINER_HOST: '127.0.0.1',
+  MINER_PORT: '0',
+  RATE_LIMIT_PER_S: '0',
+  MAX_CONNECTIONS_PER_ADDRESS: '0',
+};
 
 before(async () => {
   const end = await clip('marked.mp4', {

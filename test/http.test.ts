@@ -186,10 +186,26 @@ describe("Node's parser errors and read timeouts are JSON", () => {
     await assertServes(miner);
   });
 
-  it('413 for a body over the cap still closes the connection with JSON', async () => {
-    const body = 'x'.repeat(70 * 1024);
-    const reply = await exchange(miner.port, `POST /challenge HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-    assertJsonError(reply, 413, /larger than 65536 bytes/);
+  it('413 for a body over the 8 KiB default still closes the connection with JSON; 8 KiB exactly is read', async () => {
+    for (const [size, chunked] of [
+      [8 * 1024 + 1, false],
+      [70 * 1024, false],
+      [8 * 1024 + 1, true], // no Content-Length to refuse up front: counted as it arrives
+    ] as const) {
+      const body = 'x'.repeat(size);
+      const framing = chunked
+        ? `Transfer-Encoding: chunked\r\n\r\n${size.toString(16)}\r\n${body}\r\n0\r\n\r\n`
+        : `Content-Length: ${size}\r\n\r\n${body}`;
+      const reply = await exchange(miner.port, `POST /challenge HTTP/1.1\r\nHost: x\r\n${framing}`);
+      assertJsonError(reply, 413, /^Request body larger than 8192 bytes$/);
+    }
+    const fits = 'x'.repeat(8 * 1024);
+    const reply = await exchange(
+      miner.port,
+      `POST /challenge HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${fits.length}\r\n\r\n${fits}`,
+    );
+    assert.equal(reply.status, 400, reply.body);
+    assert.match(JSON.parse(reply.body).detail, /^Invalid JSON body/);
     await assertServes(miner);
   });
 });

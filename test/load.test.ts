@@ -48,7 +48,15 @@ before(async () => {
     nonces,
   });
   // DOWNLOAD_ALLOW_PRIVATE: the (missing) videos are on loopback, and each valid request must reach its 404.
-  const config = loadConfig({ MINER_HOST: '127.0.0.1', MINER_PORT: '0', QUEUE_MAX: '16', DOWNLOAD_ALLOW_PRIVATE: 'true' });
+  // The per-address limits are off: this loads the guard itself (test/limits.test.ts tests the limits).
+  const config = loadConfig({
+    MINER_HOST: '127.0.0.1',
+    MINER_PORT: '0',
+    QUEUE_MAX: '16',
+    DOWNLOAD_ALLOW_PRIVATE: 'true',
+    RATE_LIMIT_PER_S: '0',
+    MAX_CONNECTIONS_PER_ADDRESS: '0',
+  });
   miner = await startMiner(config, guard);
 });
 

@@ -59,6 +59,14 @@ export interface MinerConfig {
     /** Node's header and body read timeouts: a slow client gets 408 instead of holding a socket. */
     headersTimeoutMs: number;
     requestTimeoutMs: number;
+    /**
+     * Per source address (server/limits.ts), checked before any hashing or signature work: open connections
+     * (MAX_CONNECTIONS_PER_ADDRESS, more are closed at once) and requests per second (RATE_LIMIT_PER_S sustained,
+     * RATE_LIMIT_BURST at once; more get 429). 0 turns a limit off.
+     */
+    connectionsPerAddress: number;
+    requestsPerSecond: number;
+    requestBurst: number;
   };
   video: {
     ffmpegPath?: string;
@@ -265,12 +273,17 @@ export function loadConfig(env: Env = process.env): MinerConfig {
     server: {
       host: pick(env, ['MINER_HOST'])?.value ?? '0.0.0.0',
       port: parseInteger(env, ['MINER_PORT', 'PORT'], 8000, 0, 65535), // 0: any free port (tests)
-      bodyMaxBytes: parseBytes(env, ['MAX_BODY_BYTES'], 64 * 1024),
+      // Score's validator sends ~150 bytes ({"challenge_id","video_url","frames"}): 8 KiB leaves a wide margin.
+      bodyMaxBytes: parseBytes(env, ['MAX_BODY_BYTES'], 8 * 1024),
       queueMax: parseInteger(env, ['QUEUE_MAX'], 4, 0, 1000),
       concurrency: parseInteger(env, ['INFERENCE_CONCURRENCY'], 1, 1, 64),
       challengeDeadlineMs: Math.round(parseNumber(env, ['CHALLENGE_DEADLINE_S'], 27, 1, 600) * 1000),
       headersTimeoutMs: Math.round(parseNumber(env, ['HEADERS_TIMEOUT_S'], 10, 1, 600) * 1000),
       requestTimeoutMs: Math.round(parseNumber(env, ['REQUEST_TIMEOUT_S'], 10, 1, 600) * 1000),
+      // The validator sends a handful of challenges a minute, one connection each; monitoring a probe every few seconds.
+      connectionsPerAddress: parseInteger(env, ['MAX_CONNECTIONS_PER_ADDRESS'], 16, 0, 100_000),
+      requestsPerSecond: parseNumber(env, ['RATE_LIMIT_PER_S'], 5, 0, 1_000_000),
+      requestBurst: parseInteger(env, ['RATE_LIMIT_BURST'], 20, 1, 1_000_000),
     },
     video: {
       ffmpegPath: pick(env, ['FFMPEG_PATH'])?.value,

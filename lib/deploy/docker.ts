@@ -74,6 +74,9 @@ export function runCommand(spec: RunSpec): string[] {
 export const CONTAINER_ENV_ALLOWLIST = [
   'MINER_PORT',
   'MAX_BODY_BYTES',
+  'MAX_CONNECTIONS_PER_ADDRESS',
+  'RATE_LIMIT_PER_S',
+  'RATE_LIMIT_BURST',
   'QUEUE_MAX',
   'INFERENCE_CONCURRENCY',
   'FFMPEG_PATH',

@@ -107,3 +107,13 @@ test('the task helper applies LOG_LEVEL from the task environment; --verbose mea
   assert.match(err.join('\n'), /^error: LOG_LEVEL="chatty" is not valid: expected debug, info, warn, error\n {2}next: fix LOG_LEVEL/);
   assert.equal(await task(['--json'], deps({})), 2, 'a task that does not report has no --json');
 });
+
+test('request limits: an 8 KiB body, 16 connections and 5 requests a second (20 at once) per address by default; 0 is off', () => {
+  const { server } = loadConfig({});
+  assert.deepEqual([server.bodyMaxBytes, server.connectionsPerAddress, server.requestsPerSecond, server.requestBurst], [8192, 16, 5, 20]);
+  const custom = loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: '0', RATE_LIMIT_PER_S: '0.5', RATE_LIMIT_BURST: '3' }).server;
+  assert.deepEqual([custom.connectionsPerAddress, custom.requestsPerSecond, custom.requestBurst], [0, 0.5, 3]);
+  assertInvalid(() => loadConfig({ RATE_LIMIT_PER_S: '-1' }), 'RATE_LIMIT_PER_S', '-1', /a number from 0/);
+  assertInvalid(() => loadConfig({ RATE_LIMIT_BURST: '0' }), 'RATE_LIMIT_BURST', '0', /an integer from 1/);
+  assertInvalid(() => loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: 'many' }), 'MAX_CONNECTIONS_PER_ADDRESS', 'many', /an integer from 0/);
+});
