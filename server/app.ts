@@ -66,6 +66,7 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     startedAt,
     challengeDeadlineMs: config.server.challengeDeadlineMs,
     allowPrivateAddresses: config.video.allowPrivateAddresses,
+    health: config.server.health,
   });
   // The validator's whole budget is 30 s: a client slower than HEADERS_TIMEOUT_S / REQUEST_TIMEOUT_S gets a 408.
   const front = createHttpServer(handler, {

@@ -1,8 +1,17 @@
 /** GET /docs (Score's spot-check readiness probe needs a 200 here) and GET /openapi.json. */
+import { DOWNLOAD_FAILURE_MESSAGES } from '../lib/inference/download.ts';
 import { ACTIONS } from '../lib/protocol/actions.ts';
 
 const errorSchema = { type: 'object', required: ['detail'], properties: { detail: { type: 'string' } } };
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorSchema } } });
+const downloadFailures = Object.values(DOWNLOAD_FAILURE_MESSAGES);
+
+const HEALTH_DESCRIPTION =
+  'Liveness for every caller: {"status": "ok", "model": {"name", "version"}, "ready"}. Callers on the ' +
+  "miner's own machine (loopback; unless HEALTH_TRUST_LOOPBACK=false) and callers sending " +
+  '`Authorization: Bearer <HEALTH_TOKEN>` also get the details: uptime_s, the model with its folder, ' +
+  'onnxruntime providers, the ffmpeg binary, the queue depth and the security state (toggles, miner hotkey, ' +
+  'metagraph sync and its last error).';
 
 export const OPENAPI = {
   openapi: '3.1.0',
@@ -65,12 +74,47 @@ export const OPENAPI = {
           '413': errorResponse('Body too large'),
           '422': errorResponse('The downloaded file is not a decodable video'),
           '500': errorResponse('Inference failed'),
-          '502': errorResponse('The video could not be downloaded'),
+          '502': errorResponse(
+            `The video could not be downloaded; the detail names the class only (${downloadFailures.join(' / ')}), the cause goes to the miner's log`,
+          ),
           '503': errorResponse('Queue full; retry after Retry-After seconds'),
         },
       },
     },
-    '/health': { get: { summary: 'Model, ffmpeg, providers, queue and security state', responses: { '200': { description: 'OK' } } } },
+    '/health': {
+      get: {
+        summary: 'Liveness; model, ffmpeg, providers, queue and security state for loopback and HEALTH_TOKEN callers',
+        description: HEALTH_DESCRIPTION,
+        parameters: [
+          {
+            name: 'authorization',
+            in: 'header',
+            required: false,
+            description: '`Bearer <HEALTH_TOKEN>`: the details from anywhere',
+            schema: { type: 'string' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Liveness, with the details when the caller may see them',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['status', 'model', 'ready'],
+                  properties: {
+                    status: { type: 'string', enum: ['ok'] },
+                    model: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+                    ready: { type: 'boolean', description: 'a worker holds the model and challenges are taken' },
+                  },
+                  additionalProperties: true,
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     '/docs': { get: { summary: 'This documentation (readiness probe)', responses: { '200': { description: 'OK' } } } },
   },
 };
@@ -85,8 +129,12 @@ export const DOCS_HTML = `<!doctype html>
 <p>Answers <code>{"challenge_id", "predictions": [{"frame", "action", "confidence"}], "processing_time"}</code>;
 <code>frame</code> is an integer index at 25 fps. Errors are <code>{"detail": "..."}</code> with status
 400, 401, 403, 413, 422, 500, 502 or 503.</p>
+<p>A video that cannot be downloaded is a 502 whose detail names the class only: ${downloadFailures.map((m) => `<code>${m}</code>`).join(', ')}; the cause is in the miner's log.</p>
 <h2>GET /health</h2>
-<p>Model name and version, ffmpeg binary, onnxruntime providers, uptime, queue depth, security toggles.</p>
+<p>Every caller: <code>{"status": "ok", "model": {"name", "version"}, "ready"}</code>. Callers on the miner's own
+machine (unless <code>HEALTH_TRUST_LOOPBACK=false</code>) and callers sending
+<code>Authorization: Bearer &lt;HEALTH_TOKEN&gt;</code> also see uptime, the model folder, onnxruntime providers,
+the ffmpeg binary, the queue depth and the security state.</p>
 <h2>Actions</h2>
 <ul>${Object.keys(ACTIONS)
   .map((name) => `<li>${name}</li>`)

@@ -28,6 +28,8 @@ export interface HandlerRequest {
   body: Buffer;
   /** performance.now() when the request arrived: processing_time counts from here. */
   receivedAt: number;
+  /** The peer's address as its socket reports it (IPv4 as ::ffff:a.b.c.d on a dual-stack socket); undefined once gone. */
+  remoteAddress?: string;
 }
 
 export interface Reply {
@@ -70,8 +72,9 @@ export function errorReply(error: unknown): Reply {
     log.error('internal error', { error: (error as Error)?.message ?? String(error), stack: (error as Error)?.stack });
     return { status, body: { detail: 'Internal server error' } };
   }
-  const message = (error as MinerError).message;
-  if (status >= 500) log.warn(message, { status });
+  const { message, detail } = error as MinerError;
+  // A generic message (a failed download) has its cause in `detail`: for this log, never for the caller.
+  if (status >= 500 || detail) log.warn(message, { status, detail });
   const headers = status === 503 ? { 'retry-after': '5' } : undefined;
   return { status, body: { detail: message }, headers };
 }
@@ -297,7 +300,14 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
         let reply: Reply;
         try {
           const url = new URL(request.url ?? '/', 'http://miner');
-          reply = await handler({ method: request.method ?? 'GET', path: url.pathname, headers: request.headers, body, receivedAt });
+          reply = await handler({
+            method: request.method ?? 'GET',
+            path: url.pathname,
+            headers: request.headers,
+            body,
+            receivedAt,
+            remoteAddress: socket.remoteAddress,
+          });
         } catch (error) {
           reply = errorReply(error);
         }

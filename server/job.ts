@@ -8,7 +8,7 @@
  * blocks that thread), so at the deadline plus DEADLINE_GRACE_MS the answer goes out without it
  * (`answerEarly`) and its late result is dropped; the slot stays busy until the worker is done with it.
  */
-import { MinerError } from '../lib/core/errors.ts';
+import { MinerError, messageWithDetail } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import type { DownloadOptions } from '../lib/inference/download.ts';
 import type { ClipWindow, DecodeSpec, WindowBuffers } from '../lib/inference/frames.ts';
@@ -129,7 +129,7 @@ export async function runChallenge(
     if (deadline.signal.aborted) return outcome({ stage: stageAtDeadline, reason: (deadline.signal.reason as Error).message });
     // The windows inferred before a broken download or stream still score; an error would score 0.
     const partial = error instanceof MinerError && (error.kind === 'download-failed' || error.kind === 'undecodable-video');
-    if (partial && snapshot.windows > 0) return outcome({ stage: stage(), reason: error.message });
+    if (partial && snapshot.windows > 0) return outcome({ stage: stage(), reason: messageWithDetail(error) }); // logged, not sent
     throw error;
   } finally {
     clearTimeout(deadlineTimer);

@@ -93,6 +93,11 @@ export class InferencePool {
     return pool;
   }
 
+  /** A model is loaded in a live worker and the pool takes challenges (GET /health's `ready`). */
+  get ready(): boolean {
+    return !this.closing && this.slots.length > 0;
+  }
+
   get depth(): { admitted: number; running: number; waiting: number; capacity: number } {
     return {
       admitted: this.admitted,

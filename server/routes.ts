@@ -1,14 +1,16 @@
 /**
  * The miner's HTTP surface as plain handlers: POST /challenge, GET /docs (the spot-check readiness probe),
- * GET /openapi.json, GET /health. Order on /challenge: guard (401/403) -> body validation (400) -> admission
- * at receipt (503 at once when full) -> download, decoded as it arrives, and inference on the slot (502/422/500)
- * -> reply; from receipt, CHALLENGE_DEADLINE_S ends the work and the reply holds what was done.
+ * GET /openapi.json, GET /health (liveness for everyone; the details for loopback and HEALTH_TOKEN callers,
+ * server/health.ts). Order on /challenge: guard (401/403) -> body validation (400) -> admission at receipt
+ * (503 at once when full) -> download, decoded as it arrives, and inference on the slot (502/422/500) -> reply;
+ * from receipt, CHALLENGE_DEADLINE_S ends the work and the reply holds what was done.
  */
 import { log } from '../lib/core/log.ts';
 import { checkVideoUrl } from '../lib/inference/download.ts';
 import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
+import { type HealthAccess, showsHealthDetails } from './health.ts';
 import { type Handler, type HandlerRequest, HttpError, type Reply } from './http.ts';
 import type { InferencePool } from './pool.ts';
 
@@ -47,6 +49,8 @@ export interface RouteDeps {
   challengeDeadlineMs: number;
   /** DOWNLOAD_ALLOW_PRIVATE: literal private addresses in video_url are refused before admission unless set. */
   allowPrivateAddresses: boolean;
+  /** Who sees /health's details (HEALTH_TRUST_LOOPBACK, HEALTH_TOKEN). */
+  health: HealthAccess;
 }
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
@@ -76,12 +80,17 @@ async function challenge(request: HandlerRequest, deps: RouteDeps): Promise<Repl
   return { status: 200, body: { challenge_id, predictions, processing_time: processingTime } };
 }
 
-function health(deps: RouteDeps): Reply {
+function health(request: HandlerRequest, deps: RouteDeps): Reply {
   const { info } = deps.pool;
+  // Never cached: what a token holder saw must not be served to the next caller by a proxy.
+  const headers = { 'cache-control': 'no-store' };
+  const liveness = { status: 'ok', model: { name: info.model.name, version: info.model.version }, ready: deps.pool.ready };
+  if (!showsHealthDetails(deps.health, request.remoteAddress, request.headers)) return { status: 200, body: liveness, headers };
   return {
     status: 200,
+    headers,
     body: {
-      status: 'ok',
+      ...liveness,
       uptime_s: Math.round((performance.now() - deps.startedAt) / 1000),
       model: info.model,
       providers: info.providers,
@@ -103,7 +112,7 @@ export function createRoutes(deps: RouteDeps): Handler {
       case 'GET /openapi.json':
         return { status: 200, body: OPENAPI };
       case 'GET /health':
-        return health(deps);
+        return health(request, deps);
       default:
         if (['/challenge', '/docs', '/openapi.json', '/health'].includes(request.path)) {
           throw new HttpError(405, `Method ${request.method} not allowed on ${request.path}`);

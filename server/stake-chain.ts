@@ -11,6 +11,7 @@ import type { ApiPromise } from '@polkadot/api';
 import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
+import { redactUrl } from '../lib/core/redact.ts';
 import { SyncedStakeSource } from './stake.ts';
 
 export interface ChainStakeDeps {
@@ -52,7 +53,7 @@ export async function createChainStakeSource(config: MinerConfig, deps: ChainSta
   }
   log.info('stake gate ready', {
     netuid: config.chain.netuid,
-    endpoint: config.chain.endpoint,
+    endpoint: redactUrl(config.chain.endpoint),
     min_stake_tao: config.security.minStakeTao,
   });
   return source;

@@ -8,6 +8,7 @@
 import type { StakeSnapshot } from '../lib/chain/metagraph.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
+import { redactUrls } from '../lib/core/redact.ts';
 import { hotkeyToHex } from '../lib/protocol/signature.ts';
 
 export interface StakeSource {
@@ -133,7 +134,8 @@ export class SyncedStakeSource implements StakeSource {
     } catch (error) {
       await Promise.resolve(this.options.onSyncFailed?.(error)).catch(() => undefined);
       this.lastFailure = error;
-      this.lastError = error instanceof Error ? error.message : String(error);
+      // Shown in /health and the log: an endpoint URL in a chain error loses its ?apikey= and user:password@ here.
+      this.lastError = redactUrls(error instanceof Error ? error.message : String(error));
       this.consecutiveFailures++;
       log.warn(this.snapshot ? 'metagraph sync failed; keeping the last good snapshot' : 'metagraph sync failed; no snapshot yet', {
         source: this.label,

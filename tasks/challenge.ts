@@ -31,7 +31,8 @@ Video (one of):
 Miner:
   --url URL             miner base URL (default http://127.0.0.1:8000)
   --miner-hotkey SS58   the miner's hotkey (sent as miner-hotkey; the fiber scheme signs it; default: the
-                        miner's GET /health security.miner_hotkey)
+                        miner's GET /health security.miner_hotkey, shown to callers on the miner's machine
+                        and with HEALTH_TOKEN)
 Signing:
   --scheme S            central (Score's validator, default) | fiber | none (no headers: toggles-off miners)
   --uri URI             sign with a dev key such as //Alice (must pass the miner's stake gate: use
@@ -145,10 +146,16 @@ async function loadSigner(options: Options, env: Env): Promise<Signer> {
   return hotkey.pair;
 }
 
-/** The miner's own hotkey from its /health (the guard reports it), for the fiber message. */
-async function minerHotkeyFromHealth(url: string, timeoutS: number): Promise<string | undefined> {
+/**
+ * The miner's own hotkey from its /health (the guard reports it), for the fiber message. The miner shows it to
+ * callers on its machine and to HEALTH_TOKEN holders only: the token is sent when this environment has one.
+ */
+async function minerHotkeyFromHealth(url: string, timeoutS: number, token: string | undefined): Promise<string | undefined> {
   try {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(timeoutS * 1000) });
+    const response = await fetch(`${url}/health`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(timeoutS * 1000),
+    });
     if (!response.ok) return undefined;
     const health = (await response.json()) as { security?: { miner_hotkey?: unknown } };
     const hotkey = health.security?.miner_hotkey;
@@ -226,10 +233,10 @@ export async function challenge(options: Options, env: Env, io: Io): Promise<Cha
   if (minerHotkey && !decodeHotkey(minerHotkey))
     throw new UsageError(`--miner-hotkey ${JSON.stringify(minerHotkey)} is not an SS58 address`);
   if (options.scheme === 'fiber' && !minerHotkey) {
-    minerHotkey = await minerHotkeyFromHealth(options.url, options.timeoutS);
+    minerHotkey = await minerHotkeyFromHealth(options.url, options.timeoutS, loadConfig(env).server.health.token);
     if (!minerHotkey) {
       throw new MinerError('the fiber scheme signs the miner hotkey, and the miner did not report one on GET /health', {
-        hint: 'pass --miner-hotkey SS58 (the hotkey the miner runs with)',
+        hint: "pass --miner-hotkey SS58 (the hotkey the miner runs with), or set HEALTH_TOKEN here to the miner's (/health shows the hotkey only to callers on its machine and to the token)",
       });
     }
   }

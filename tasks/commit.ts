@@ -33,6 +33,7 @@ import { loadHotkey } from '../lib/chain/wallet.ts';
 import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
+import { redactUrl } from '../lib/core/redact.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { latestPushedTag, readState, requireStep, stateFile, writeState } from '../lib/deploy/state.ts';
 import { runStep } from '../lib/deploy/step.ts';
@@ -96,7 +97,7 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
     log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney): validators of subnet 44 will not see this commitment`, {
       SCOREVISION_NETUID: netuid,
     });
-  if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${config.chain.endpoint}), not finney`);
+  if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${redactUrl(config.chain.endpoint)}), not finney`);
 
   const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
   const payload = buildPayload({

@@ -326,7 +326,7 @@ describe('the deadline (CHALLENGE_DEADLINE_S=3)', () => {
 
 describe('every other ending leaves nothing behind', () => {
   const endings: Array<[string, () => void, string, number, RegExp]> = [
-    ['an HTTP 404', () => {}, '/files/missing.mp4', 502, /HTTP 404/],
+    ['an HTTP 404', () => {}, '/files/missing.mp4', 502, /^could not download the video: HTTP error$/],
     ['bytes that are not a video', () => {}, '/files/junk.mp4', 422, /Video could not be decoded/],
     ['a truncated mp4', () => {}, '/files/truncated.mp4', 422, /Video could not be decoded/],
     ['a worker that dies mid-challenge', () => roomy.pool.crashNextJobForTesting(), '/files/front.mp4', 500, /^Internal server error$/],
@@ -499,10 +499,9 @@ describe('request checks', () => {
       }
     });
 
-    it('every spelling is a 400 naming the host and the setting, and no connection is made', async () => {
+    it('every literal spelling is a 400 naming the host and the setting, and no connection is made', async () => {
       const cases: Array<[string, string]> = [
         [`http://127.0.0.1:${ports.v4}/v.mp4`, '127.0.0.1'],
-        [`http://localhost:${ports.v4}/v.mp4`, 'localhost'],
         [`http://127.1:${ports.v4}/v.mp4`, '127.0.0.1'],
         [`http://0x7f000001:${ports.v4}/v.mp4`, '127.0.0.1'],
         [`http://[::1]:${ports.v6}/v.mp4`, '::1'],
@@ -516,6 +515,14 @@ describe('request checks', () => {
           `video_url host ${host} resolves to a loopback address, which is refused (DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing)`,
         );
       }
+      // A name is resolved first: the caller hears what a name that does not resolve gets, the log says why.
+      const { value: named, lines } = await logged(() =>
+        post(strict, { challenge_id: 'ssrf-name', video_url: `http://localhost:${ports.v4}/v.mp4?sig=s3cret` }),
+      );
+      assert.deepEqual([named.status, named.json.detail], [502, 'could not download the video: network error']);
+      const logLine = lines.find((line) => line.includes('could not download the video: network error')) ?? '';
+      assert.match(logLine, new RegExp(`GET http://localhost:${ports.v4}/v\\.mp4: localhost resolves to a loopback address`));
+      assert.ok(!logLine.includes('s3cret'), logLine);
       await sleep(20);
       assert.deepEqual(counted, { v4: 0, v6: 0 }, 'a refused video_url reached its server');
       // The same server is reachable by a miner that allows it: the refusal was the policy.

@@ -3,6 +3,7 @@
  * connection right after the body, many times over (Node 24's built-in fetch crashed the process there),
  * the rules (redirects, statuses, timeout, size cap, schemes, credentials, sockets), the sink's pace, the
  * deadline's abort, and the address policy at every hop (each refusal leaves the target without a connection).
+ * A failure tells its caller the class only (one fixed message each); the cause is in the private detail.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
-import { checkVideoUrl, type DownloadOptions, fetchVideo } from '../lib/inference/download.ts';
+import { checkVideoUrl, type DownloadFailure, type DownloadOptions, fetchVideo } from '../lib/inference/download.ts';
 import { rejectsWith as rejectsWithError } from './support/assertions.ts';
 import { startVideoServer, type TestVideoServer } from './support/media.ts';
 
@@ -35,6 +36,24 @@ async function rejectsWith(promise: Promise<unknown>, kind: ErrorKind, pattern: 
   return error;
 }
 
+/** The one message a caller gets for each class, spelled out (not read from the code under test). */
+const PUBLIC: Record<DownloadFailure, string> = {
+  network: 'could not download the video: network error',
+  http: 'could not download the video: HTTP error',
+  'too-large': 'could not download the video: too large',
+  timeout: 'could not download the video: timeout',
+  policy: 'could not download the video: refused by policy',
+};
+
+/** A failed download: exactly its class's message (a 502), and the cause only in the one-line detail. */
+async function failsWith(promise: Promise<unknown>, failure: DownloadFailure, detail: RegExp): Promise<MinerError> {
+  const error = await rejectsWithError(promise, 'download-failed', /./);
+  assert.equal(error.message, PUBLIC[failure]);
+  assert.match(error.detail ?? '', detail);
+  assert.ok(!error.detail!.includes('\n'), 'the detail is one line');
+  return error;
+}
+
 /** Waits (bounded) until the server has no connection open: the client closed what it gave up on. */
 async function noConnectionsLeft(server: { openConnections(): number }): Promise<void> {
   for (let i = 0; i < 100 && server.openConnections() > 0; i++) await sleep(50);
@@ -42,6 +61,8 @@ async function noConnectionsLeft(server: { openConnections(): number }): Promise
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+/** `text` as a literal inside a RegExp. */
+const reEscape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('servers that close the connection right after the body', () => {
   const DOWNLOADS = 300;
@@ -141,35 +162,52 @@ describe('download rules', () => {
   });
   it('follows redirects up to the limit', async () => {
     assert.deepEqual(await download(`${server.base}/redirect/3/small.mp4`), small);
-    await rejectsWith(download(`${server.base}/redirect/4/small.mp4`), 'download-failed', /more than 3 redirects/);
+    const chain = [4, 3, 2, 1].map((n) => `${server.base}/redirect/${n}/small.mp4`).join(' -> ');
+    await failsWith(
+      download(`${server.base}/redirect/4/small.mp4`),
+      'policy',
+      new RegExp(
+        `^GET ${reEscape(chain)} -> ${reEscape(server.base)}/files/small.mp4: more than 3 redirects \\(DOWNLOAD_MAX_REDIRECTS\\)$`,
+      ),
+    );
   });
-  it('a redirect without Location, or to another scheme, fails', async () => {
-    await rejectsWith(download(`${server.base}/location`, options), 'download-failed', /redirect 302 without a Location header/);
+  it('a redirect without Location is an HTTP error, one to another scheme refused by policy', async () => {
+    await failsWith(download(`${server.base}/location`, options), 'http', /: redirect 302 without a Location header$/);
     const toFtp = `${server.base}/location?to=${encodeURIComponent('ftp://127.0.0.1/v.mp4')}`;
-    await rejectsWith(download(toFtp, options), 'download-failed', /redirect to ftp: refused/);
+    await failsWith(download(toFtp, options), 'policy', / -> ftp:\/\/127\.0\.0\.1\/v\.mp4: redirect to ftp: refused$/);
   });
-  it('an HTTP 404 upstream is download-failed naming the status', async () => {
-    await rejectsWith(download(`${server.base}/files/missing.mp4`, options), 'download-failed', /HTTP 404 Not Found$/);
+  it('an HTTP 404 upstream is an HTTP error; the status is in the detail only', async () => {
+    await failsWith(download(`${server.base}/files/missing.mp4`, options), 'http', /: HTTP 404 Not Found$/);
   });
-  it('an empty body is download-failed', async () => {
-    await rejectsWith(download(`${server.base}/files/empty.mp4`, options), 'download-failed', /empty response body/);
+  it('an empty body is an HTTP error', async () => {
+    await failsWith(download(`${server.base}/files/empty.mp4`, options), 'http', /: empty response body$/);
   });
   it('a stalled server times out', async () => {
-    await rejectsWith(download(`${server.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
+    await failsWith(
+      download(`${server.base}/slow`, { ...options, timeoutMs: 300 }),
+      'timeout',
+      /: timed out after 0.3 s \(DOWNLOAD_TIMEOUT_S\)$/,
+    );
   });
   it('a declared size over the cap is refused before reading', async () => {
-    await rejectsWith(download(`${server.base}/huge`, options), 'download-failed', /larger than the 1048576-byte cap/);
+    await failsWith(download(`${server.base}/huge`, options), 'too-large', /: larger than the 1048576-byte cap \(DOWNLOAD_MAX_BYTES\)$/);
   });
   it('a body over the cap is cut off while streaming', async () => {
-    await rejectsWith(download(`${server.base}/endless`, options), 'download-failed', /larger than the 1048576-byte cap/);
+    await failsWith(download(`${server.base}/endless`, options), 'too-large', /: larger than the 1048576-byte cap/);
   });
   it('a sized body over the cap is refused', async () => {
-    await rejectsWith(download(`${server.base}/files/big.bin`, options), 'download-failed', /cap/);
+    await failsWith(download(`${server.base}/files/big.bin`, options), 'too-large', /cap/);
   });
-  it('refused connections are download-failed with the cause', async () => {
+  it('refused connections are a network error, the address in the detail only', async () => {
     const closed = await startVideoServer({});
     await closed.close();
-    await rejectsWith(download(`${closed.base}/x.mp4`, options), 'download-failed', /ECONNREFUSED/);
+    const port = new URL(closed.base).port;
+    const error = await failsWith(
+      download(`${closed.base}/x.mp4`, options),
+      'network',
+      new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}$`),
+    );
+    assert.ok(!error.message.includes(port));
   });
   it('non-http schemes and malformed URLs are invalid input', async () => {
     await rejectsWith(download('file:///etc/passwd', options), 'invalid-input', /http\(s\)/);
@@ -178,8 +216,8 @@ describe('download rules', () => {
   it('an aborted download (timeout, cap) leaves no connection open', async () => {
     const own = await startVideoServer({});
     try {
-      await rejectsWith(download(`${own.base}/endless`, options), 'download-failed', /cap/);
-      await rejectsWith(download(`${own.base}/slow`, { ...options, timeoutMs: 300 }), 'download-failed', /timed out/);
+      await failsWith(download(`${own.base}/endless`, options), 'too-large', /cap/);
+      await failsWith(download(`${own.base}/slow`, { ...options, timeoutMs: 300 }), 'timeout', /timed out/);
       await noConnectionsLeft(own);
     } finally {
       await own.close();
@@ -195,7 +233,7 @@ describe('download rules', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/video.mp4`;
-      await rejectsWith(download(url, { ...options, timeoutMs: 300 }), 'download-failed', /timed out after 0.3 s/);
+      await failsWith(download(url, { ...options, timeoutMs: 300 }), 'timeout', /timed out after 0.3 s/);
       await noConnectionsLeft({ openConnections: () => open.size });
     } finally {
       for (const socket of open) socket.destroy();
@@ -226,6 +264,57 @@ describe('download rules', () => {
   });
 });
 
+describe('what the caller learns of a failure: the class only', () => {
+  let origin: http.Server;
+  let base: string;
+  before(async () => {
+    origin = http.createServer((request, response) => {
+      const status = Number(new URL(request.url ?? '/', 'http://x').pathname.slice(1));
+      response.writeHead(status >= 200 && status < 600 ? status : 404).end('not a video');
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`;
+  });
+  after(async () => {
+    origin.closeAllConnections();
+    await new Promise((resolve) => origin.close(resolve));
+  });
+
+  it('every HTTP status upstream (404, 500, 503, 401) is the same HTTP error; the detail says which', async () => {
+    for (const [status, text] of [
+      [404, 'Not Found'],
+      [500, 'Internal Server Error'],
+      [503, 'Service Unavailable'],
+      [401, 'Unauthorized'],
+    ] as const) {
+      await failsWith(download(`${base}/${status}`), 'http', new RegExp(`^GET ${reEscape(base)}/${status}: HTTP ${status} ${text}$`));
+    }
+  });
+  it("the detail shows the URL without its query or fragment (a presigned URL's signature)", async () => {
+    const error = await failsWith(download(`${base}/500?X-Amz-Signature=s3cretsig&token=t0ken#part`), 'http', /HTTP 500/);
+    assert.equal(error.detail, `GET ${base}/500: HTTP 500 Internal Server Error`);
+  });
+  it('a refused port and a timeout are told apart by class only, never by address or port', async () => {
+    const closed = await startVideoServer({});
+    await closed.close();
+    const refusedError = await failsWith(download(`${closed.base}/v.mp4`), 'network', /ECONNREFUSED/);
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.resume(); // reads the request and never answers
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/v.mp4`;
+      const timeoutError = await failsWith(download(url, { ...options, timeoutMs: 300 }), 'timeout', /timed out after 0\.3 s/);
+      assert.deepEqual([refusedError.message, timeoutError.message], [PUBLIC.network, PUBLIC.timeout]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
+
 describe('credentials in the URL never reach a message', () => {
   let server: TestVideoServer;
   before(async () => {
@@ -234,7 +323,10 @@ describe('credentials in the URL never reach a message', () => {
   after(() => server.close());
 
   const secretFree = (error: MinerError) => {
-    for (const secret of ['s3cret', 'hunter2', 'alice', 'admin']) assert.ok(!error.message.includes(secret), error.message);
+    for (const secret of ['s3cret', 'hunter2', 'alice', 'admin']) {
+      assert.ok(!error.message.includes(secret), error.message);
+      assert.ok(!error.detail?.includes(secret), error.detail);
+    }
   };
 
   it('a URL with user:password is refused without the secret', async () => {
@@ -254,7 +346,7 @@ describe('credentials in the URL never reach a message', () => {
     await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
     try {
       const start = `http://127.0.0.1:${(redirector.address() as net.AddressInfo).port}/video.mp4`;
-      secretFree(await rejectsWith(download(start, options), 'download-failed', /redirect to a URL with credentials refused/));
+      secretFree(await failsWith(download(start, options), 'policy', /: redirect to a URL with credentials refused$/));
     } finally {
       redirector.closeAllConnections();
       await new Promise((resolve) => redirector.close(resolve));
@@ -267,6 +359,16 @@ describe('address policy at every hop (DOWNLOAD_ALLOW_PRIVATE=false)', () => {
   const refusal = (host: string) =>
     new RegExp(
       `^video_url host ${host.replace(/[.[\]]/g, '\\$&')} resolves to a loopback address, which is refused \\(DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing\\)$`,
+    );
+  /** The log's cause when a host *name* resolved to loopback: the caller hears "network error", as for a name not found. */
+  const nameRefusal = (host: string) =>
+    new RegExp(
+      `: ${reEscape(host)} resolves to a loopback address \\([^)]+\\), which is refused \\(DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing\\)$`,
+    );
+  /** The log's cause when a redirect named a loopback literal: the caller hears "refused by policy". */
+  const redirectRefusal = (host: string) =>
+    new RegExp(
+      `: redirect to host ${reEscape(host)} resolves to a loopback address, which is refused \\(DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing\\)$`,
     );
   /** A loopback server that counts the connections made to it. */
   async function countingServer(host: string, handler?: http.RequestListener) {
@@ -284,7 +386,7 @@ describe('address policy at every hop (DOWNLOAD_ALLOW_PRIVATE=false)', () => {
     { url: `http://127.0.0.1:${v4.port}/v.mp4`, host: '127.0.0.1' },
     { url: `http://127.1:${v4.port}/v.mp4`, host: '127.0.0.1' },
     { url: `http://0x7f000001:${v4.port}/v.mp4`, host: '127.0.0.1' },
-    { url: `http://localhost:${v4.port}/v.mp4`, host: 'localhost' },
+    { url: `http://localhost:${v4.port}/v.mp4`, host: 'localhost', name: true },
     { url: `http://[::1]:${v6.port}/v.mp4`, host: '::1' },
     { url: `http://[::ffff:127.0.0.1]:${v4.port}/v.mp4`, host: '::ffff:7f00:1' },
   ];
@@ -303,17 +405,27 @@ describe('address policy at every hop (DOWNLOAD_ALLOW_PRIVATE=false)', () => {
     }
   });
 
-  it('refuses every loopback spelling as invalid input, without connecting', async () => {
-    for (const { url, host } of spellings()) await rejectsWith(download(url, strict), 'invalid-input', refusal(host));
+  it('refuses every loopback literal as invalid input and a name resolving to loopback as a network error, without connecting', async () => {
+    for (const { url, host, name } of spellings()) {
+      if (name) await failsWith(download(url, strict), 'network', nameRefusal(host));
+      else await rejectsWith(download(url, strict), 'invalid-input', refusal(host));
+    }
     await sleep(20);
     assert.equal(v4.connections + v6.connections, 0, 'a refused download reached its server');
   });
-  it('refuses a redirect to each of them at the next hop', async () => {
+  it('refuses a redirect to each of them at the next hop: by policy for a literal, a network error for a name', async () => {
     // The test trusts its own redirector (hop 0); the hop it redirects to is checked as usual.
     const firstHopTrusted: DownloadOptions = { ...options, allowPrivate: (hop) => hop === 0 };
-    for (const { url, host } of spellings()) {
+    for (const { url, host, name } of spellings()) {
       const start = `http://127.0.0.1:${redirector.port}/r?to=${encodeURIComponent(url)}`;
-      await rejectsWith(download(start, firstHopTrusted), 'invalid-input', refusal(host));
+      // Each hop as the log shows it: parsed (127.1 is 127.0.0.1), the query (here the redirect target) removed.
+      const chain = `^GET http://127\\.0\\.0\\.1:${redirector.port}/r -> ${reEscape(new URL(url).href)}:`;
+      const error = await failsWith(
+        download(start, firstHopTrusted),
+        name ? 'network' : 'policy',
+        name ? nameRefusal(host) : redirectRefusal(host),
+      );
+      assert.match(error.detail!, new RegExp(chain), 'the detail names the redirect chain');
     }
     await sleep(20);
     assert.equal(redirector.connections > 0, true, 'the redirector was not reached: the test proves nothing');

@@ -152,8 +152,8 @@ describe('POST /challenge', () => {
   }
 
   const badVideos: [string, string, number, RegExp][] = [
-    ['a 404 video', '/files/missing.mp4', 502, /HTTP 404/],
-    ['a server slower than the download timeout', '/slow', 502, /timed out after 1 s/],
+    ['a 404 video', '/files/missing.mp4', 502, /^could not download the video: HTTP error$/],
+    ['a server slower than the download timeout', '/slow', 502, /^could not download the video: timeout$/],
     ['bytes that are not a video', '/files/junk.mp4', 422, /Video could not be decoded/],
     ['a truncated mp4', '/files/truncated.mp4', 422, /Video could not be decoded/],
   ];
@@ -252,9 +252,11 @@ describe('other routes', () => {
     const json = (await (await fetch(`${miner.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     assert.ok(json.paths['/challenge']);
   });
-  it('GET /health reports model, ffmpeg, providers, queue and security', async () => {
+  it('GET /health from loopback reports model, ffmpeg, providers, queue and security', async () => {
     const json = (await (await fetch(`${miner.url}/health`)).json()) as Record<string, any>;
+    assert.equal(json.ready, true);
     assert.equal(json.model.name, 'default-flash-cut');
+    assert.match(json.model.dir, /models\/default$/);
     assert.deepEqual(json.providers, ['cpu']);
     assert.match(json.ffmpeg.version, /^ffmpeg version/);
     assert.deepEqual(json.queue, { admitted: 0, running: 0, waiting: 0, capacity: 1 });

@@ -11,6 +11,7 @@
  * the extensions the connected runtime declares, and an extension that is neither known to polkadot-js nor
  * overridden here makes the connection fail loudly (signing would otherwise produce garbage the chain rejects).
  */
+import { inspect } from 'node:util';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import type { SubmittableExtrinsic } from '@polkadot/api/types';
 import type { KeyringPair } from '@polkadot/keyring/types';
@@ -20,6 +21,7 @@ import type { ExtDef } from '@polkadot/types/extrinsic/signedExtensions/types';
 import type { DispatchError, EventRecord } from '@polkadot/types/interfaces';
 import { MinerError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
+import { redactUrl, redactUrls } from '../core/redact.ts';
 
 /** Transaction-extension definitions for subtensor's custom extensions (docs/chain.md). */
 export const SUBTENSOR_EXTENSION_OVERRIDES: ExtDef = {
@@ -79,14 +81,14 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error)
 export interface ConnectOptions {
   /** Give up after this long (default 30 s). */
   timeoutMs?: number;
-  /** Name used in messages (an endpoint URL). */
+  /** Name used in messages (an endpoint URL: redacted here, see lib/core/redact.ts). */
   label?: string;
 }
 
 /** Create an ApiPromise over a ready-made provider (tests: `new ChopsticksProvider(chain)`). */
 export async function connectProvider(provider: ProviderInterface, options: ConnectOptions = {}): Promise<ApiPromise> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const label = options.label ?? 'the chain';
+  const label = options.label === undefined ? 'the chain' : redactUrl(options.label);
   let api: ApiPromise | undefined;
   try {
     const creating = ApiPromise.create({
@@ -109,10 +111,27 @@ export async function connectProvider(provider: ProviderInterface, options: Conn
     if (api) await api.disconnect().catch(() => undefined);
     else await provider.disconnect().catch(() => undefined);
     if (error instanceof MinerError) throw error;
-    throw new MinerError(`could not connect to ${label}: ${(error as Error)?.message ?? String(error)}`, {
+    throw new MinerError(`could not connect to ${label}: ${redactUrls((error as Error)?.message ?? String(error))}`, {
       hint: 'check the endpoint (BITTENSOR_SUBTENSOR_ENDPOINT) and that the node is up',
       cause: error,
     });
+  }
+}
+
+let consoleRedacted = false;
+
+/**
+ * @polkadot/rpc-provider logs on its own, through console.error, with the endpoint exactly as given
+ * ("API-WS: disconnected from wss://...?apikey=...: 1006"): from the first connection on, URLs in what this
+ * process writes with console.error / console.warn are redacted (lib/core/redact.ts). Once per process.
+ */
+function redactConsoleUrls(): void {
+  if (consoleRedacted) return;
+  consoleRedacted = true;
+  for (const method of ['error', 'warn'] as const) {
+    const write = console[method].bind(console);
+    console[method] = (...args: unknown[]) =>
+      write(...args.map((arg) => (typeof arg === 'string' ? redactUrls(arg) : arg instanceof Error ? redactUrls(inspect(arg)) : arg)));
   }
 }
 
@@ -123,19 +142,21 @@ export async function connectChain(chain: { endpoint: string; fallbackEndpoint?:
     ...(chain.fallbackEndpoint && chain.fallbackEndpoint !== chain.endpoint ? [chain.fallbackEndpoint] : []),
   ];
   const failures: string[] = [];
+  redactConsoleUrls();
   for (const endpoint of endpoints) {
-    log.info('connecting to subtensor', { endpoint });
+    const shown = redactUrl(endpoint); // a provider's ?apikey= never reaches a log or a message
+    log.info('connecting to subtensor', { endpoint: shown });
     const provider = new WsProvider(endpoint, 1_000, {}, chain.connectTimeoutMs);
     try {
       const api = await connectProvider(provider, { timeoutMs: chain.connectTimeoutMs, label: endpoint });
-      log.info('connected', { endpoint, spec: api.runtimeVersion.specVersion.toNumber() });
+      log.info('connected', { endpoint: shown, spec: api.runtimeVersion.specVersion.toNumber() });
       return api;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = redactUrls(error instanceof Error ? error.message : String(error));
       // an unknown extension is not a connectivity problem: don't paper over it with the fallback
       if (/transaction extension/.test(message)) throw error;
       failures.push(message);
-      log.warn('connection failed', { endpoint, error: message });
+      log.warn('connection failed', { endpoint: shown, error: message });
     }
   }
   throw new MinerError(`cannot reach subtensor: ${failures.join('; ')}`, {

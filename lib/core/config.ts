@@ -67,6 +67,13 @@ export interface MinerConfig {
     connectionsPerAddress: number;
     requestsPerSecond: number;
     requestBurst: number;
+    /** Who sees GET /health's details (server/health.ts); everyone else gets liveness only. */
+    health: {
+      /** HEALTH_TRUST_LOOPBACK: callers from this machine (off behind a reverse proxy on the same host). */
+      trustLoopback: boolean;
+      /** HEALTH_TOKEN: `Authorization: Bearer <token>` sees them from anywhere. */
+      token?: string;
+    };
   };
   video: {
     ffmpegPath?: string;
@@ -257,6 +264,13 @@ export function loadConfig(env: Env = process.env): MinerConfig {
   if (hotkeyAddress && !decodeHotkey(hotkeyAddress.value))
     throw invalid(hotkeyAddress.name, hotkeyAddress.value, "your hotkey's SS58 address, as `btcli wallet list` shows it");
 
+  const healthToken = pick(env, ['HEALTH_TOKEN']);
+  // A header-safe secret long enough not to be guessed; the message never repeats it.
+  if (healthToken && !/^[\x21-\x7e]{16,}$/.test(healthToken.value))
+    throw new MinerError('HEALTH_TOKEN is not valid: expected at least 16 printable ASCII characters without spaces', {
+      hint: 'set HEALTH_TOKEN to a random string, e.g. the output of `openssl rand -hex 16`, or leave it empty',
+    });
+
   const axonIp = pick(env, ['AXON_IP']);
   if (axonIp && !isIPv4(axonIp.value)) throw invalid(axonIp.name, axonIp.value, 'an IPv4 address such as 203.0.113.7');
 
@@ -284,6 +298,7 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       connectionsPerAddress: parseInteger(env, ['MAX_CONNECTIONS_PER_ADDRESS'], 16, 0, 100_000),
       requestsPerSecond: parseNumber(env, ['RATE_LIMIT_PER_S'], 5, 0, 1_000_000),
       requestBurst: parseInteger(env, ['RATE_LIMIT_BURST'], 20, 1, 1_000_000),
+      health: { trustLoopback: parseBool(env, ['HEALTH_TRUST_LOOPBACK'], true), token: healthToken?.value },
     },
     video: {
       ffmpegPath: pick(env, ['FFMPEG_PATH'])?.value,
