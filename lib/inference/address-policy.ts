@@ -24,11 +24,11 @@
  *   - for http: with an IP literal and a servername (a Host header or the `servername` dispatch option),
  *     undici swaps in its own lookup that returns the literal unchecked.
  *
- * Mapping in download.ts: an error with `code === ADDRESS_NOT_ALLOWED` (an AddressNotAllowedError; request()
- * rejects with this very object) becomes
- *   new MinerError(`video_url host ${err.host} resolves to a ${err.reason} address, which is refused
- *     (DOWNLOAD_ALLOW_PRIVATE=true allows it for local testing)`, { kind: 'invalid-input' })
- * and checkHostLiteral() on each hop's URL can refuse a literal before any request is made.
+ * Mapping in download.ts: checkHostLiteral() refuses a literal before any request is made (in the caller's
+ * video_url: a 400 naming the host and reason; in a redirect: "refused by policy"). An error with
+ * `code === ADDRESS_NOT_ALLOWED` (an AddressNotAllowedError; request() rejects with this very object) is a host
+ * name that resolved to a refused address: the caller is told "network error", like a name that does not
+ * resolve (anything more would map the miner's DNS), and err.message goes to the log only.
  */
 import dns from 'node:dns';
 import { isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
