@@ -5,14 +5,22 @@
  * test/support/hub-standin.ts implements its documented contract.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
-import { encodeAddress, mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed } from '@polkadot/util-crypto';
+import {
+  cryptoWaitReady,
+  decodeAddress,
+  encodeAddress,
+  mnemonicGenerate,
+  mnemonicToMiniSecret,
+  sr25519PairFromSeed,
+} from '@polkadot/util-crypto';
 import { execa } from 'execa';
 import { readRevealed } from '../lib/chain/neuron.ts';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
@@ -20,6 +28,7 @@ import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
 import { acquireLock, newOwner, releaseLock } from '../lib/deploy/lock.ts';
 import { readRemoteDigest } from '../lib/deploy/registry.ts';
 import { type DeployState, stateFile } from '../lib/deploy/state.ts';
+import { signRequest } from '../lib/protocol/signature.ts';
 import { freePort } from '../scripts/miner-process.ts';
 import { startMiner } from '../server/app.ts';
 import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support/docker.ts';
@@ -173,7 +182,8 @@ before(async () => {
 });
 
 after(async () => {
-  await dockerd?.docker(['rm', '-f', CONTAINER]).catch(() => undefined);
+  for (const name of [CONTAINER, `${CONTAINER}-verify`, `${CONTAINER}-guide`])
+    await dockerd?.docker(['rm', '-f', name]).catch(() => undefined);
   await stopReveal?.();
   await ws?.close();
   await chain?.close();
@@ -221,7 +231,7 @@ test('just deploy tag=v1.0.0: built, pushed (digest read back), shared, committe
   assert.equal(await runningImage(), imageId);
 });
 
-test('the container: fixed name, restart policy, wallet read-only, only allow-listed variables (no token)', async () => {
+test('the container: fixed name, restart policy, no wallet, only allow-listed variables (no token)', async () => {
   const inspected = JSON.parse(await dockerd.docker(['container', 'inspect', CONTAINER]))[0] as {
     Name: string;
     HostConfig: { RestartPolicy: { Name: string } };
@@ -231,13 +241,12 @@ test('the container: fixed name, restart policy, wallet read-only, only allow-li
   assert.equal(inspected.Name, `/${CONTAINER}`);
   assert.equal(inspected.HostConfig.RestartPolicy.Name, 'unless-stopped');
   assert.equal(inspected.Config.StopTimeout, 30); // docker stop lets a running challenge drain to its deadline
-  assert.deepEqual(
-    inspected.Mounts.map((m) => [m.Destination, m.RW]),
-    [['/wallets', false]],
-  );
+  assert.deepEqual(inspected.Mounts, []);
   const env = inspected.Config.Env.join('\n');
   assert.doesNotMatch(env, /DOCKERHUB|REGISTRY_TOKEN|dckr_pat/);
-  assert.match(env, /^BITTENSOR_WALLET_PATH=\/wallets$/m);
+  assert.doesNotMatch(env, /BITTENSOR_WALLET_PATH/);
+  // VERIFY_ENABLED=false here: the server has no use for the hotkey's address, so it is not passed.
+  assert.doesNotMatch(env, /MINER_HOTKEY_SS58/);
   assert.match(env, new RegExp(`^MINER_PORT=${minerPort}$`, 'm'));
 });
 
@@ -401,4 +410,133 @@ test('a start that fails shows the log, removes the container and restarts the p
   assert.equal(await runningImage(), previous);
   assert.equal((await challengeContainer()).status, 200);
   assert.ok(existsSync(stateFile(path.join(work, 'state'), repo(), 'broken')));
+});
+
+/** The secret values of one of this test's hotkey files: what must never reach a container. */
+function hotkeySecrets(name: string): string[] {
+  const file = JSON.parse(readFileSync(path.join(work, 'wallets', 'cold', 'hotkeys', name), 'utf8')) as Record<string, string>;
+  return [file.secretPhrase, file.secretSeed.replace(/^0x/, '')];
+}
+
+/** A container's whole filesystem (docker export): every path in it, and which needles occur in any file. */
+async function containerFilesystem(container: string, needles: string[]): Promise<{ paths: string[]; found: Set<string> }> {
+  const tarball = path.join(work, `${container}.tar`);
+  await dockerd.docker(['export', '-o', tarball, container]);
+  try {
+    const paths = (await execa('tar', ['-tf', tarball])).stdout.split('\n');
+    const found = new Set<string>();
+    const overlap = Math.max(...needles.map((needle) => Buffer.byteLength(needle))) - 1;
+    let tail = Buffer.alloc(0);
+    for await (const chunk of createReadStream(tarball)) {
+      const window = Buffer.concat([tail, chunk as Buffer]);
+      for (const needle of needles) if (window.includes(needle)) found.add(needle);
+      tail = window.subarray(Math.max(0, window.length - overlap));
+    }
+    return { paths, found };
+  } finally {
+    await rm(tarball, { force: true });
+  }
+}
+
+async function waitForDocs(port: number, container: string): Promise<void> {
+  for (let attempt = 0; attempt < 180; attempt++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/docs`, { signal: AbortSignal.timeout(2000) }).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  assert.fail(`${container} did not answer /docs:\n${await dockerd.logs(container)}`);
+}
+
+/** A challenge signed like a fiber validator (//Alice, allowed by BLACKLIST_ENABLED=false) for the named miner hotkey. */
+async function fiberChallenge(port: number, minerHotkey: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  await cryptoWaitReady();
+  const validator = new Keyring({ type: 'sr25519', ss58Format: 42 }).addFromUri('//Alice');
+  const body = JSON.stringify({ challenge_id: `fiber-${minerHotkey.slice(0, 8)}`, video_url: clipUrl });
+  const response = await fetch(`http://127.0.0.1:${port}/challenge`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signRequest(validator, 'fiber', body, { minerHotkey }) },
+    body,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const OTHER_HOTKEY = '5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty'; // //Bob
+
+test("VERIFY_ENABLED: start gives the container only the hotkey's address (no mount, no secret); fiber requests for it pass, for another hotkey fail", async () => {
+  const name = `${CONTAINER}-verify`;
+  const port = await freePort();
+  const run = await task('start', ['--tag', 'v1.0.0'], { VERIFY_ENABLED: 'true', MINER_CONTAINER: name, MINER_PORT: String(port) });
+  assert.equal(run.code, 0, run.output);
+
+  const inspected = JSON.parse(await dockerd.docker(['container', 'inspect', name]))[0] as {
+    Mounts: unknown[];
+    HostConfig: { Binds: unknown };
+    Config: { Env: string[] };
+  };
+  assert.deepEqual(inspected.Mounts, []);
+  assert.equal(inspected.HostConfig.Binds, null);
+  const env = inspected.Config.Env.join('\n');
+  // Read on this host from the legacy hotkey file (no public file in this wallet), passed as the address alone.
+  assert.match(env, new RegExp(`^MINER_HOTKEY_SS58=${hotkeyAddress}$`, 'm'));
+  assert.doesNotMatch(env, /BITTENSOR_WALLET_PATH/);
+  const secrets = hotkeySecrets('miner');
+  for (const secret of secrets) assert.ok(!env.includes(secret), 'a hotkey secret is in the container environment');
+
+  // The server's own code is found (the scan works); no wallet path and no secret anywhere in the filesystem.
+  const control = 'createGuardFromConfig';
+  const { paths, found } = await containerFilesystem(name, [...secrets, control]);
+  assert.ok(
+    paths.some((entry) => entry.endsWith('server/guard.ts')),
+    'the export lists the server',
+  );
+  assert.deepEqual([...found], [control]);
+  assert.deepEqual(
+    paths.filter((entry) => /(^|\/)(\.bittensor|wallets|hotkeys)(\/|$)/.test(entry)),
+    [],
+  );
+  assert.match(await dockerd.logs(name), /miner hotkey address source=setting/);
+
+  const accepted = await fiberChallenge(port, hotkeyAddress);
+  assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  assert.deepEqual(accepted.body.predictions, expectedPredictions);
+  const refused = await fiberChallenge(port, OTHER_HOTKEY);
+  assert.deepEqual([refused.status, refused.body], [401, { detail: 'Invalid signature' }]);
+  await dockerd.docker(['rm', '-f', name]);
+});
+
+test("the guide's docker run with the wallet mounted read-only still works: the address from {hotkey}pub.txt", async () => {
+  // A wallet as current btcli writes it: the hotkey file (0600, not readable by the image's user) and its public file.
+  const wallets = path.join(work, 'guide-wallets');
+  const hotkeys = path.join(wallets, 'cold', 'hotkeys');
+  mkdirSync(hotkeys, { recursive: true });
+  writeFileSync(path.join(hotkeys, 'miner'), readFileSync(path.join(work, 'wallets', 'cold', 'hotkeys', 'miner')), { mode: 0o600 });
+  const publicKey = u8aToHex(decodeAddress(hotkeyAddress));
+  const pub = { accountId: publicKey, publicKey, privateKey: null, secretPhrase: null, secretSeed: null, ss58Address: hotkeyAddress };
+  writeFileSync(path.join(hotkeys, 'minerpub.txt'), JSON.stringify(pub), { mode: 0o644 });
+
+  const name = `${CONTAINER}-guide`;
+  const port = await freePort();
+  const settings = {
+    BITTENSOR_WALLET_PATH: '/wallets',
+    BITTENSOR_WALLET_COLD: 'cold',
+    BITTENSOR_WALLET_HOT: 'miner',
+    VERIFY_ENABLED: 'true',
+    BLACKLIST_ENABLED: 'false',
+    MINER_PORT: String(port),
+    DOWNLOAD_ALLOW_PRIVATE: 'true',
+  };
+  const envArgs = Object.entries(settings).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+  await dockerd.docker(['run', '-d', '--name', name, '--network', 'host', '-v', `${wallets}:/wallets:ro`, ...envArgs, `${repo()}:v1.0.0`]);
+  await waitForDocs(port, name);
+  const logs = await dockerd.logs(name);
+  assert.match(logs, /miner hotkey address source="public file" file=\/wallets\/cold\/hotkeys\/minerpub\.txt/);
+  // The hotkey file beside it is root's 0600 file and the image runs as uid 1000: out of the server's reach.
+  assert.doesNotMatch(logs, /the hotkey file with its secret is readable/);
+
+  assert.equal((await fiberChallenge(port, hotkeyAddress)).status, 200);
+  assert.deepEqual(await fiberChallenge(port, OTHER_HOTKEY), { status: 401, body: { detail: 'Invalid signature' } });
+  await dockerd.docker(['rm', '-f', name]);
 });
