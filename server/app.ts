@@ -6,21 +6,27 @@ import type { AddressInfo } from 'node:net';
 import type { MinerConfig } from '../lib/core/config.ts';
 import { log } from '../lib/core/log.ts';
 import { glibcVersion, hugePagesStatus, releaseStartupMemory, transparentHugePages } from '../lib/core/memory.ts';
+import { declareHostAddresses } from '../lib/inference/address-policy.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { createHttpServer } from './http.ts';
 import { InferencePool } from './pool.ts';
+import { SharedAnswers } from './replays.ts';
 import { createRoutes } from './routes.ts';
 
 export interface RunningMiner {
   url: string;
   port: number;
   pool: InferencePool;
+  /** Identical challenges' shared runs (server/replays.ts): what was run once and what was shared. */
+  answers: SharedAnswers;
   close(): Promise<void>;
 }
 
 export async function startMiner(config: MinerConfig, guard: RequestGuard = openGuard): Promise<RunningMiner> {
   const startedAt = performance.now();
+  // A video_url naming the miner's own public address (behind NAT: the router's) is refused as same-host.
+  declareHostAddresses([config.axon.ip]);
   releaseStartupMemory(); // before the workers load the model: the process's peak memory is then the model's, not start-up's
   const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
   log.info('ffmpeg', {
@@ -59,6 +65,7 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     warmup_ms: pool.info.warmupMs,
   });
 
+  const answers = new SharedAnswers();
   const handler = createRoutes({
     guard,
     pool,
@@ -67,6 +74,7 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     challengeDeadlineMs: config.server.challengeDeadlineMs,
     allowPrivateAddresses: config.video.allowPrivateAddresses,
     health: config.server.health,
+    answers,
   });
   // The validator's whole budget is 30 s: a client slower than HEADERS_TIMEOUT_S / REQUEST_TIMEOUT_S gets a 408.
   const front = createHttpServer(handler, {
@@ -93,6 +101,7 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     url: `http://${host}:${port}`,
     port,
     pool,
+    answers,
     async close() {
       // Idle and half-received connections go at once; a running challenge answers by its deadline (counted
       // from receipt, partial predictions past it), so that plus a little for the reply bounds the wait.

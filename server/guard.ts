@@ -20,6 +20,7 @@ import type { MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { clip, type LogLevel, log, RepeatSummary } from '../lib/core/log.ts';
 import {
+  type BodyDigests,
   type BodyHashes,
   bodyDigests,
   decodeHotkey,
@@ -36,6 +37,8 @@ import type { StakeSource } from './stake.ts';
 export interface GuardRequest {
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** The body's digests (lazy), when the caller needs one too (the replay key): each hash still runs once. */
+  digests?: BodyDigests;
 }
 
 export interface RequestGuard {
@@ -156,7 +159,7 @@ export function createGuard(options: GuardOptions): RequestGuard {
     return options.minerHotkey;
   }
 
-  function signatureGate(headers: IncomingHttpHeaders, body: Buffer): void {
+  function signatureGate(headers: IncomingHttpHeaders, body: Buffer, given: BodyDigests | undefined): void {
     const hotkey = requireHeader(headers, HEADER.validatorHotkey);
     const nonce = requireHeader(headers, HEADER.nonce);
     const signatureHex = requireHeader(headers, HEADER.signature);
@@ -170,7 +173,7 @@ export function createGuard(options: GuardOptions): RequestGuard {
     if (verdict !== 'ok') reject(401, 'Invalid nonce', `nonce ${verdict}`, { hotkey, nonce });
 
     // Hashed here, once: only now can the body's hash matter.
-    const digests = bodyDigests(body, options.bodyHashes);
+    const digests = given ?? bodyDigests(body, options.bodyHashes);
     const scheme = verifyRequestSignature({ nonce, digests, signature, signerPublicKey: signer, minerHotkey: fiberHotkey(headers) });
     if (!scheme) reject(401, 'Invalid signature', 'does not verify', { hotkey });
 
@@ -180,9 +183,9 @@ export function createGuard(options: GuardOptions): RequestGuard {
   }
 
   return {
-    async check({ headers, body }) {
+    async check({ headers, body, digests }) {
       if (blacklistEnabled) stakeGate(headers);
-      if (verifyEnabled) signatureGate(headers, body);
+      if (verifyEnabled) signatureGate(headers, body, digests);
     },
     health() {
       return {

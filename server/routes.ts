@@ -8,11 +8,13 @@
 import { log } from '../lib/core/log.ts';
 import { checkVideoUrl } from '../lib/inference/download.ts';
 import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
+import { bodyDigests } from '../lib/protocol/signature.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
 import { type HealthAccess, showsHealthDetails } from './health.ts';
-import { type Handler, type HandlerRequest, HttpError, type Reply } from './http.ts';
+import { errorReply, type Handler, type HandlerRequest, HttpError, type Reply } from './http.ts';
 import type { InferencePool } from './pool.ts';
+import { answerKey, type Computed, mayKeep, type SharedAnswers } from './replays.ts';
 
 export interface ChallengeRequest {
   challenge_id: string;
@@ -49,6 +51,8 @@ export interface RouteDeps {
   challengeDeadlineMs: number;
   /** DOWNLOAD_ALLOW_PRIVATE: literal private addresses in video_url are refused before admission unless set. */
   allowPrivateAddresses: boolean;
+  /** Identical challenges share one run (server/replays.ts). */
+  answers: SharedAnswers;
   /** Who sees /health's details (HEALTH_TRUST_LOOPBACK, HEALTH_TOKEN). */
   health: HealthAccess;
 }
@@ -56,28 +60,46 @@ export interface RouteDeps {
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
 async function challenge(request: HandlerRequest, deps: RouteDeps): Promise<Reply> {
-  await deps.guard.check({ headers: request.headers, body: request.body });
+  const digests = bodyDigests(request.body); // hashed when first asked for, by the guard or the replay key
+  await deps.guard.check({ headers: request.headers, body: request.body, digests });
   const { challenge_id, video_url } = parseChallenge(request.body);
   checkVideoUrl(video_url, deps.allowPrivateAddresses); // a URL that can never be fetched takes no place
-  const { predictions, stats, cut } = await deps.pool.submit({
-    videoUrl: video_url,
-    deadlineAt: request.receivedAt + deps.challengeDeadlineMs,
-  });
-  const processingTime = (performance.now() - request.receivedAt) / 1000;
-  const fields = {
-    challenge_id,
-    predictions: predictions.length,
-    bytes: stats.bytes,
-    frames_decoded: stats.framesDecoded,
-    frames_inferred: stats.framesInferred,
-    windows: stats.windows,
-    decoded_from: stats.decodedFrom,
-    infer_s: seconds(stats.inferMs),
-    total_s: seconds(processingTime * 1000),
-  };
-  if (cut) log.warn('challenge answered with part of the video', { ...fields, stage: cut.stage, reason: cut.reason });
-  else log.info('challenge answered', fields);
-  return { status: 200, body: { challenge_id, predictions, processing_time: processingTime } };
+  // The same body (a replay, signed afresh or forwarded by another miner) runs once: server/replays.ts.
+  const { reply, source } = await deps.answers.answer(answerKey(digests), () => run(request, deps, challenge_id, video_url));
+  if (source !== 'run')
+    log.info('challenge answered with the answer of an identical one', { challenge_id, status: reply.status, from: source });
+  return reply;
+}
+
+/** Admission and the work, as a reply (a failure too: logged once here, then shared with identical bodies). */
+async function run(request: HandlerRequest, deps: RouteDeps, challenge_id: string, video_url: string): Promise<Computed> {
+  try {
+    const { predictions, stats, cut } = await deps.pool.submit({
+      videoUrl: video_url,
+      deadlineAt: request.receivedAt + deps.challengeDeadlineMs,
+    });
+    const processingTime = (performance.now() - request.receivedAt) / 1000;
+    const fields = {
+      challenge_id,
+      predictions: predictions.length,
+      bytes: stats.bytes,
+      frames_decoded: stats.framesDecoded,
+      frames_inferred: stats.framesInferred,
+      windows: stats.windows,
+      decoded_from: stats.decodedFrom,
+      infer_s: seconds(stats.inferMs),
+      total_s: seconds(processingTime * 1000),
+    };
+    if (cut) log.warn('challenge answered with part of the video', { ...fields, stage: cut.stage, reason: cut.reason });
+    else log.info('challenge answered', fields);
+    return {
+      reply: { status: 200, body: { challenge_id, predictions, processing_time: processingTime } },
+      keep: mayKeep(200, cut !== undefined),
+    };
+  } catch (error) {
+    const reply = errorReply(error);
+    return { reply, keep: mayKeep(reply.status, false) };
+  }
 }
 
 function health(request: HandlerRequest, deps: RouteDeps): Reply {

@@ -50,9 +50,16 @@ function post(body: string | object, headers: Record<string, string> = {}) {
   });
 }
 
-async function challenge(videoPath: string, extra: object = {}): Promise<{ status: number; json: ChallengeReply; headers: Headers }> {
-  const response = await post({ challenge_id: 'c1', video_url: `${videos.base}${videoPath}`, ...extra });
-  return { status: response.status, json: (await response.json()) as ChallengeReply, headers: response.headers };
+let sequence = 0;
+
+/** Each call is a new challenge_id: identical bodies within 120 s would share one run (server/replays.ts). */
+async function challenge(
+  videoPath: string,
+  extra: object = {},
+): Promise<{ id: string; status: number; json: ChallengeReply; headers: Headers }> {
+  const id = `c${++sequence}`;
+  const response = await post({ challenge_id: id, video_url: `${videos.base}${videoPath}`, ...extra });
+  return { id, status: response.status, json: (await response.json()) as ChallengeReply, headers: response.headers };
 }
 
 async function assertHealthy(): Promise<void> {
@@ -92,9 +99,9 @@ after(async () => {
 
 describe('POST /challenge', () => {
   it('finds the marks of a 30 fps clip at their 25 fps frame indices', async () => {
-    const { status, json } = await challenge('/files/marked30.mp4');
+    const { id, status, json } = await challenge('/files/marked30.mp4');
     assert.equal(status, 200);
-    assert.equal(json.challenge_id, 'c1');
+    assert.equal(json.challenge_id, id);
     assert.deepEqual(
       json.predictions!.map((p) => [p.frame, p.action]),
       [
@@ -218,7 +225,7 @@ describe('failures inside the server', () => {
 
   it('a worker that dies mid-challenge: that challenge gets a JSON 500, a new worker replaces it, the next one is 200', async () => {
     miner.pool.crashNextJobForTesting();
-    const crashed = await post({ challenge_id: 'c1', video_url: `${videos.base}/files/plain25.mp4` });
+    const crashed = await post({ challenge_id: 'crashed', video_url: `${videos.base}/files/plain25.mp4` });
     const text = await crashed.text();
     assert.equal(crashed.status, 500);
     assert.match(crashed.headers.get('content-type')!, /^application\/json/);
