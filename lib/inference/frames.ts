@@ -4,11 +4,26 @@
  * consumer (the model) works on an earlier window, so decode and inference overlap; at most `windowsAhead`
  * finished windows wait for the consumer, and then ffmpeg is held back by the full pipe (bounded memory).
  */
+import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
 import { drainedOrClosed } from '../core/streams.ts';
 import { openFrameChannel } from './frame-channel.ts';
+import {
+  boundedCommand,
+  DECODE_FAILURE,
+  decodeFailureMessage,
+  ffmpegEnvironment,
+  inputKind,
+  type MemoryBound,
+  memoryBound,
+  policyInputOptions,
+  refusedContainerMessage,
+  SNIFF_BYTES,
+  sniffContainer,
+} from './media-policy.ts';
 
 export interface DecodeSpec {
   /** Frames per second the model samples at; frame k is at k / fps seconds. */
@@ -49,8 +64,6 @@ export interface DecodeOptions {
   buffers?: WindowBuffers;
   /** Stops decoding: ffmpeg is killed and reaped, and the windows() iterator throws `signal.reason`. */
   signal?: AbortSignal;
-  /** ffmpeg options for the input (before `-i`), e.g. the demuxer for a loopback URL. */
-  inputOptions?: readonly string[];
   /** Read the frames from a pipe, as where no socket can be made (frame-channel.ts); tests run both. */
   framesThroughPipe?: boolean;
 }
@@ -93,19 +106,28 @@ export class WindowBuffers {
 
 /** How long ffmpeg gets to exit after SIGTERM (decode stopped early) before it is SIGKILLed. */
 const KILL_GRACE_MS = 2000;
-/** ffmpeg's stderr kept for the error message: its tail, where the cause is. */
+/** ffmpeg's stderr kept for the log: its tail, where the cause is. */
 const STDERR_TAIL = 8192;
+
+/** The memory bound every decode runs under, found once (media-policy.ts). */
+let bound: MemoryBound | undefined;
+export function decodeMemoryBound(): MemoryBound {
+  bound ??= memoryBound();
+  return bound;
+}
 
 export function frameBytes(spec: Pick<DecodeSpec, 'width' | 'height' | 'colour'>): number {
   return spec.width * spec.height * (spec.colour === 'rgb' ? 3 : 1);
 }
 
-/** The ffmpeg argv that turns a file (or 'pipe:0') into raw frames on stdout (or into nothing, for the decode-only floor). */
+/**
+ * The ffmpeg argv that turns a file, 'pipe:0' or the loopback range URL into raw frames on stdout (or into
+ * nothing, for the decode-only floor), under the media policy (format, protocols, bounds: media-policy.ts).
+ */
 export function ffmpegDecodeArgs(
   input: string,
   spec: Pick<DecodeSpec, 'fps' | 'width' | 'height' | 'colour' | 'resize' | 'maxSeconds'>,
   output: 'pipe' | 'null' = 'pipe',
-  inputOptions: readonly string[] = [],
 ): string[] {
   // setpts makes frame 0 the first decoded frame; the fps filter (not -r) resamples without extra frames.
   const filter = `setpts=PTS-STARTPTS,fps=${spec.fps},scale=${spec.width}:${spec.height}:flags=${spec.resize}`;
@@ -114,7 +136,7 @@ export function ffmpegDecodeArgs(
     '-hide_banner',
     '-loglevel',
     'error',
-    ...inputOptions,
+    ...policyInputOptions(input),
     '-i',
     input,
     '-an',
@@ -157,13 +179,26 @@ async function feed(source: AsyncIterable<Uint8Array>, stdin: Writable): Promise
 }
 
 /**
- * Turns ffmpeg's stderr into a client-facing cause: the file is not a (complete) video. ffmpeg names the
- * input file in its messages; that is the server's temp path, so it is replaced by "the video".
+ * A failed decode as the caller sees it: one of the fixed messages (DECODE_FAILURE). ffmpeg's stderr holds heap
+ * addresses, the server's temp paths and caller-chosen names: it goes to the log only.
  */
-function decodeError(stderr: string, input: string, exit: string): MinerError {
-  const line = stderr.trim().split('\n').filter(Boolean).pop() ?? `ffmpeg ${exit}`;
-  const cause = line.replaceAll(input, 'the video').slice(0, 300); // also 'pipe:0' when streamed
-  return new MinerError(`Video could not be decoded: ${cause}`, { kind: 'undecodable-video' });
+function decodeError(stderr: string, input: string, exit: string, killedBy?: string): MinerError {
+  log.warn('ffmpeg could not decode the video', { input: inputKind(input), exit, stderr: stderr.trim().slice(-1000) });
+  return new MinerError(decodeFailureMessage(stderr, killedBy), { kind: 'undecodable-video' });
+}
+
+/** A local file's container, checked before ffmpeg opens it: anything but MP4/MOV is refused by name. */
+async function checkFileContainer(file: string): Promise<void> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return; // ffmpeg reports a missing file the usual way
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0);
+    const verdict = sniffContainer(head.subarray(0, bytesRead));
+    if (!verdict.accepted) throw new MinerError(refusedContainerMessage(verdict.name), { kind: 'undecodable-video' });
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -210,6 +245,7 @@ export class ClipDecoder {
     const stop = new AbortController();
     const signal = this.options.signal ? AbortSignal.any([stop.signal, this.options.signal]) : stop.signal;
     signal.throwIfAborted();
+    if (inputKind(this.input) === 'file') await checkFileContainer(this.input);
     // Frames come through a socket read into one reused buffer (frame-channel.ts), else through a pipe.
     const channel = this.options.framesThroughPipe ? undefined : await openFrameChannel();
     if (signal.aborted) {
@@ -220,9 +256,11 @@ export class ClipDecoder {
     signal.addEventListener('abort', onAbort);
     let child: ReturnType<typeof execa>;
     try {
-      child = execa(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec, 'pipe', this.options.inputOptions), {
-        // A URL input is only ever the challenge's own loopback server: never through a proxy from the environment.
-        env: { http_proxy: undefined, HTTP_PROXY: undefined, all_proxy: undefined, ALL_PROXY: undefined },
+      const command = boundedCommand(this.ffmpegPath, ffmpegDecodeArgs(this.input, this.spec, 'pipe'), decodeMemoryBound());
+      child = execa(command.file, command.args, {
+        // Built, not inherited: no proxy, no token, nothing of the miner's (media-policy.ts).
+        env: ffmpegEnvironment(),
+        extendEnv: false,
         stdin: this.options.stdin ? 'pipe' : 'ignore',
         stdout: channel?.childEnd ?? 'pipe',
         stderr: 'pipe',
@@ -373,12 +411,16 @@ export class ClipDecoder {
     }
     const result = await child;
     if (signal.aborted) return;
-    if (result.signal) throw decodeError(stderr(), this.input, `was killed by ${result.signal}`);
+    if (result.signal) throw decodeError(stderr(), this.input, `was killed by ${result.signal}`, result.signal);
     if (result.exitCode === undefined) {
       // ffmpeg did not run at all (missing binary, no permission): an internal fault, not the video's.
       throw new MinerError(`ffmpeg could not be run: ${result.originalMessage ?? result.shortMessage ?? 'no exit code'}`, {
         cause: result.cause,
       });
+    }
+    // prlimit's own failure to start ffmpeg (126: not executable, 127: not found): an internal fault too.
+    if (decodeMemoryBound().method === 'prlimit' && (result.exitCode === 126 || result.exitCode === 127)) {
+      throw new MinerError(`ffmpeg could not be run under prlimit: ${stderr().trim().slice(-300)}`);
     }
     if (result.exitCode !== 0) throw decodeError(stderr(), this.input, `exited with code ${result.exitCode}`);
     const validFrames = Math.floor(filled / size);
@@ -386,7 +428,7 @@ export class ClipDecoder {
       for (let f = validFrames; f < clipFrames; f++) window.copyWithin(f * size, (validFrames - 1) * size, validFrames * size);
       this.push({ startFrame, frames: window, validFrames });
     } else if (queuedEnd === 0) {
-      throw new MinerError('Video could not be decoded: no video frames found', { kind: 'undecodable-video' });
+      throw new MinerError(DECODE_FAILURE.noFrames, { kind: 'undecodable-video' });
     }
   }
 }

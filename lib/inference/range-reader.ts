@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { log } from '../core/log.ts';
 import { drainedOrClosed } from '../core/streams.ts';
 import type { GrowingFile } from './growing-file.ts';
 
@@ -143,12 +144,18 @@ export interface LoopbackServer {
   url: string;
   /** Requests answered so far (ffmpeg's seeks are new requests). */
   readonly requests: number;
-  /** Stops listening and destroys every connection; resolves once the server is closed. */
+  /** The node:http server itself (tests raise an error on it). */
+  readonly server: http.Server;
+  /** Stops listening and destroys every connection; resolves once the server is closed (again: at once). */
   close(): Promise<void>;
 }
 
-/** Serves `split` on 127.0.0.1 with single Range requests (`bytes=a-b`, `bytes=a-`), for ffmpeg only. */
-export async function serveLoopback(split: SplitFile): Promise<LoopbackServer> {
+/**
+ * Serves `split` on 127.0.0.1 with single Range requests (`bytes=a-b`, `bytes=a-`), for ffmpeg only. An error
+ * on the server after it listens (a failed accept: out of file descriptors) would be an uncaught 'error' event
+ * and take the whole miner down: it is logged, the server is closed and `onError` fails that one challenge.
+ */
+export async function serveLoopback(split: SplitFile, onError: (error: Error) => void): Promise<LoopbackServer> {
   const route = `/${randomBytes(12).toString('hex')}`;
   const sockets = new Set<Socket>();
   let requests = 0;
@@ -184,10 +191,27 @@ export async function serveLoopback(split: SplitFile): Promise<LoopbackServer> {
     socket.on('close', () => sockets.delete(socket));
   });
   server.on('clientError', (_error, socket) => socket.destroy());
+  let listening = false;
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+    return closed;
+  };
+  server.on('error', (error: Error) => {
+    if (!listening) return; // listen() failing is the caller's error (below)
+    log.warn('the local range server failed', { error: error.message });
+    void close();
+    onError(error);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       server.off('error', reject);
+      listening = true;
       resolve();
     });
   });
@@ -197,11 +221,8 @@ export async function serveLoopback(split: SplitFile): Promise<LoopbackServer> {
     get requests() {
       return requests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
+    server,
+    close,
   };
 }
 

@@ -15,6 +15,7 @@ import { MinerError } from '../core/errors.ts';
 import { type DownloadOptions, fetchVideo, fetchVideoRange, type VideoResponseInfo } from './download.ts';
 import { ClipDecoder, type ClipWindow, type DecodeSpec, type WindowBuffers } from './frames.ts';
 import { GrowingFile } from './growing-file.ts';
+import { refusedContainerMessage, SNIFF_BYTES, sniffContainer } from './media-policy.ts';
 import { type LoopbackServer, mp4Layout, PROBE_LIMIT, SplitFile, serveLoopback } from './range-reader.ts';
 
 export interface VideoSourceOptions {
@@ -51,6 +52,8 @@ export class VideoSource {
   decodedFrom: DecodedFrom = 'stream';
   /** The loopback URL ffmpeg read (range decode only), for tests. */
   localUrl: string | undefined;
+  /** Aborted when the loopback range server fails: stops that decode with the server's error. */
+  private readonly serverFailed = new AbortController();
 
   constructor(url: string, options: VideoSourceOptions) {
     this.url = url;
@@ -135,6 +138,13 @@ export class VideoSource {
       signal.throwIfAborted();
       const early = downloadFailure();
       if (early) throw early.error;
+      // The container is named before ffmpeg starts: anything but MP4/MOV is refused, nothing decoded or opened.
+      await file.reach(SNIFF_BYTES - 1);
+      signal.throwIfAborted();
+      const unfinished = downloadFailure();
+      if (unfinished && file.bytes < SNIFF_BYTES) throw unfinished.error;
+      const verdict = sniffContainer(await file.readAt(0, SNIFF_BYTES));
+      if (!verdict.accepted) throw new MinerError(refusedContainerMessage(verdict.name), { kind: 'undecodable-video' });
 
       const split = await this.tryRange(file, info, () => queued);
       if (split) {
@@ -166,11 +176,13 @@ export class VideoSource {
       }
       signal.throwIfAborted();
       if (this.split) {
-        server = await serveLoopback(this.split);
+        server = await serveLoopback(this.split, (error) => {
+          // The range server failed (it is closed already): this challenge fails, the miner goes on.
+          this.serverFailed.abort(new MinerError(`the local range server failed: ${error.message}`));
+        });
         this.localUrl = server.url;
         this.decodedFrom = 'range';
-        // The demuxer is fixed (the top-level boxes were read): no probing into another format that opens URLs.
-        yield* this.decodeFallingBack(this.decodeWith(server.url, undefined, ['-f', 'mov']), file, download, downloadFailure);
+        yield* this.decodeFallingBack(this.decodeWith(server.url), file, download, downloadFailure);
       } else {
         yield* this.decodeFallingBack(this.decodeWith('pipe:0', file.read()), file, download, downloadFailure);
       }
@@ -273,9 +285,10 @@ export class VideoSource {
     return { confirmed, done };
   }
 
-  private decodeWith(input: string, stdin?: AsyncIterable<Uint8Array>, inputOptions?: readonly string[]): ClipDecoder {
-    const { ffmpegPath, spec, windowsAhead, buffers, signal } = this.options;
-    this.decoder = new ClipDecoder(input, ffmpegPath, spec, { stdin, windowsAhead, buffers, signal, inputOptions });
+  private decodeWith(input: string, stdin?: AsyncIterable<Uint8Array>): ClipDecoder {
+    const { ffmpegPath, spec, windowsAhead, buffers } = this.options;
+    const signal = AbortSignal.any([this.options.signal, this.serverFailed.signal]);
+    this.decoder = new ClipDecoder(input, ffmpegPath, spec, { stdin, windowsAhead, buffers, signal });
     return this.decoder;
   }
 }
