@@ -118,6 +118,7 @@ function health(request: HandlerRequest, deps: RouteDeps): Reply {
       providers: info.providers,
       ffmpeg: { path: deps.ffmpeg.path, source: deps.ffmpeg.source, version: deps.ffmpeg.version },
       queue: deps.pool.depth,
+      shared: deps.answers.health(), // identical challenges answered from one run (server/replays.ts)
       security: deps.guard.health(),
     },
   };

@@ -164,4 +164,7 @@ test(`${REPLAYS} replays of a running challenge share its one run, and a differe
   assert.equal(health.shared_running - start.shared_running, REPLAYS);
   assert.equal(health.shared_kept - start.shared_kept, 1);
   assert.equal(miner.pool.depth.admitted, 0, 'no admission leaked');
+  // The same counts in /health's details (this test calls from loopback, which sees them).
+  const details = (await (await fetch(`${miner.url}/health`)).json()) as { shared?: unknown };
+  assert.deepEqual(details.shared, health);
 });
