@@ -8,6 +8,8 @@ import { log } from '../lib/core/log.ts';
 import { glibcVersion, hugePagesStatus, releaseStartupMemory, transparentHugePages } from '../lib/core/memory.ts';
 import { declareHostAddresses } from '../lib/inference/address-policy.ts';
 import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
+import { decodeMemoryBound } from '../lib/inference/frames.ts';
+import { MAX_PIXELS } from '../lib/inference/media-policy.ts';
 import { openGuard, type RequestGuard } from './guard.ts';
 import { createHttpServer } from './http.ts';
 import { InferencePool } from './pool.ts';
@@ -41,6 +43,15 @@ export async function startMiner(config: MinerConfig, guard: RequestGuard = open
     log.warn('ffmpeg is the bundled 2018 build, without years of security fixes', {
       path: ffmpeg.path,
       hint: 'install ffmpeg 5.1 or newer (apt-get install ffmpeg) or set FFMPEG_PATH, then restart',
+    });
+  }
+  const bound = decodeMemoryBound();
+  if (bound.method === 'prlimit')
+    log.info('ffmpeg limits', { address_space_mb: bound.bytes / 1024 ** 2, max_pixels: MAX_PIXELS, via: bound.prlimit });
+  else {
+    log.warn('ffmpeg runs without an address-space limit (no prlimit on this host)', {
+      max_pixels: MAX_PIXELS,
+      hint: 'install util-linux (apt-get install util-linux), which provides prlimit, then restart',
     });
   }
   if (process.platform === 'linux') log.info('memory', hugePagesStatus(process.env.GLIBC_TUNABLES, transparentHugePages(), glibcVersion()));
