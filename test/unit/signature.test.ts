@@ -15,6 +15,7 @@ import {
   makeNonce,
   parseSignatureHex,
   readHeader,
+  SR25519_VERIFY,
   sameHotkey,
   schemeOfNonce,
   sha256Hex,
@@ -79,6 +80,30 @@ test('hotkeyToHex: the one SS58-or-hex -> lookup key helper (stake snapshots, th
   for (const junk of [hex.slice(2), `${hex}00`, hex.slice(0, -2), `${alice.address.slice(0, -1)}x`, '', 'not an address']) {
     assert.equal(hotkeyToHex(junk), undefined, junk);
   }
+});
+
+test('SR25519_VERIFY (WebAssembly) gives the verdicts of the JS sr25519Verify', () => {
+  const message = new TextEncoder().encode(centralMessage('1', body));
+  const good = alice.sign(message);
+  const flipped = Uint8Array.from(good);
+  flipped[10] ^= 1;
+  const cases: Array<[Uint8Array, Uint8Array, Uint8Array]> = [
+    [message, good, alice.publicKey],
+    [message, good, bob.publicKey],
+    [message, bob.sign(message), alice.publicKey],
+    [message, flipped, alice.publicKey],
+    [new TextEncoder().encode('other'), good, alice.publicKey],
+  ];
+  const verdicts = (verify: (m: Uint8Array, s: Uint8Array, k: Uint8Array) => boolean) =>
+    cases.map(([m, s, k]) => {
+      try {
+        return verify(m, s, k);
+      } catch {
+        return false;
+      }
+    });
+  assert.deepEqual(verdicts(SR25519_VERIFY), [true, false, false, false, false]);
+  assert.deepEqual(verdicts(SR25519_VERIFY), verdicts(sr25519Verify));
 });
 
 test('sr25519: plain and <Bytes>-wrapped messages verify, others do not', () => {
