@@ -5,7 +5,7 @@
  * (503 at once when full) -> download, decoded as it arrives, and inference on the slot (502/422/500) -> reply;
  * from receipt, CHALLENGE_DEADLINE_S ends the work and the reply holds what was done.
  */
-import { log } from '../lib/core/log.ts';
+import { clip, log } from '../lib/core/log.ts';
 import { checkVideoUrl } from '../lib/inference/download.ts';
 import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
 import { bodyDigests } from '../lib/protocol/signature.ts';
@@ -67,7 +67,11 @@ async function challenge(request: HandlerRequest, deps: RouteDeps): Promise<Repl
   // The same body (a replay, signed afresh or forwarded by another miner) runs once: server/replays.ts.
   const { reply, source } = await deps.answers.answer(answerKey(digests), () => run(request, deps, challenge_id, video_url));
   if (source !== 'run')
-    log.info('challenge answered with the answer of an identical one', { challenge_id, status: reply.status, from: source });
+    log.info('challenge answered with the answer of an identical one', {
+      challenge_id: clip(challenge_id),
+      status: reply.status,
+      from: source,
+    });
   return reply;
 }
 
@@ -80,7 +84,7 @@ async function run(request: HandlerRequest, deps: RouteDeps, challenge_id: strin
     });
     const processingTime = (performance.now() - request.receivedAt) / 1000;
     const fields = {
-      challenge_id,
+      challenge_id: clip(challenge_id), // the caller's string: cut short in the log
       predictions: predictions.length,
       bytes: stats.bytes,
       frames_decoded: stats.framesDecoded,

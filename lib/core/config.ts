@@ -297,7 +297,7 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       // The validator sends a handful of challenges a minute, one connection each; monitoring a probe every few seconds.
       connectionsPerAddress: parseInteger(env, ['MAX_CONNECTIONS_PER_ADDRESS'], 16, 0, 100_000),
       requestsPerSecond: parseNumber(env, ['RATE_LIMIT_PER_S'], 5, 0, 1_000_000),
-      requestBurst: parseInteger(env, ['RATE_LIMIT_BURST'], 20, 1, 1_000_000),
+      requestBurst: parseInteger(env, ['RATE_LIMIT_BURST'], 10, 1, 1_000_000),
       health: { trustLoopback: parseBool(env, ['HEALTH_TRUST_LOOPBACK'], true), token: healthToken?.value },
     },
     video: {

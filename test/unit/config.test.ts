@@ -108,9 +108,9 @@ test('the task helper applies LOG_LEVEL from the task environment; --verbose mea
   assert.equal(await task(['--json'], deps({})), 2, 'a task that does not report has no --json');
 });
 
-test('request limits: an 8 KiB body, 16 connections and 5 requests a second (20 at once) per address by default; 0 is off', () => {
+test('request limits: an 8 KiB body, 16 connections and 5 requests a second (10 at once) per address by default; 0 is off', () => {
   const { server } = loadConfig({});
-  assert.deepEqual([server.bodyMaxBytes, server.connectionsPerAddress, server.requestsPerSecond, server.requestBurst], [8192, 16, 5, 20]);
+  assert.deepEqual([server.bodyMaxBytes, server.connectionsPerAddress, server.requestsPerSecond, server.requestBurst], [8192, 16, 5, 10]);
   const custom = loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: '0', RATE_LIMIT_PER_S: '0.5', RATE_LIMIT_BURST: '3' }).server;
   assert.deepEqual([custom.connectionsPerAddress, custom.requestsPerSecond, custom.requestBurst], [0, 0.5, 3]);
   assertInvalid(() => loadConfig({ RATE_LIMIT_PER_S: '-1' }), 'RATE_LIMIT_PER_S', '-1', /a number from 0/);
