@@ -24,8 +24,14 @@
  *   /health           p50/p99 latency, probed every 20 ms while a challenge runs
  *   peak RSS          the server process's VmHWM (/proc/<pid>/status; ffmpeg is its own process)
  *   start-up          spawn to the first GET /docs = 200 (Score's spot-check readiness probe)
- * BENCH_RUNS (default 5) repeats decode, inference and challenge, interleaved (medians); the rest run once.
- * The challenge deadline is lifted (CHALLENGE_DEADLINE_S=600 unless set) so the whole clip is measured.
+ *   flood             (the 720p clip, --scenario flood) a genuine signed challenge and /health probes from
+ *                     127.0.0.1, against a server with request verification on and the default per-address
+ *                     limits, while --flood-rps (1000) forged requests a second arrive (bench/flood.ts: 8 KiB
+ *                     bodies, the validator's hotkey claimed, another key's signature, fresh nonces) from
+ *                     127.0.0.2 alone, then spread over 127.0.0.2-127.0.0.9; against the same without them
+ * BENCH_RUNS (default 5) repeats decode, inference and challenge, interleaved (medians), and each flood
+ * variant; the rest run once. The challenge deadline is lifted (CHALLENGE_DEADLINE_S=600 unless set) so the
+ * whole clip is measured.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +42,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
+import { Keyring } from '@polkadot/keyring';
+import type { KeyringPair } from '@polkadot/keyring/types';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
 import { glibcVersion, hugePagesStatus, MALLOC_HUGE_PAGES, transparentHugePages } from '../lib/core/memory.ts';
@@ -47,16 +56,23 @@ import { decodeSpecOf } from '../lib/inference/pipeline.ts';
 import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
 import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
 import { type DecodedFrom, VideoSource } from '../lib/inference/video-source.ts';
+import { signRequest } from '../lib/protocol/signature.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
 import { serveClips } from './clip-server.ts';
+import { type FloodReport, startFlood } from './flood.ts';
 
-const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--faststart] [--json]
-  --model DIR  model folder (model.onnx + model.json), default models/default
-  --mbit N     bandwidth of the paced file server in Mbit/s, default 50
-  --faststart  clips with their mp4 index (moov) at the front, as web servers serve mp4 for streaming
-               (default: at the end, ffmpeg's default: the miner can decode only once the file is complete)
-  --json       print the results as JSON on stdout (progress and server logs go to stderr)
-  BENCH_RUNS   repetitions of decode / inference / challenge (default 5)`;
+const USAGE = `usage: node bench/challenge.bench.ts [--model DIR] [--mbit N] [--faststart] [--scenario S] [--flood-rps N] [--json]
+  --model DIR      model folder (model.onnx + model.json), default models/default
+  --mbit N         bandwidth of the paced file server in Mbit/s, default 50
+  --faststart      clips with their mp4 index (moov) at the front, as web servers serve mp4 for streaming
+                   (default: at the end, ffmpeg's default: the miner can decode only once the file is complete)
+  --scenario S     clips (decode, inference, challenge, paced, /health per clip size), flood (a challenge under
+                   forged requests), or all (default)
+  --flood-rps N    forged requests per second in the flood scenario, default 1000
+  --json           print the results as JSON on stdout (progress and server logs go to stderr)
+  BENCH_RUNS       repetitions of decode / inference / challenge and of each flood variant (default 5)`;
+
+const SCENARIOS = ['clips', 'flood', 'all'] as const;
 
 const CLIPS = [
   { label: '720p', width: 1280, height: 720 },
@@ -221,11 +237,12 @@ interface ChallengeReply {
   predictions: unknown[];
 }
 
-async function postChallenge(minerUrl: string, videoUrl: string, id: string): Promise<ChallengeReply> {
+async function postChallenge(minerUrl: string, videoUrl: string, id: string, signer?: KeyringPair): Promise<ChallengeReply> {
   const body = JSON.stringify({ challenge_id: id, video_url: videoUrl, frames: null });
   const response = await fetch(`${minerUrl}/challenge`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // Signed as Score's central validator signs, when the server verifies.
+    headers: { 'content-type': 'application/json', ...(signer ? signRequest(signer, 'central', body) : {}) },
     body,
     signal: AbortSignal.timeout(CHALLENGE_TIMEOUT_MS),
   });
@@ -311,6 +328,8 @@ async function benchClip(
       CHALLENGE_DEADLINE_S: process.env.CHALLENGE_DEADLINE_S ?? '600',
       // Malloc as in this process (inference alone runs here): the two sides compare like for like.
       GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=0',
+      // /health is probed every 20 ms from one address: the per-address rate limit is the flood scenario's subject.
+      RATE_LIMIT_PER_S: '0',
     },
     300_000,
     { stdout: 'stderr', pollMs: 10 },
@@ -446,6 +465,216 @@ async function benchClip(
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+
+/** Where the forged requests come from: nowhere (the baseline), one loopback address, eight. */
+const FLOOD_VARIANTS = [
+  { label: 'no flood', addresses: [] as string[] },
+  { label: 'flood from 127.0.0.2', addresses: ['127.0.0.2'] },
+  { label: 'flood from 127.0.0.2-9', addresses: Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`) },
+] as const;
+/** 4 a second: with the challenge itself, inside the default RATE_LIMIT_PER_S (5) of the probes' address. */
+const FLOOD_PROBE_INTERVAL_MS = 250;
+/** The flood runs this long before the challenge is sent, so the challenge meets it in its steady state. */
+const FLOOD_WARMUP_MS = 1000;
+/** Bounds: no flood outlives this, whatever happens to the challenge. */
+const FLOOD_MAX_S = 120;
+const FLOOD_BODY_BYTES = 8 * 1024;
+const FLOOD_CONNECTIONS_PER_ADDRESS = 4;
+
+interface FloodVariantResult {
+  label: string;
+  addresses: string[];
+  challengeMs: number[];
+  challengeMedianMs: number;
+  /** Median challenge over the no-flood median of the same run. */
+  overBaseline: number;
+  /** The server's CPU time (its threads and its ffmpeg) during each challenge. */
+  serverCpuMs: number[];
+  health: { probes: number; p50Ms: number; p99Ms: number; maxMs: number; refused: number; unanswered: number };
+  /** The flood's own counts, summed over the runs. */
+  flood?: FloodReport;
+}
+
+interface FloodResult {
+  clip: string;
+  rps: number;
+  bodyBytes: number;
+  /** The server's per-address limits: its defaults unless the environment sets them. */
+  limits: { connectionsPerAddress: number; requestsPerSecond: number; requestBurst: number };
+  variants: FloodVariantResult[];
+}
+
+function sumReports(reports: FloodReport[]): FloodReport | undefined {
+  if (reports.length === 0) return undefined;
+  const answers: Record<string, number> = {};
+  for (const report of reports) for (const [status, n] of Object.entries(report.answers)) answers[status] = (answers[status] ?? 0) + n;
+  const sum = (pick: (r: FloodReport) => number) => reports.reduce((total, r) => total + pick(r), 0);
+  return {
+    seconds: sum((r) => r.seconds),
+    sent: sum((r) => r.sent),
+    skipped: sum((r) => r.skipped),
+    reconnects: sum((r) => r.reconnects),
+    answers,
+  };
+}
+
+/**
+ * A genuine challenge while forged requests arrive, against the same challenge without them: the server has
+ * request verification on (BLACKLIST off: the stake gate only looks the claimed hotkey up, so a forgery claiming
+ * a staked hotkey costs what it costs here) and its default per-address limits.
+ */
+async function benchFlood(file: string, ctx: { modelDir: string; runs: number; rps: number }): Promise<FloodResult> {
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519' });
+  const validator = keyring.addFromUri('//Alice');
+  const minerKey = keyring.addFromUri('//Dave');
+  const server = await serveClips([file], 1e9);
+  progress('flood: starting the server (VERIFY_ENABLED=true)');
+  const serverEnv = {
+    MODEL_DIR: ctx.modelDir,
+    DOWNLOAD_ALLOW_PRIVATE: 'true',
+    VERIFY_ENABLED: 'true',
+    BLACKLIST_ENABLED: 'false',
+    MINER_HOTKEY_SS58: minerKey.address,
+    CHALLENGE_DEADLINE_S: process.env.CHALLENGE_DEADLINE_S ?? '600',
+    GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+  };
+  const { server: limits } = loadConfig({ ...process.env, ...serverEnv });
+  const miner = await startMinerProcess(serverEnv, 300_000, { stdout: 'stderr', pollMs: 10 });
+  const results = FLOOD_VARIANTS.map((variant) => ({
+    variant,
+    challengeMs: [] as number[],
+    serverCpuMs: [] as number[],
+    healthMs: [] as number[],
+    refused: 0,
+    unanswered: 0,
+    reports: [] as FloodReport[],
+  }));
+  try {
+    await postChallenge(miner.url, server.url(file, false), 'flood-warmup', validator); // caches warm, not measured
+    for (let i = 0; i < ctx.runs; i++) {
+      for (const result of results) {
+        const { label, addresses } = result.variant;
+        progress(`flood: run ${i + 1}/${ctx.runs}, ${label}`);
+        const flood =
+          addresses.length === 0
+            ? undefined
+            : await startFlood({
+                port: Number(new URL(miner.url).port),
+                addresses: [...addresses],
+                rps: ctx.rps,
+                connectionsPerAddress: FLOOD_CONNECTIONS_PER_ADDRESS,
+                claimedHotkey: validator.address,
+                bodyBytes: FLOOD_BODY_BYTES,
+                maxSeconds: FLOOD_MAX_S,
+              });
+        try {
+          await sleep(FLOOD_WARMUP_MS);
+          let probing = true;
+          const probe = (async () => {
+            while (probing) {
+              // A probe that is refused (429) or gets no answer within PROBE_TIMEOUT_MS is counted, not timed.
+              const t = await timed(() =>
+                fetch(`${miner.url}/health`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(
+                  async (response) => {
+                    await response.arrayBuffer();
+                    return response.status;
+                  },
+                  () => 0,
+                ),
+              );
+              if (t.value === 200) result.healthMs.push(t.ms);
+              else if (t.value === 0) result.unanswered++;
+              else result.refused++;
+              await sleep(FLOOD_PROBE_INTERVAL_MS);
+            }
+          })();
+          try {
+            const cpu0 = await processCpuMs(miner.pid);
+            // A body of its own each time: the server answers a repeated body from its answer cache.
+            const id = `flood-${i}-${result.variant.addresses.length}-${Date.now()}`;
+            const c = await timed(() => postChallenge(miner.url, server.url(file, false), id, validator));
+            const cpu1 = await processCpuMs(miner.pid);
+            result.challengeMs.push(c.ms);
+            result.serverCpuMs.push(cpu1.own + cpu1.children - cpu0.own - cpu0.children);
+          } finally {
+            probing = false;
+            await probe;
+          }
+        } finally {
+          const report = await flood?.stop();
+          if (report) result.reports.push(report);
+        }
+        await sleep(500); // what the server still had queued from the flood drains before the next variant
+      }
+    }
+  } finally {
+    await miner.stop();
+    await server.close();
+  }
+  const baseline = median(results[0].challengeMs);
+  return {
+    clip: path.basename(file),
+    rps: ctx.rps,
+    bodyBytes: FLOOD_BODY_BYTES,
+    limits: {
+      connectionsPerAddress: limits.connectionsPerAddress,
+      requestsPerSecond: limits.requestsPerSecond,
+      requestBurst: limits.requestBurst,
+    },
+    variants: results.map((r) => ({
+      label: r.variant.label,
+      addresses: [...r.variant.addresses],
+      challengeMs: r.challengeMs,
+      challengeMedianMs: median(r.challengeMs),
+      overBaseline: median(r.challengeMs) / baseline,
+      serverCpuMs: r.serverCpuMs,
+      health: {
+        probes: r.healthMs.length,
+        p50Ms: percentile(r.healthMs, 50),
+        p99Ms: percentile(r.healthMs, 99),
+        maxMs: Math.max(...r.healthMs),
+        refused: r.refused,
+        unanswered: r.unanswered,
+      },
+      flood: sumReports(r.reports),
+    })),
+  };
+}
+
+function floodTable(result: FloodResult): Array<Record<string, string>> {
+  const row = (measure: string, value: (v: FloodVariantResult) => string, target = '') => {
+    const out: Record<string, string> = { measure };
+    for (const v of result.variants) out[v.label] = value(v);
+    out.target = target;
+    return out;
+  };
+  const answers = (v: FloodVariantResult) =>
+    v.flood
+      ? Object.entries(v.flood.answers)
+          .map(([status, n]) => `${n} x ${status}`)
+          .join(', ')
+      : '—';
+  return [
+    row('challenge (median)', (v) => s(v.challengeMedianMs)),
+    row('challenge / no flood', (v) => v.overBaseline.toFixed(2), '<= 1.2'),
+    row('server CPU in the challenge (median)', (v) => s(median(v.serverCpuMs))),
+    row(
+      '/health p50 / p99 (max)',
+      (v) =>
+        `${v.health.p50Ms.toFixed(1)} / ${v.health.p99Ms.toFixed(1)} (${v.health.maxMs.toFixed(1)}) ms, ${v.health.probes} probes` +
+        (v.health.refused ? `, ${v.health.refused} refused` : '') +
+        (v.health.unanswered ? `, ${v.health.unanswered} unanswered in ${PROBE_TIMEOUT_MS / 1000} s` : ''),
+      'p99 < 50 ms',
+    ),
+    row('forged requests sent (per second)', (v) => (v.flood ? `${v.flood.sent} (${(v.flood.sent / v.flood.seconds).toFixed(0)}/s)` : '—')),
+    row('their answers', answers),
+    row('skipped (backlog) / reconnects', (v) => (v.flood ? `${v.flood.skipped} / ${v.flood.reconnects}` : '—')),
+  ];
+}
+
 async function ensureClip(ffmpegPath: string, clip: (typeof CLIPS)[number], faststart: boolean): Promise<string> {
   const file = path.join(os.tmpdir(), `score-miner-bench-${CLIP_SECONDS}s-${clip.label}${faststart ? '-faststart' : ''}.mp4`);
   if (!existsSync(file)) {
@@ -536,6 +765,8 @@ function parse() {
       model: { type: 'string' },
       mbit: { type: 'string' },
       faststart: { type: 'boolean' },
+      scenario: { type: 'string' },
+      'flood-rps': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -560,6 +791,11 @@ async function main(): Promise<void> {
   const mbit = Number(args.values.mbit ?? 50);
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`BENCH_RUNS=${process.env.BENCH_RUNS}: expected 1 to 100`);
   if (!Number.isFinite(mbit) || mbit <= 0 || mbit > 100_000) throw new Error(`--mbit ${args.values.mbit}: expected a positive number`);
+  const scenario = (args.values.scenario ?? 'all') as (typeof SCENARIOS)[number];
+  if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario ${args.values.scenario}: expected ${SCENARIOS.join(', ')}`);
+  const floodRps = Number(args.values['flood-rps'] ?? 1000);
+  if (!Number.isInteger(floodRps) || floodRps < 1 || floodRps > 20_000)
+    throw new Error(`--flood-rps ${args.values['flood-rps']}: expected 1 to 20000`);
   const modelDir = path.resolve(args.values.model ?? path.join(PROJECT_ROOT, 'models', 'default'));
   // The same onnxruntime settings (ORT_*) as the server the bench starts, which inherits this environment.
   const settings = { ...loadConfig(process.env).model, dir: modelDir };
@@ -570,22 +806,30 @@ async function main(): Promise<void> {
   const hugePages = hugePagesStatus(process.env.GLIBC_TUNABLES, transparentHugePages(), glibcVersion()).malloc_huge_pages;
   if (hugePages === 'off')
     console.error(`malloc huge pages are off here: run \`npm run bench\` (it sets GLIBC_TUNABLES=${MALLOC_HUGE_PAGES})`);
-  const model = await loadModel(modelDir, settings);
-  const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-bench-'));
+  const faststart = args.values.faststart === true;
+  let model: Model | undefined;
   const results: ClipResult[] = [];
-  try {
-    await model.warmup();
-    for (const clip of CLIPS) {
-      const file = await ensureClip(ffmpeg.path, clip, args.values.faststart === true);
-      results.push(await benchClip(clip, file, { ffmpegPath: ffmpeg.path, model, modelDir, runs, mbit, work }));
+  let flood: FloodResult | undefined;
+  if (scenario !== 'flood') {
+    model = await loadModel(modelDir, settings);
+    const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-bench-'));
+    try {
+      await model.warmup();
+      for (const clip of CLIPS) {
+        const file = await ensureClip(ffmpeg.path, clip, faststart);
+        results.push(await benchClip(clip, file, { ffmpegPath: ffmpeg.path, model, modelDir, runs, mbit, work }));
+      }
+    } finally {
+      await model.release();
+      await rm(work, { recursive: true, force: true });
     }
-  } finally {
-    await model.release();
-    await rm(work, { recursive: true, force: true });
   }
+  if (scenario !== 'clips') flood = await benchFlood(await ensureClip(ffmpeg.path, CLIPS[0], faststart), { modelDir, runs, rps: floodRps });
 
-  const m = model.manifest;
-  const modelLine = `${m.name} ${m.version}: ${m.input.dtype} ${m.input.layout} T=${m.timing.clipFrames} stride ${m.timing.strideFrames}, ${m.input.width}x${m.input.height} ${m.input.colour} @ ${m.timing.fps} fps (${modelDir})`;
+  const m = model?.manifest;
+  const modelLine = m
+    ? `${m.name} ${m.version}: ${m.input.dtype} ${m.input.layout} T=${m.timing.clipFrames} stride ${m.timing.strideFrames}, ${m.input.width}x${m.input.height} ${m.input.colour} @ ${m.timing.fps} fps (${modelDir})`
+    : modelDir;
   if (args.values.json) {
     const info = {
       runs,
@@ -594,11 +838,12 @@ async function main(): Promise<void> {
       ortThreads: threads,
       graphOptimization: settings.graphOptimization,
       mallocHugePages: hugePages,
-      providers: model.providers,
+      providers: model?.providers,
       mbit,
+      scenario,
     };
     process.stdout.write(
-      `${JSON.stringify({ ...info, model: { name: m.name, version: m.version, dir: modelDir, line: modelLine }, results }, null, 2)}\n`,
+      `${JSON.stringify({ ...info, model: { name: m?.name, version: m?.version, dir: modelDir, line: modelLine }, results, flood }, null, 2)}\n`,
     );
     return;
   }
@@ -606,8 +851,18 @@ async function main(): Promise<void> {
     `\nscore-miner benchmark: ${runs} runs (medians), ${os.cpus().length} cores, ORT_THREADS=${threads}, ORT_GRAPH_OPTIMIZATION=${settings.graphOptimization}, malloc huge pages ${hugePages}, ${ffmpeg.source} ffmpeg`,
   );
   console.log(`model ${modelLine}`);
-  console.log('one run: compare ratios within this table, not across runs; challenge deadline lifted to measure the whole clip');
-  console.table(table(results));
+  if (results.length > 0) {
+    console.log('one run: compare ratios within this table, not across runs; challenge deadline lifted to measure the whole clip');
+    console.table(table(results));
+  }
+  if (flood) {
+    const { limits } = flood;
+    console.log(
+      `\nflood: ${flood.clip}, a signed challenge and /health every ${FLOOD_PROBE_INTERVAL_MS} ms from 127.0.0.1 while ${flood.rps} forged requests/s (${flood.bodyBytes} B bodies) arrive; ` +
+        `server limits per address: ${limits.connectionsPerAddress} connections, ${limits.requestsPerSecond}/s, burst ${limits.requestBurst}`,
+    );
+    console.table(floodTable(flood));
+  }
 }
 
 main().catch((error) => {
