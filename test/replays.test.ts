@@ -62,8 +62,15 @@ before(async () => {
   videoBase = `http://127.0.0.1:${(videoServer.address() as AddressInfo).port}`;
   // Verification on (each replay needs its own valid nonce); no stake gate, which needs a metagraph.
   const guard = createGuard({ blacklistEnabled: false, verifyEnabled: true, minStakeTao: 1000 });
-  // The default capacity: 1 running, 4 waiting. DOWNLOAD_ALLOW_PRIVATE: the videos are on loopback.
-  const config = loadConfig({ MINER_HOST: '127.0.0.1', MINER_PORT: '0', DOWNLOAD_ALLOW_PRIVATE: 'true', CHALLENGE_DEADLINE_S: '60' });
+  // The default capacity: 1 running, 4 waiting. DOWNLOAD_ALLOW_PRIVATE: the videos are on loopback. No rate
+  // limit: all 15 requests come from 127.0.0.1, as forwarded replays would not (each forwarding miner has its own).
+  const config = loadConfig({
+    MINER_HOST: '127.0.0.1',
+    MINER_PORT: '0',
+    DOWNLOAD_ALLOW_PRIVATE: 'true',
+    CHALLENGE_DEADLINE_S: '60',
+    RATE_LIMIT_PER_S: '0',
+  });
   assert.equal(config.server.concurrency + config.server.queueMax, 5);
   miner = await startMiner(config, guard);
 });
