@@ -90,6 +90,10 @@ describe('ffmpeg resolution', () => {
     assert.ok(args.includes('setpts=PTS-STARTPTS,fps=12.5,scale=64:36:flags=bicubic'));
     assert.ok(!args.includes('-r'));
     assert.deepEqual(args.slice(-5), ['-pix_fmt', 'gray', '-f', 'rawvideo', 'pipe:1']);
+    // With a cap, timestamps are clamped to it before the fps filter, and the output ends there too.
+    const capped = ffmpegDecodeArgs('in.mp4', { fps: 12.5, width: 64, height: 36, colour: 'gray', resize: 'bicubic', maxSeconds: 20 });
+    assert.ok(capped.includes('setpts=min(PTS-STARTPTS\\,20/TB),fps=12.5,scale=64:36:flags=bicubic'), capped.join(' '));
+    assert.equal(capped[capped.indexOf('-t') + 1], '20');
   });
 });
 
