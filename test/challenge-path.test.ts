@@ -22,6 +22,7 @@ import { type RunningMiner, startMiner } from '../server/app.ts';
 import { logged } from './support/logged.ts';
 import { trackSockets } from './support/loopback.ts';
 import { clip, ffmpeg, tempDir } from './support/media.ts';
+import { LOCAL_MINER_ENV } from './support/miner.ts';
 import { childrenRunning } from './support/processes.ts';
 
 // Job folders go to os.tmpdir() (TMPDIR): a private one, so that only this file's miners add to it.
@@ -162,14 +163,7 @@ let strict: RunningMiner;
 let gapFile: string;
 
 // Bursts of 50 from one address test admission: the per-address limits (test/limits.test.ts) are off here.
-const baseEnv = {
-  BLACKLIST_ENABLED: 'false',
-  VERIFY_ENABLED: 'false',
-  MINER_HOST: '127.0.0.1',
-  MINER_PORT: '0',
-  RATE_LIMIT_PER_S: '0',
-  MAX_CONNECTIONS_PER_ADDRESS: '0',
-};
+const baseEnv = LOCAL_MINER_ENV;
 
 before(async () => {
   const end = await clip('marked.mp4', {

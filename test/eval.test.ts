@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
+import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
 import { parseManifest } from '../lib/inference/manifest.ts';
-import { type RunningMiner, startMiner } from '../server/app.ts';
+import type { RunningMiner } from '../server/app.ts';
 import { main } from '../tasks/eval.ts';
 import { clip, tempDir } from './support/media.ts';
+import { startLocalMiner } from './support/miner.ts';
 
 // Clip a (25 fps, 8 s): a white flash on frames 50-52 and a cut to black on 125-127, which the bundled model
 // reports as goal@50 and ball_out_of_play@125. Clip b (6 s): a white flash on frames 100-102 -> goal@100.
@@ -360,15 +361,7 @@ describe('against a running miner', () => {
   let miner: RunningMiner;
 
   before(async () => {
-    miner = await startMiner(
-      loadConfig({
-        BLACKLIST_ENABLED: 'false',
-        VERIFY_ENABLED: 'false',
-        MINER_HOST: '127.0.0.1',
-        MINER_PORT: '0',
-        DOWNLOAD_ALLOW_PRIVATE: 'true', // the clips are served on loopback
-      }),
-    );
+    miner = await startLocalMiner({ DOWNLOAD_ALLOW_PRIVATE: 'true' }); // the clips are served on loopback
   });
 
   after(async () => {

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../lib/core/config.ts';
-import { type RunningMiner, startMiner } from '../server/app.ts';
+import type { RunningMiner } from '../server/app.ts';
 import { logged } from './support/logged.ts';
 import { startVideoServer, type TestVideoServer } from './support/media.ts';
+import { startLocalMiner } from './support/miner.ts';
 
 const TOKEN = 'test-health-token-0123456789';
 const HANG_GUARD_MS = 60_000;
@@ -21,20 +21,14 @@ let videos: TestVideoServer;
 
 before(async () => {
   videos = await startVideoServer({ 'big.bin': Buffer.alloc(256 * 1024, 7) });
-  miner = await startMiner(
-    loadConfig({
-      BLACKLIST_ENABLED: 'false',
-      VERIFY_ENABLED: 'false',
-      MINER_HOST: '127.0.0.1',
-      MINER_PORT: '0',
-      QUEUE_MAX: '2',
-      DOWNLOAD_TIMEOUT_S: '1',
-      DOWNLOAD_MAX_BYTES: '64KiB',
-      DOWNLOAD_ALLOW_PRIVATE: 'true', // the videos are served on loopback
-      HEALTH_TRUST_LOOPBACK: 'false',
-      HEALTH_TOKEN: TOKEN,
-    }),
-  );
+  miner = await startLocalMiner({
+    QUEUE_MAX: '2',
+    DOWNLOAD_TIMEOUT_S: '1',
+    DOWNLOAD_MAX_BYTES: '64KiB',
+    DOWNLOAD_ALLOW_PRIVATE: 'true', // the videos are served on loopback
+    HEALTH_TRUST_LOOPBACK: 'false',
+    HEALTH_TOKEN: TOKEN,
+  });
 });
 
 after(async () => {

@@ -14,13 +14,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { loadConfig } from '../lib/core/config.ts';
 import { ClipDecoder, decodeMemoryBound, ffmpegDecodeArgs } from '../lib/inference/frames.ts';
 import { GrowingFile } from '../lib/inference/growing-file.ts';
 import { boundedCommand, DECODE_FAILURE, FFMPEG_ADDRESS_SPACE_BYTES } from '../lib/inference/media-policy.ts';
 import { SplitFile, serveLoopback } from '../lib/inference/range-reader.ts';
-import { type RunningMiner, startMiner } from '../server/app.ts';
+import type { RunningMiner } from '../server/app.ts';
 import { clip, FLASH_AND_CUT, ffmpeg, startVideoServer, type TestVideoServer, tempDir } from './support/media.ts';
+import { startLocalMiner } from './support/miner.ts';
 import { childrenRunning } from './support/processes.ts';
 
 // Job folders go to os.tmpdir() (TMPDIR): a private one, so that only this file's miner adds to it.
@@ -91,17 +91,7 @@ before(async () => {
     'concat.mp4': Buffer.from('ffconcat version 1.0\nfile video\nfile video\n'),
     'huge.mp4': hugeClip,
   });
-  miner = await startMiner(
-    loadConfig({
-      BLACKLIST_ENABLED: 'false',
-      VERIFY_ENABLED: 'false',
-      MINER_HOST: '127.0.0.1',
-      MINER_PORT: '0',
-      DOWNLOAD_ALLOW_PRIVATE: 'true', // the videos are served on loopback
-      RATE_LIMIT_PER_S: '0',
-      MAX_CONNECTIONS_PER_ADDRESS: '0',
-    }),
-  );
+  miner = await startLocalMiner({ DOWNLOAD_ALLOW_PRIVATE: 'true' }); // the videos are served on loopback
 });
 
 after(async () => {
