@@ -2,7 +2,8 @@
  * The miner image on a real Docker engine: built from Dockerfile.miner on a local Node 24 base, it runs
  * read-only as an arbitrary non-root uid (the way Score's spot check and `docker run --read-only` would),
  * answers /docs and a real /challenge with the same predictions as the server run here, reports healthy,
- * stops cleanly on SIGTERM, and carries only the server's dependencies and no secrets.
+ * stops cleanly on SIGTERM, and carries only the server's dependencies and no secrets. Its ffmpeg is Debian's
+ * (5.1, from the base's apt), and the bundled 2018 build is gone.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -113,6 +114,24 @@ test('the image holds only the server: no dev tools, no .env, no wallet, no npm 
   assert.equal(found.trim(), '', `unexpected files in the image: ${found}`);
 });
 
+test("the image's ffmpeg is Debian's 5.1, and the bundled 2018 build is not in it", async () => {
+  const out = await dockerd.docker([
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    IMAGE,
+    'sh',
+    '-c',
+    'command -v ffmpeg; ffmpeg -hide_banner -version | head -n 1; dpkg-query -W ffmpeg; ls /app/node_modules/@ffmpeg-installer 2>&1; true',
+  ]);
+  const [found, version, packaged, bundled] = out.trim().split('\n');
+  assert.equal(found, '/usr/bin/ffmpeg');
+  assert.match(version, /^ffmpeg version 5\.1\.\d+-\d+\+deb12u\d+ /);
+  assert.equal(packaged, `ffmpeg\t7:${version.split(' ')[2]}`, "the ffmpeg on PATH is Debian's package (epoch 7)");
+  assert.match(bundled, /No such file or directory/);
+});
+
 test('read-only, as an arbitrary uid: answers /docs and /challenge like the server here, turns healthy, stops with 0', async () => {
   // The clip is served on loopback: both miners must be allowed to fetch from there.
   const local = await startMiner({ ...loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', DOWNLOAD_ALLOW_PRIVATE: 'true' }) });
@@ -169,7 +188,12 @@ test('read-only, as an arbitrary uid: answers /docs and /challenge like the serv
     });
     // The image runs malloc on huge pages (ENV GLIBC_TUNABLES) wherever this machine's kernel and glibc allow.
     const expectedPages = hugePagesStatus(MALLOC_HUGE_PAGES, transparentHugePages(), glibcVersion()).malloc_huge_pages;
-    assert.match(await dockerd.logs(id), new RegExp(`memory malloc_huge_pages=${expectedPages} `));
+    const logs = await dockerd.logs(id, 200);
+    assert.match(logs, new RegExp(`memory malloc_huge_pages=${expectedPages} `));
+    assert.match(
+      logs,
+      /INFO {2}ffmpeg path=\/usr\/bin\/ffmpeg source=PATH release=5\.1\.\d+ version="ffmpeg version 5\.1\.\d+-\d+\+deb12u\d+ /,
+    );
     await dockerd.docker(['stop', '--time', '20', id]);
     const state = JSON.parse(await dockerd.docker(['inspect', id, '--format', '{{json .State}}'])) as { ExitCode: number };
     assert.equal(state.ExitCode, 0);

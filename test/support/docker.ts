@@ -1,12 +1,14 @@
 /**
  * A real Docker engine for the tests: dockerd on a unix socket in a temporary folder (no bridge, no
  * iptables: containers that need the host's loopback run with --network host), and a Node base image
- * made with `docker import` from this machine's own files, because nothing can be pulled from Docker Hub
- * here. Debian's docker.io provides dockerd (.ci/run installs it).
+ * made with `docker import` from a Debian bookworm minbase (mmdebstrap) and this machine's Node and npm,
+ * because nothing can be pulled from Docker Hub here. Debian's docker.io provides dockerd and mmdebstrap the
+ * base (.ci/run installs both).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
-import { copyFile, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -30,7 +32,7 @@ export async function startDockerd(): Promise<Dockerd> {
   const found = await execa('sh', ['-c', 'command -v dockerd'], { reject: false });
   if (found.exitCode !== 0) {
     throw new Error(
-      "dockerd is not installed: the image and deploy tests run a real Docker engine. Install Debian's docker.io, docker-registry and busybox-static (bash .ci/run does), or run npm run test:unit",
+      "dockerd is not installed: the image and deploy tests run a real Docker engine. Install Debian's docker.io, docker-registry and mmdebstrap (bash .ci/run does), or run npm run test:unit",
     );
   }
   const root = await mkdtemp(path.join(os.tmpdir(), 'score-miner-dockerd-'));
@@ -83,88 +85,102 @@ export async function startDockerd(): Promise<Dockerd> {
   return { env, docker, logs, stop };
 }
 
-/** Shared libraries a binary needs, as `ldd` lists them (absolute paths). */
-function sharedLibraries(binary: string): string[] {
-  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
-  return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]);
+const DEBIAN_SUITE = 'bookworm';
+/** As node:24-bookworm-slim has them: the release, its point updates and its security fixes. */
+const DEBIAN_SOURCES = [
+  'deb http://deb.debian.org/debian bookworm main',
+  'deb http://deb.debian.org/debian bookworm-updates main',
+  'deb http://deb.debian.org/debian-security bookworm-security main',
+];
+/** The host's CA bundle, kept apart from Debian's own (installing ca-certificates in a build rewrites that one). */
+const HOST_CA_BUNDLE = '/etc/ssl/host-ca-certificates.crt';
+/** Cached base tarballs older than this are removed when a new one is made. */
+const STALE_BASE_MS = 2 * 24 * 3600_000;
+
+const shellQuote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
+
+/** npm's folder (the one `npm` on PATH runs), with its version. */
+function hostNpm(): { root: string; version: string } {
+  const cli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  const root = path.resolve(path.dirname(cli), '..');
+  return { root, version: (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version };
 }
 
-const BUSYBOX_APPLETS = [
-  'sh',
-  'ls',
-  'cat',
-  'id',
-  'mkdir',
-  'rm',
-  'cp',
-  'mv',
-  'chmod',
-  'ln',
-  'echo',
-  'test',
-  '[',
-  'true',
-  'false',
-  'find',
-  'sleep',
-  'wc',
-];
-
 /**
- * `docker import` a Node base image from this machine's files: the running Node binary (24), the
- * machine's npm, /usr/bin/env, busybox for RUN steps, the libraries ldd lists (plus librt, which
- * onnxruntime needs), the CA bundle (npm inside a build reaches the registry through the host's network),
- * and /etc/passwd with root, node (1000) and nobody.
+ * A Debian bookworm minbase root filesystem (mmdebstrap, from Debian's mirror) with the running Node binary
+ * (the official Node 24) at /usr/local/bin/node and the machine's npm beside it, as the node:24-bookworm-slim
+ * image lays them out; plus the host's CA bundle (npm inside a build reaches the registry through the host's
+ * network) and a `node` user (1000). Kept in os.tmpdir() and made again each day (Debian's security fixes) or
+ * when Node, npm or this recipe changes, so later test files and runs reuse it.
  */
-export async function importNodeBase(dockerd: Dockerd, tag = 'local/node:24-base'): Promise<string> {
-  const rootfs = await mkdtemp(path.join(os.tmpdir(), 'score-miner-rootfs-'));
-  try {
-    const put = async (source: string, target = source) => {
-      const dest = path.join(rootfs, target);
-      await mkdir(path.dirname(dest), { recursive: true });
-      await copyFile(realpathSync(source), dest);
-    };
-    const node = process.execPath;
-    await put(node, '/usr/local/bin/node');
-    await put('/usr/bin/env');
-    await put('/bin/busybox', '/bin/busybox');
-    for (const applet of BUSYBOX_APPLETS) await symlink('busybox', path.join(rootfs, 'bin', applet));
-    const libraries = new Set([...sharedLibraries(node), ...sharedLibraries('/usr/bin/env')]);
-    const librt = '/lib/x86_64-linux-gnu/librt.so.1';
-    if (existsSync(librt)) libraries.add(librt);
-    for (const library of libraries) await put(library);
-    await put('/lib64/ld-linux-x86-64.so.2');
-    const npmRoot = path.resolve(
-      path.dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())),
-      '..',
+export async function nodeBaseTarball(): Promise<string> {
+  const found = await execa('sh', ['-c', 'command -v mmdebstrap'], { reject: false });
+  if (found.exitCode !== 0) {
+    throw new Error(
+      "mmdebstrap is not installed: the image tests build on a local Debian base. Install Debian's mmdebstrap (bash .ci/run does)",
     );
-    await cp(npmRoot, path.join(rootfs, 'usr/local/lib/node_modules/npm'), { recursive: true, dereference: true });
-    await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(rootfs, 'usr/local/bin/npm'));
-    await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(rootfs, 'usr/local/bin/npx'));
-    await put('/etc/ssl/certs/ca-certificates.crt');
-    await writeFile(
-      path.join(rootfs, 'etc/passwd'),
-      'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
-    );
-    await writeFile(path.join(rootfs, 'etc/group'), 'root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n');
-    for (const dir of ['tmp', 'root', 'home/node']) await mkdir(path.join(rootfs, dir), { recursive: true });
-    await execa('chmod', ['1777', path.join(rootfs, 'tmp')]);
-    const tarball = `${rootfs}.tar`;
-    await execa('tar', ['-C', rootfs, '--numeric-owner', '-cf', tarball, '.']);
-    await dockerd.docker([
-      'import',
-      '--change',
-      'ENV PATH=/usr/local/bin:/usr/bin:/bin',
-      '--change',
-      'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
-      '--change',
-      'CMD ["node"]',
-      tarball,
-      tag,
-    ]);
-    await rm(tarball, { force: true });
-    return tag;
-  } finally {
-    await rm(rootfs, { recursive: true, force: true });
   }
+  const node = realpathSync(process.execPath);
+  const npm = hostNpm();
+  const hooks = [
+    `mkdir -p "$1/usr/local/lib/node_modules" "$1/home/node" "$1/etc/ssl"`,
+    `cp ${shellQuote(node)} "$1/usr/local/bin/node"`,
+    `cp -RL ${shellQuote(npm.root)} "$1/usr/local/lib/node_modules/npm"`,
+    `ln -s ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"`,
+    `ln -s ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"`,
+    `cp /etc/ssl/certs/ca-certificates.crt "$1${HOST_CA_BUNDLE}"`,
+    `echo 'node:x:1000:1000::/home/node:/bin/sh' >> "$1/etc/passwd"`,
+    `echo 'node:x:1000:' >> "$1/etc/group"`,
+    `chown 1000:1000 "$1/home/node"`,
+  ];
+  const recipe = createHash('sha256')
+    .update(JSON.stringify({ suite: DEBIAN_SUITE, sources: DEBIAN_SOURCES, hooks, node: process.version, npm: npm.version }))
+    .digest('hex')
+    .slice(0, 12);
+  const cache = path.join(os.tmpdir(), 'score-miner-base');
+  const tarball = path.join(cache, `${DEBIAN_SUITE}-minbase-node${process.version}-${recipe}-${new Date().toISOString().slice(0, 10)}.tar`);
+  if (existsSync(tarball)) return tarball;
+  await mkdir(cache, { recursive: true });
+  // Made under another name and renamed when complete: another test run may be reading or making it too.
+  const partial = `${tarball}.${process.pid}.partial`;
+  const result = await execa(
+    'mmdebstrap',
+    [
+      '--quiet',
+      '--variant=minbase',
+      '--format=tar',
+      ...hooks.map((hook) => `--customize-hook=${hook}`),
+      DEBIAN_SUITE,
+      partial,
+      ...DEBIAN_SOURCES,
+    ],
+    { reject: false, all: true, timeout: 600_000 },
+  );
+  if (result.exitCode !== 0) {
+    await rm(partial, { force: true });
+    throw new Error(`mmdebstrap could not make the Debian base (it fetches from deb.debian.org): ${(result.all ?? '').slice(-2000)}`);
+  }
+  await rename(partial, tarball);
+  for (const name of await readdir(cache)) {
+    const file = path.join(cache, name);
+    if (file !== tarball && Date.now() - (await stat(file)).mtimeMs > STALE_BASE_MS) await rm(file, { force: true });
+  }
+  return tarball;
+}
+
+/** `docker import` the Node base (nodeBaseTarball): the Dockerfile's default base, node:24-bookworm-slim, cannot be pulled here. */
+export async function importNodeBase(dockerd: Dockerd, tag = 'local/node:24-bookworm'): Promise<string> {
+  const tarball = await nodeBaseTarball();
+  await dockerd.docker([
+    'import',
+    '--change',
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    '--change',
+    `ENV NODE_EXTRA_CA_CERTS=${HOST_CA_BUNDLE}`,
+    '--change',
+    'CMD ["node"]',
+    tarball,
+    tag,
+  ]);
+  return tag;
 }
