@@ -48,15 +48,15 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { describeError } from '../lib/core/errors.ts';
 import { glibcVersion, hugePagesStatus, MALLOC_HUGE_PAGES, transparentHugePages } from '../lib/core/memory.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
 import type { ModelManifest } from '../lib/inference/manifest.ts';
 import { loadModel, type Model } from '../lib/inference/model.ts';
 import { decodeSpecOf } from '../lib/inference/pipeline.ts';
-import { makeSyntheticClip } from '../lib/inference/synthetic.ts';
-import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
-import { type DecodedFrom, VideoSource } from '../lib/inference/video-source.ts';
 import { signRequest } from '../lib/protocol/signature.ts';
+import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
+import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/video/frames.ts';
+import { makeSyntheticClip } from '../lib/video/synthetic.ts';
+import { createJobDir, removeJobDir } from '../lib/video/tempdir.ts';
+import { type DecodedFrom, VideoSource } from '../lib/video/video-source.ts';
 import { startMinerProcess } from '../scripts/miner-process.ts';
 import { serveClips } from './clip-server.ts';
 import { type FloodReport, startFlood } from './flood.ts';
@@ -190,7 +190,7 @@ async function decodeToMemory(ffmpegPath: string, input: string, spec: FrameSpec
 
 /**
  * The windows the pipeline runs for `frames` frames: starts 0, S, 2S, ... until one reaches the end; the last
- * may be partial (padded by repeating its last real frame), as lib/inference/frames.ts does today.
+ * may be partial (padded by repeating its last real frame), as lib/video/frames.ts does today.
  */
 function windowsOf(all: Uint8Array, size: number, T: number, S: number): Uint8Array[] {
   const n = all.length / size;
@@ -211,7 +211,7 @@ async function ffmpegToNull(ffmpegPath: string, input: string, spec: FrameSpec):
 }
 
 /**
- * The miner's own decode while downloading (lib/inference/video-source.ts, as a challenge runs it: the download,
+ * The miner's own decode while downloading (lib/video/video-source.ts, as a challenge runs it: the download,
  * a Range request for a trailing index, ffmpeg fed as the bytes arrive), every window read and dropped.
  */
 async function minerDecodeWhileDownloading(url: string, ffmpegPath: string, manifest: ModelManifest): Promise<DecodedFrom> {

@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describeError, MinerError } from '../lib/core/errors.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/inference/synthetic.ts';
 import { type Prediction, scoreResponse } from '../lib/protocol/scoring.ts';
+import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
+import { type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/video/synthetic.ts';
 import { type MinerProcess, startMinerProcess } from './miner-process.ts';
 
 const MARKERS: Marker[] = [

@@ -1,6 +1,7 @@
 /** GET /docs (Score's spot-check readiness probe needs a 200 here) and GET /openapi.json. */
-import { DOWNLOAD_FAILURE_MESSAGES } from '../lib/inference/download.ts';
+
 import { ACTIONS } from '../lib/protocol/actions.ts';
+import { DOWNLOAD_FAILURE_MESSAGES } from '../lib/video/download.ts';
 
 const errorSchema = { type: 'object', required: ['detail'], properties: { detail: { type: 'string' } } };
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorSchema } } });

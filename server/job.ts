@@ -1,6 +1,6 @@
 /**
  * One admitted challenge on its inference slot, on the main thread: a temp folder, the video decoded while it
- * downloads (lib/inference/video-source.ts), each window handed to the slot's worker, and the deadline.
+ * downloads (lib/video/video-source.ts), each window handed to the slot's worker, and the deadline.
  *
  * Deadline (CHALLENGE_DEADLINE_S from receipt): the download and ffmpeg are stopped, no further window is sent,
  * and the answer is the predictions over the windows inferred so far (the validator scores a late answer 0,
@@ -10,12 +10,12 @@
  */
 import { MinerError, messageWithDetail } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
-import type { DownloadOptions } from '../lib/inference/download.ts';
-import type { ClipWindow, DecodeSpec, WindowBuffers } from '../lib/inference/frames.ts';
 import { EMPTY_SNAPSHOT, type Snapshot } from '../lib/inference/pipeline.ts';
 import type { Prediction } from '../lib/inference/postprocess.ts';
-import { createJobDir, removeJobDir } from '../lib/inference/tempdir.ts';
-import { type DecodedFrom, VideoSource } from '../lib/inference/video-source.ts';
+import type { DownloadOptions } from '../lib/video/download.ts';
+import type { ClipWindow, DecodeSpec, WindowBuffers } from '../lib/video/frames.ts';
+import { createJobDir, removeJobDir } from '../lib/video/tempdir.ts';
+import { type DecodedFrom, VideoSource } from '../lib/video/video-source.ts';
 
 /** How long past the deadline the answer waits for a window still running in the worker. */
 export const DEADLINE_GRACE_MS = 1000;

@@ -6,9 +6,9 @@
  * from receipt, CHALLENGE_DEADLINE_S ends the work and the reply holds what was done.
  */
 import { clip, log } from '../lib/core/log.ts';
-import { checkVideoUrl } from '../lib/inference/download.ts';
-import type { FfmpegBinary } from '../lib/inference/ffmpeg.ts';
 import { bodyDigests } from '../lib/protocol/signature.ts';
+import { checkVideoUrl } from '../lib/video/download.ts';
+import type { FfmpegBinary } from '../lib/video/ffmpeg.ts';
 import { DOCS_HTML, OPENAPI } from './docs.ts';
 import type { RequestGuard } from './guard.ts';
 import { type HealthAccess, showsHealthDetails } from './health.ts';

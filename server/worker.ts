@@ -8,9 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelSettings } from '../lib/core/config.ts';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
 import { releaseStartupMemory } from '../lib/core/memory.ts';
-import type { DecodeSpec } from '../lib/inference/frames.ts';
 import { loadModel } from '../lib/inference/model.ts';
 import { ClipScorer, decodeSpecOf, type Snapshot } from '../lib/inference/pipeline.ts';
+import type { DecodeSpec } from '../lib/video/frames.ts';
 
 export interface WorkerInfo {
   model: { name: string; version: string; dir: string; fps: number; clipFrames: number; strideFrames: number; classes: number };

@@ -19,8 +19,6 @@ import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { type ReportData, renderReport } from '../lib/core/report-html.ts';
 import { defineTask, type FlagSpec, type FlagValues, runIfEntryPoint, type TaskDeps, UsageError } from '../lib/core/task.ts';
-import { resolveFfmpeg } from '../lib/inference/ffmpeg.ts';
-import { decodeClips } from '../lib/inference/frames.ts';
 import { MANIFEST_FILE, parseManifest } from '../lib/inference/manifest.ts';
 import { loadModel, type Model } from '../lib/inference/model.ts';
 import { ClipScorer, decodeSpecOf } from '../lib/inference/pipeline.ts';
@@ -38,6 +36,8 @@ import {
 } from '../lib/protocol/labels.ts';
 import { type ActionMetrics, type ClipMetrics, clipMetrics, type Summary, summarise } from '../lib/protocol/metrics.ts';
 import type { Prediction } from '../lib/protocol/scoring.ts';
+import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
+import { decodeClips } from '../lib/video/frames.ts';
 import { type Options as ChallengeOptions, challenge, parseScheme, SIGNING_FLAGS } from './challenge.ts';
 
 const DEFAULT_FOLDS = 5;

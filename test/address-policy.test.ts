@@ -1,5 +1,5 @@
 /**
- * The address policy for video_url downloads (lib/inference/address-policy.ts): classification of literals
+ * The address policy for video_url downloads (lib/video/address-policy.ts): classification of literals
  * (pure, no connections), URL host literals, the guarded lookup against a fake resolver, and the guarded undici
  * Agent against loopback servers only, each counting its connections: every refusal must leave them at zero,
  * and the same requests with allowPrivate succeed (so a refusal is the policy, not an unreachable server).
@@ -25,7 +25,7 @@ import {
   refusalReason,
   SAME_HOST,
   sameHostReason,
-} from '../lib/inference/address-policy.ts';
+} from '../lib/video/address-policy.ts';
 
 describe('forbiddenReason', () => {
   const cases: Array<[string, string | undefined]> = [

@@ -1,5 +1,5 @@
 /**
- * The video download (lib/inference/download.ts) against loopback servers only: servers that close the
+ * The video download (lib/video/download.ts) against loopback servers only: servers that close the
  * connection right after the body, many times over (Node 24's built-in fetch crashed the process there),
  * the rules (redirects, statuses, timeout, size cap, schemes, credentials, sockets), the sink's pace, the
  * deadline's abort, and the address policy at every hop (each refusal leaves the target without a connection).
@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ErrorKind, MinerError } from '../lib/core/errors.ts';
-import { checkVideoUrl, type DownloadFailure, type DownloadOptions, fetchVideo } from '../lib/inference/download.ts';
+import { checkVideoUrl, type DownloadFailure, type DownloadOptions, fetchVideo } from '../lib/video/download.ts';
 import { rejectsWith as rejectsWithError } from './support/assertions.ts';
 import { startVideoServer, type TestVideoServer } from './support/media.ts';
 

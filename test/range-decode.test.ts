@@ -1,5 +1,5 @@
 /**
- * Decoding an mp4 whose index (moov) is at the end while it downloads (lib/inference/range-reader.ts): the
+ * Decoding an mp4 whose index (moov) is at the end while it downloads (lib/video/range-reader.ts): the
  * tail is fetched by a Range request, the front stops where it starts, and ffmpeg reads a loopback URL served
  * from the temp file. Loopback servers only; no timing is asserted (a front that waits for the tail is gated
  * on the tail's request, with a hang guard only).
@@ -13,10 +13,10 @@ import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DownloadOptions } from '../lib/inference/download.ts';
-import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/inference/frames.ts';
-import { mp4Layout } from '../lib/inference/range-reader.ts';
-import { VideoSource } from '../lib/inference/video-source.ts';
+import type { DownloadOptions } from '../lib/video/download.ts';
+import { type DecodeSpec, ffmpegDecodeArgs, frameBytes } from '../lib/video/frames.ts';
+import { mp4Layout } from '../lib/video/range-reader.ts';
+import { VideoSource } from '../lib/video/video-source.ts';
 import { rejectsWith } from './support/assertions.ts';
 import { trackSockets } from './support/loopback.ts';
 import { allFrames, clip, ffmpeg, tempDir } from './support/media.ts';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { type Marker, markerFrameAt25 } from '../lib/inference/synthetic.ts';
+import { type Marker, markerFrameAt25 } from '../lib/video/synthetic.ts';
 import { type RunningMiner, startMiner } from '../server/app.ts';
 import { openGuard, type RequestGuard } from '../server/guard.ts';
 import { clip, startVideoServer, type TestVideoServer } from './support/media.ts';

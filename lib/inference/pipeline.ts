@@ -4,7 +4,7 @@
  * cut at its deadline answers with exactly what was inferred, and a complete one with the last snapshot.
  * Runs in the inference worker (the model blocks its thread); pure orchestration over model.ts and postprocess.ts.
  */
-import type { ClipWindow, DecodeSpec } from './frames.ts';
+import type { ClipWindow, DecodeSpec } from '../video/frames.ts';
 import { type ModelManifest, postprocessOptionsFrom } from './manifest.ts';
 import type { Model } from './model.ts';
 import { type Prediction, postprocess, WindowAccumulator } from './postprocess.ts';

@@ -5,9 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveFfmpeg } from '../../lib/inference/ffmpeg.ts';
-import type { ClipWindow } from '../../lib/inference/frames.ts';
-import { type ClipSpec, type Marker, makeSyntheticClip } from '../../lib/inference/synthetic.ts';
+import { resolveFfmpeg } from '../../lib/video/ffmpeg.ts';
+import type { ClipWindow } from '../../lib/video/frames.ts';
+import { type ClipSpec, type Marker, makeSyntheticClip } from '../../lib/video/synthetic.ts';
 import { trackSockets } from './loopback.ts';
 
 export const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);

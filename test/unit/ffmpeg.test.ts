@@ -1,5 +1,5 @@
 /**
- * lib/inference/ffmpeg.ts: the release read from `ffmpeg -version`, and the order ffmpeg is chosen in
+ * lib/video/ffmpeg.ts: the release read from `ffmpeg -version`, and the order ffmpeg is chosen in
  * (FFMPEG_PATH, then a 5.1+ ffmpeg on PATH, then the bundled build). The candidates are tiny shell scripts
  * that print a chosen version line, each in a folder of a temporary PATH: the version line is what is under test.
  */
@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { findOnPath, formatFfmpegRelease, parseFfmpegRelease, releaseAtLeast, resolveFfmpeg } from '../../lib/inference/ffmpeg.ts';
+import { findOnPath, formatFfmpegRelease, parseFfmpegRelease, releaseAtLeast, resolveFfmpeg } from '../../lib/video/ffmpeg.ts';
 
 describe('parseFfmpegRelease', () => {
   const cases: [string, string | undefined][] = [

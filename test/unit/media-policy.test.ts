@@ -14,7 +14,7 @@ import {
   REFUSED_CONTAINERS,
   refusedContainerMessage,
   sniffContainer,
-} from '../../lib/inference/media-policy.ts';
+} from '../../lib/video/media-policy.ts';
 
 const bytes = (...values: Array<number | string>): Uint8Array =>
   Buffer.concat(values.map((v) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from([v]))));

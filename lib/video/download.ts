@@ -1,7 +1,7 @@
 /**
  * Video download: stream a URL into a sink (the challenge's growing temp file, which ffmpeg reads as it grows)
  * with undici's request(), under a whole-download deadline, a size cap, a redirect limit and the address policy
- * (lib/inference/address-policy.ts) at every hop.
+ * (lib/video/address-policy.ts) at every hop.
  *
  * What the caller learns of a failure is its class only, one fixed message each (DOWNLOAD_FAILURE_MESSAGES):
  * the cause (errno, address, HTTP status, the redirect chain) goes in the error's private `detail`, which the

@@ -3,7 +3,7 @@
  * file, ffmpeg reads that file through its stdin as the bytes land, and its output is cut into windows with
  * read-ahead. An mp4 whose index (the moov atom) comes last cannot be decoded from a stream: when the origin
  * answers Range requests, its tail is fetched apart and ffmpeg reads the file through a loopback range server
- * while the front still downloads (lib/inference/range-reader.ts, decodedFrom 'range'). Otherwise (no ranges,
+ * while the front still downloads (lib/video/range-reader.ts, decodedFrom 'range'). Otherwise (no ranges,
  * or anything unexpected) that first decode fails without a single frame and the file is decoded again once
  * the download is complete (decodedFrom 'file').
  *
