@@ -520,7 +520,6 @@ test("the guide's docker run with the wallet mounted read-only still works: the 
   const name = `${CONTAINER}-guide`;
   const port = await freePort();
   const settings = {
-    BITTENSOR_WALLET_PATH: '/wallets',
     BITTENSOR_WALLET_COLD: 'cold',
     BITTENSOR_WALLET_HOT: 'miner',
     VERIFY_ENABLED: 'true',
@@ -529,10 +528,10 @@ test("the guide's docker run with the wallet mounted read-only still works: the 
     DOWNLOAD_ALLOW_PRIVATE: 'true',
   };
   const envArgs = Object.entries(settings).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  await dockerd.docker(['run', '-d', '--name', name, '--network', 'host', '-v', `${wallets}:/wallets:ro`, ...envArgs, `${repo()}:v1.0.0`]);
+  await dockerd.docker(['run', '-d', '--name', name, '--network', 'host', '-v', `${wallets}:/root/.bittensor/wallets:ro`, ...envArgs, `${repo()}:v1.0.0`]);
   await waitForDocs(port, name);
   const logs = await dockerd.logs(name);
-  assert.match(logs, /miner hotkey address source="public file" file=\/wallets\/cold\/hotkeys\/minerpub\.txt/);
+  assert.match(logs, /miner hotkey address source="public file" file=\/root\/\.bittensor\/wallets\/cold\/hotkeys\/minerpub\.txt/);
   // The hotkey file beside it is root's 0600 file and the image runs as uid 1000: out of the server's reach.
   assert.doesNotMatch(logs, /the hotkey file with its secret is readable/);
 
