@@ -6,8 +6,9 @@
  *   npx tsx tasks/start.ts --rollback          (start the tag that ran before the current one)
  *
  * The container gets a fixed name (MINER_CONTAINER), `--restart unless-stopped`, MINER_PORT published, the
- * hotkey's public address (MINER_HOTKEY_SS58, read here from the wallet) and an explicit allow-list of
- * variables — never a wallet, never the registry token, never the whole .env.
+ * hotkey's public address (MINER_HOTKEY_SS58, read here from the wallet) and the settings marked for the
+ * container (lib/core/settings.ts), under their canonical names — never a wallet, never the registry token,
+ * never the whole .env.
  */
 import net from 'node:net';
 import { loadHotkeyAddress } from '../lib/chain/wallet.ts';
@@ -130,8 +131,7 @@ export const main = defineTask({
 
     /** docker run + wait; on failure the last log lines, and the container removed. */
     const launch = async (reference: string, hotkeyAddress?: string): Promise<string> => {
-      const environment = containerEnv(env, { port, walletMounted: false });
-      if (hotkeyAddress) environment.MINER_HOTKEY_SS58 = hotkeyAddress;
+      const environment = containerEnv(env, { port, walletMounted: false, hotkeyAddress });
       const id = await docker(runCommand({ name, image: reference, port, network: deploy.runNetwork, env: environment }), run);
       try {
         await waitUntilServing(port, name, deploy.startTimeoutMs, run);

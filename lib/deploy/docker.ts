@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { MinerError } from '../core/errors.ts';
+import { containerSettings, type Env } from '../core/settings.ts';
 
 export interface BuildSpec {
   dockerfile: string;
@@ -68,60 +69,19 @@ export function runCommand(spec: RunSpec): string[] {
 }
 
 /**
- * The variables a running miner may see: the server's own settings, nothing else. Never DOCKERHUB_* or any
- * registry token, never the whole `.env` (`--env-file`): the reference CLI leaked the Hub token that way.
+ * The environment a running miner gets: the settings marked `container` in lib/core/settings.ts that are set,
+ * under their canonical names whichever alias gave them (`.env`'s VERIFY=false arrives as VERIFY_ENABLED=false,
+ * as `npm start` reads it), the port, and the hotkey's public address. Never a registry token, never the whole
+ * `.env` (`--env-file`): the reference CLI leaked the Hub token that way.
  */
-export const CONTAINER_ENV_ALLOWLIST = [
-  'MINER_PORT',
-  'MAX_BODY_BYTES',
-  'MAX_CONNECTIONS_PER_ADDRESS',
-  'RATE_LIMIT_PER_S',
-  'RATE_LIMIT_BURST',
-  'QUEUE_MAX',
-  'INFERENCE_CONCURRENCY',
-  'FFMPEG_PATH',
-  'DOWNLOAD_TIMEOUT_S',
-  'DOWNLOAD_MAX_BYTES',
-  'DOWNLOAD_MAX_REDIRECTS',
-  'DOWNLOAD_ALLOW_PRIVATE',
-  'ORT_PROVIDERS',
-  'ORT_THREADS',
-  'BLACKLIST_ENABLED',
-  'VERIFY_ENABLED',
-  'MIN_STAKE_THRESHOLD',
-  'VALIDATOR_ALLOWLIST',
-  'METAGRAPH_REFRESH_S',
-  'CHALLENGE_DEADLINE_S',
-  'HEADERS_TIMEOUT_S',
-  'REQUEST_TIMEOUT_S',
-  'HEALTH_TRUST_LOOPBACK',
-  'HEALTH_TOKEN',
-  'MAX_VIDEO_SECONDS',
-  'DECODE_WINDOWS_AHEAD',
-  'ORT_MEM_PATTERN',
-  'ORT_GRAPH_OPTIMIZATION',
-  'BITTENSOR_SUBTENSOR_ENDPOINT',
-  'BITTENSOR_SUBTENSOR_FALLBACK',
-  'SCOREVISION_NETUID',
-  'CHAIN_CONNECT_TIMEOUT_S',
-  'BITTENSOR_WALLET_COLD',
-  'BITTENSOR_WALLET_HOT',
-  'MINER_HOTKEY_SS58',
-  'LOG_LEVEL',
-] as const;
-
-/** The allow-listed variables that are set, plus the wallet path as the container sees it. */
 export function containerEnv(
-  env: Record<string, string | undefined>,
-  options: { port: number; walletMounted: boolean },
+  env: Env,
+  options: { port: number; walletMounted: boolean; hotkeyAddress?: string },
 ): Record<string, string> {
-  const picked: Record<string, string> = {};
-  for (const name of CONTAINER_ENV_ALLOWLIST) {
-    const value = env[name]?.trim();
-    if (value) picked[name] = value;
-  }
+  const picked = containerSettings(env);
   picked.MINER_PORT = String(options.port);
   if (options.walletMounted) picked.BITTENSOR_WALLET_PATH = WALLET_MOUNT;
+  if (options.hotkeyAddress) picked.MINER_HOTKEY_SS58 = options.hotkeyAddress;
   return picked;
 }
 

@@ -1,13 +1,14 @@
 /**
- * Configuration parsing (lib/core/config.ts): LOG_LEVEL with the rest of the variables, the same invalid-variable
+ * Configuration parsing (lib/core/config.ts through the settings table, lib/core/settings.ts): aliases, defaults, LOG_LEVEL with the rest of the variables, the same invalid-variable
  * error for every bad value, and the task helper applying LOG_LEVEL (and --verbose) to the logger.
  */
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { loadConfig, parseLogLevel } from '../../lib/core/config.ts';
+import { loadConfig, parseLogLevel, QUICKNET_PUBLIC_KEY } from '../../lib/core/config.ts';
 import { MinerError } from '../../lib/core/errors.ts';
 import { getLogLevel, setLogLevel } from '../../lib/core/log.ts';
+import { SETTING_LIST } from '../../lib/core/settings.ts';
 import { defineTask } from '../../lib/core/task.ts';
 
 /** Asserts `fn` throws the invalid-variable MinerError naming `name`, the value and `expected`, with the .env hint. */
@@ -116,4 +117,62 @@ test('request limits: an 8 KiB body, 16 connections and 5 requests a second (10 
   assertInvalid(() => loadConfig({ RATE_LIMIT_PER_S: '-1' }), 'RATE_LIMIT_PER_S', '-1', /a number from 0/);
   assertInvalid(() => loadConfig({ RATE_LIMIT_BURST: '0' }), 'RATE_LIMIT_BURST', '0', /an integer from 1/);
   assertInvalid(() => loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: 'many' }), 'MAX_CONNECTIONS_PER_ADDRESS', 'many', /an integer from 0/);
+});
+
+test('every alias gives the same configuration as its canonical name (and differs from the default)', () => {
+  const samples: Record<string, string> = {
+    MINER_PORT: '9001',
+    BLACKLIST_ENABLED: 'false',
+    VERIFY_ENABLED: 'false',
+    BITTENSOR_SUBTENSOR_ENDPOINT: 'local',
+    SCOREVISION_NETUID: '423',
+    BITTENSOR_WALLET_COLD: 'cold',
+    BITTENSOR_WALLET_HOT: 'hot',
+    IMAGE_REPO: 'repo',
+  };
+  const withAliases = SETTING_LIST.filter((setting) => setting.aliases?.length);
+  assert.deepEqual(withAliases.map((s) => s.name).sort(), Object.keys(samples).sort(), 'give a sample for each setting with aliases');
+  for (const { name, aliases = [] } of withAliases) {
+    const canonical = loadConfig({ [name]: samples[name] });
+    assert.notDeepEqual(canonical, loadConfig({}), name);
+    for (const alias of aliases) assert.deepEqual(loadConfig({ [alias]: samples[name] }), canonical, `${alias} reads as ${name}`);
+  }
+});
+
+test('the defaults: every setting with a default parses it, and loadConfig({}) holds them', () => {
+  for (const setting of SETTING_LIST) {
+    if (setting.default !== undefined) assert.doesNotThrow(() => setting.parse(setting.default as string, setting.name), setting.name);
+  }
+  const config = loadConfig({});
+  assert.deepEqual(
+    [config.server.port, config.server.host, config.security.verifyEnabled, config.security.blacklistEnabled, config.chain.netuid],
+    [8000, '0.0.0.0', true, true, 44],
+  );
+  assert.deepEqual([config.chain.network, config.chain.endpoint], ['finney', 'wss://entrypoint-finney.opentensor.ai:443']);
+  assert.equal(config.chain.drandPublicKeyHex, QUICKNET_PUBLIC_KEY);
+  assert.deepEqual(
+    [config.deploy.hubApiUrl, config.deploy.dockerhubHost, config.deploy.startTimeoutMs],
+    ['https://hub.docker.com', 'docker.io', 120_000],
+  );
+  assert.deepEqual(
+    [config.axon.ip, config.axon.port, config.chain.fallbackEndpoint, config.server.health.token],
+    [undefined, undefined, undefined, undefined],
+  );
+  assert.deepEqual(config.model.providers, ['cpu']);
+});
+
+test('registry credentials come from the pair IMAGE_REGISTRY chooses', () => {
+  const env = { DOCKERHUB_USERNAME: 'hub', DOCKERHUB_TOKEN: 'hubtoken', REGISTRY_USERNAME: 'gh', REGISTRY_TOKEN: 'ghtoken' };
+  assert.deepEqual([loadConfig(env).deploy.username, loadConfig(env).deploy.token], ['hub', 'hubtoken']);
+  const ghcr = loadConfig({ ...env, IMAGE_REGISTRY: 'GHCR' }).deploy;
+  assert.deepEqual([ghcr.registry, ghcr.username, ghcr.token, ghcr.credentialNames.token], ['ghcr', 'gh', 'ghtoken', 'REGISTRY_TOKEN']);
+});
+
+test('HEALTH_TOKEN: a bad one is named without repeating it', () => {
+  assert.throws(
+    () => loadConfig({ HEALTH_TOKEN: 'short secret' }),
+    (error: unknown) =>
+      error instanceof MinerError && !error.message.includes('short secret') && /^HEALTH_TOKEN is not valid/.test(error.message),
+  );
+  assert.equal(loadConfig({ HEALTH_TOKEN: '0123456789abcdef' }).server.health.token, '0123456789abcdef');
 });
