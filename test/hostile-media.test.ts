@@ -19,6 +19,7 @@ import { GrowingFile } from '../lib/video/growing-file.ts';
 import { boundedCommand, DECODE_FAILURE, FFMPEG_ADDRESS_SPACE_BYTES } from '../lib/video/media-policy.ts';
 import { SplitFile, serveLoopback } from '../lib/video/range-reader.ts';
 import type { RunningMiner } from '../server/app.ts';
+import { logged } from './support/logged.ts';
 import { clip, FLASH_AND_CUT, ffmpeg, startVideoServer, type TestVideoServer, tempDir } from './support/media.ts';
 import { startLocalMiner } from './support/miner.ts';
 import { childrenRunning } from './support/processes.ts';
@@ -121,9 +122,16 @@ describe('containers that open other resources are refused before ffmpeg starts'
 describe('bounds', () => {
   it('a 16000x12000 mp4 is refused by the pixel cap with the fixed message', async () => {
     assert.ok((await readFile(hugeClip)).length < 2 * 1024 * 1024, 'the bomb is small');
-    const reply = await post('/files/huge.mp4');
+    const { value: reply, lines } = await logged(() => post('/files/huge.mp4'));
     assert.equal(reply.status, 422);
     assert.deepEqual(reply.json, { detail: DECODE_FAILURE.tooLarge });
+    // ffmpeg's own words reach the log, never the caller.
+    assert.ok(
+      lines.some((l) =>
+        /WARN .*frame size is above.* detail=.*ffmpeg \(file\) exited with code \d+: .*exceeds specified max pixel count/.test(l),
+      ),
+      lines.join('\n'),
+    );
     await stillServing();
   });
   it("the miner's own ffmpeg command on the 16000x12000 clip peaks under 300 MB (GNU time's max RSS)", async () => {

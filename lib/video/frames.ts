@@ -8,7 +8,6 @@ import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { MinerError } from '../core/errors.ts';
-import { log } from '../core/log.ts';
 import { drainedOrClosed } from '../core/streams.ts';
 import { openFrameChannel } from './frame-channel.ts';
 import {
@@ -184,11 +183,12 @@ async function feed(source: AsyncIterable<Uint8Array>, stdin: Writable): Promise
 
 /**
  * A failed decode as the caller sees it: one of the fixed messages (DECODE_FAILURE). ffmpeg's stderr holds heap
- * addresses, the server's temp paths and caller-chosen names: it goes to the log only.
+ * addresses, the server's temp paths and caller-chosen names: it is the error's private detail, which the server
+ * logs when the failure answers a challenge (a first decode that falls back to the whole file logs nothing).
  */
 function decodeError(stderr: string, input: string, exit: string, killedBy?: string): MinerError {
-  log.warn('ffmpeg could not decode the video', { input: inputKind(input), exit, stderr: stderr.trim().slice(-1000) });
-  return new MinerError(decodeFailureMessage(stderr, killedBy), { kind: 'undecodable-video' });
+  const detail = `ffmpeg (${inputKind(input)}) ${exit}: ${stderr.trim().slice(-1000)}`;
+  return new MinerError(decodeFailureMessage(stderr, killedBy), { kind: 'undecodable-video', detail });
 }
 
 /** A local file's container, checked before ffmpeg opens it: anything but MP4/MOV is refused by name. */
