@@ -244,7 +244,8 @@ test('the container: fixed name, restart policy, no wallet, only allow-listed va
   assert.deepEqual(inspected.Mounts, []);
   const env = inspected.Config.Env.join('\n');
   assert.doesNotMatch(env, /DOCKERHUB|REGISTRY_TOKEN|dckr_pat/);
-  assert.doesNotMatch(env, /BITTENSOR_WALLET_PATH/);
+  // Only the image's own default (where the guides mount a wallet), never this host's wallet folder.
+  assert.deepEqual(env.match(/^BITTENSOR_WALLET_PATH=.*$/gm), ['BITTENSOR_WALLET_PATH=/root/.bittensor/wallets']);
   // VERIFY_ENABLED=false here: the server has no use for the hotkey's address, so it is not passed.
   assert.doesNotMatch(env, /MINER_HOTKEY_SS58/);
   assert.match(env, new RegExp(`^MINER_PORT=${minerPort}$`, 'm'));
@@ -481,7 +482,7 @@ test("VERIFY_ENABLED: start gives the container only the hotkey's address (no mo
   const env = inspected.Config.Env.join('\n');
   // Read on this host from the legacy hotkey file (no public file in this wallet), passed as the address alone.
   assert.match(env, new RegExp(`^MINER_HOTKEY_SS58=${hotkeyAddress}$`, 'm'));
-  assert.doesNotMatch(env, /BITTENSOR_WALLET_PATH/);
+  assert.deepEqual(env.match(/^BITTENSOR_WALLET_PATH=.*$/gm), ['BITTENSOR_WALLET_PATH=/root/.bittensor/wallets']);
   const secrets = hotkeySecrets('miner');
   for (const secret of secrets) assert.ok(!env.includes(secret), 'a hotkey secret is in the container environment');
 
