@@ -12,13 +12,13 @@
  *   node tasks/eval.ts --clips data/clips
  *   node tasks/eval.ts --clips data/sn --label-map data/sn-map.json --report out/eval --tune --folds 5
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { type ReportData, renderReport } from '../lib/core/report-html.ts';
 import { defineTask, type FlagSpec, type FlagValues, runIfEntryPoint, type TaskDeps, UsageError } from '../lib/core/task.ts';
+import { baseUrlFlag } from '../lib/core/url-flag.ts';
 import { MANIFEST_FILE, parseManifest } from '../lib/inference/manifest.ts';
 import { loadModel, type Model } from '../lib/inference/model.ts';
 import { ClipScorer, decodeSpecOf } from '../lib/inference/pipeline.ts';
@@ -36,9 +36,9 @@ import {
 } from '../lib/protocol/labels.ts';
 import { type ActionMetrics, type ClipMetrics, clipMetrics, type Summary, summarise } from '../lib/protocol/metrics.ts';
 import type { Prediction } from '../lib/protocol/scoring.ts';
+import { type ChallengeOptions, challenge, newChallengeId, parseScheme, SIGNING_FLAGS } from '../lib/protocol/validator-client.ts';
 import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
 import { decodeClips } from '../lib/video/frames.ts';
-import { type Options as ChallengeOptions, challenge, parseScheme, SIGNING_FLAGS } from './challenge.ts';
 
 const DEFAULT_FOLDS = 5;
 
@@ -205,8 +205,7 @@ async function localRunner(modelDir: string | undefined, env: Env): Promise<Runn
 }
 
 function urlRunner(flags: Flags, env: Env): Runner {
-  const url = (flags.url as string).replace(/\/+$/, '');
-  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--url must look like http://HOST:PORT (got ${JSON.stringify(flags.url)})`);
+  const url = baseUrlFlag('url', flags.url as string);
   const scheme = parseScheme(flags.scheme);
   const timeoutS = flags.timeout === undefined ? 30 : Number(flags.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0)
@@ -224,7 +223,7 @@ function urlRunner(flags: Flags, env: Env): Runner {
         walletPath: flags['wallet-path'] || undefined,
         wrap: false,
         minerHotkey: flags['miner-hotkey'] || undefined,
-        challengeId: randomUUID().replace(/-/g, '').slice(0, 16),
+        challengeId: newChallengeId(),
         timeoutS,
         json: true,
       };

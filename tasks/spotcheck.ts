@@ -20,44 +20,51 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { readRevealed } from '../lib/chain/neuron.ts';
 import { hotkeyPath, loadHotkey } from '../lib/chain/wallet.ts';
 import { type Env, loadConfig, type MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
-import { loginCommand } from '../lib/deploy/docker.ts';
-import { registryHost } from '../lib/deploy/registry.ts';
-import { type DockerRunOptions, docker, dockerProbe } from '../lib/deploy/run-docker.ts';
+import { baseUrlFlag } from '../lib/core/url-flag.ts';
+import { containerSlot } from '../lib/deploy/container.ts';
+import type { DockerRunOptions } from '../lib/deploy/run-docker.ts';
 import {
-  type Answer,
   chooseCommitment,
-  compareAnswers,
+  comparedWith,
   DEFAULT_READY_TIMEOUT_S,
   digestReference,
-  formatDiff,
+  type ImageRunOptions,
+  imageSize,
   imageSizeCause,
-  isSameAnswer,
-  type PairVerdict,
+  judgeRehearsal,
+  loginToPull,
   parseDigestReference,
-  parseImageSize,
-  pullFailure,
-  type RehearsalRecord,
+  pullImage,
+  type RunOutcome,
   recordRehearsal,
   registryOf,
+  rehearsalJson,
+  rehearsalRecord,
   runCount,
+  runImageOnce,
   SCORE_IMAGE_LIMIT_GB,
   SCORE_TOLERANCE,
   SPOTCHECK_CHALLENGE_TIMEOUT_S,
   type SpotcheckImage,
   spotcheckContainerName,
-  spotcheckRunCommand,
-  type Verdict,
+  verdictLines,
 } from '../lib/deploy/spotcheck.ts';
-import type { GroundTruthEvent, Prediction } from '../lib/protocol/scoring.ts';
+import type { GroundTruthEvent } from '../lib/protocol/scoring.ts';
 import { decodeHotkey } from '../lib/protocol/signature.ts';
-import { type Options as ChallengeOptions, type ChallengeResult, challenge, parseScheme, readTruth, SIGNING_FLAGS } from './challenge.ts';
+import {
+  type ChallengeOptions,
+  type ChallengeResult,
+  challenge,
+  parseScheme,
+  readTruth,
+  SIGNING_FLAGS,
+} from '../lib/protocol/validator-client.ts';
 
 const LIVE_TIMEOUT_S = 30;
 
@@ -133,12 +140,6 @@ function gpusSpec(value: string | undefined): string | undefined {
   return value.trim();
 }
 
-function baseUrl(flag: string, value: string): string {
-  const url = value.replace(/\/+$/, '');
-  if (!/^https?:\/\/[^\s/]+$/.test(url)) throw new UsageError(`--${flag} must look like http://HOST:PORT (got ${JSON.stringify(value)})`);
-  return url;
-}
-
 interface Plan {
   image?: { repo: string; digest: string };
   file?: string;
@@ -176,7 +177,7 @@ function plan(flags: Record<keyof typeof FLAGS, string | undefined>): Plan {
     file: flags.file,
     videoUrl,
     truth: flags.truth,
-    live: flags.live === undefined ? undefined : baseUrl('live', flags.live),
+    live: flags.live === undefined ? undefined : baseUrlFlag('live', flags.live),
     repeat,
     readyTimeoutS: positiveNumber('ready-timeout', flags['ready-timeout'], DEFAULT_READY_TIMEOUT_S),
     timeoutS: positiveNumber('timeout', flags.timeout, SPOTCHECK_CHALLENGE_TIMEOUT_S),
@@ -233,39 +234,181 @@ async function committedImage(config: MinerConfig, env: Env, deps: SpotcheckDeps
   return choice.image;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** The clip given with --file must be a file on this machine. */
+function checkClip(file: string | undefined): void {
+  if (file && !existsSync(file))
+    throw new MinerError(`the clip ${file} does not exist`, { hint: 'pass an mp4 on this machine with --file, or --video-url URL' });
+  if (file && !statSync(file).isFile()) throw new MinerError(`${file} is not a file`, { hint: 'pass an mp4 file' });
 }
 
-async function answers200(url: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(100, timeoutMs)) });
-    await response.arrayBuffer();
-    return response.status === 200;
-  } catch {
-    return false;
+/**
+ * What the rehearsal starts (its container, the file server), removed on the way out: normal end, failure, or
+ * a signal (SIGINT/SIGTERM: clean up and exit 130/143). `stopIfInterrupted` parks the main flow once a signal
+ * came: it must not go on, nor record a FAIL, while the handler cleans up.
+ */
+function rehearsalScope(run: DockerRunOptions, err: (line: string) => void) {
+  const slot = containerSlot(spotcheckContainerName(process.pid), run);
+  let files: FileServer | undefined;
+  const cleanUp = async () => {
+    await slot.cleanUp();
+    const server = files;
+    files = undefined;
+    await server?.close();
+  };
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    err(`interrupted (${signal}): removing the rehearsal's container and file server`);
+    void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    slot,
+    cleanUp,
+    /** Serve the clip on loopback; its URL. */
+    async serve(file: string): Promise<string> {
+      files = await serveFiles([file]);
+      return files.urlFor(file);
+    },
+    async stopIfInterrupted() {
+      if (interrupted) await new Promise<never>(() => undefined);
+    },
+    release() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+type Scope = ReturnType<typeof rehearsalScope>;
+
+type Say = (line: string) => void;
+
+interface Pulled {
+  reference: string;
+  pullS: number;
+  imageBytes: number;
+  /** Score fails an oversized image without running it: so does the rehearsal. */
+  sizeCause?: string;
+}
+
+/** Steps 1-2: name the image, log in, pull it by digest and weigh it. */
+async function pullRehearsedImage(
+  image: SpotcheckImage,
+  options: Plan,
+  config: MinerConfig,
+  run: DockerRunOptions,
+  say: Say,
+): Promise<Pulled> {
+  const reference = digestReference(image);
+  say(`spot check rehearsal of ${reference}`);
+  say(
+    `  image    ${options.image ? 'given with --image' : `the commitment revealed in block ${image.block} (tag ${image.tag}), as Score's validator picks it`}`,
+  );
+  const host = registryOf(image.repo);
+  const login = await loginToPull(host, config.deploy, run);
+  const pullS = await pullImage(reference, run);
+  say(`  pull     ${host} ${login}: ${pullS.toFixed(1)} s`);
+  const imageBytes = await imageSize(reference, run);
+  const sizeCause = imageSizeCause(imageBytes, options.maxImageGb);
+  say(
+    `  size     ${(imageBytes / 1e9).toFixed(2)} GB (limit ${options.maxImageGb} GB${options.gpus ? `; runs with --gpus ${options.gpus}` : ''})`,
+  );
+  return { reference, pullS, imageBytes, sizeCause };
+}
+
+/** Step 3: the challenge, one video and one id for every answer (unsigned: Score's harness does not sign). */
+async function challengeBase(options: Plan, scope: Scope, say: Say): Promise<ChallengeOptions> {
+  const videoUrl = options.file ? await scope.serve(options.file) : (options.videoUrl as string);
+  const challengeId = randomUUID().replace(/-/g, '').slice(0, 16);
+  say(`  video    ${videoUrl} (challenge_id ${challengeId})`);
+  return { url: '', videoUrl, scheme: 'none', wrap: false, challengeId, timeoutS: options.timeoutS, json: true };
+}
+
+/** Step 3 for --live: the live miner's answer, signed like the validator. */
+async function askLive(
+  options: Plan,
+  flags: Record<keyof typeof FLAGS, string | undefined>,
+  base: ChallengeOptions,
+  env: Env,
+  io: { out: Say; err: Say },
+): Promise<ChallengeResult> {
+  const url = options.live as string;
+  const live = await challenge(
+    {
+      ...base,
+      url,
+      scheme: options.scheme,
+      uri: flags.uri,
+      wallet: flags.wallet,
+      hotkey: flags.hotkey,
+      walletPath: flags['wallet-path'],
+      minerHotkey: flags['miner-hotkey'],
+      timeoutS: LIVE_TIMEOUT_S,
+    },
+    env,
+    io,
+  );
+  if (!live.predictions) throw new MinerError(`the live miner ${url} gave no answer to compare with: ${live.cause}`, { hint: live.next });
+  io.out(`  live     ${url}: ${live.predictions.length} predictions in ${live.wall_s.toFixed(2)} s (scheme ${options.scheme})`);
+  if (!live.ok) io.out(`           warning: ${live.cause}`);
+  return live;
+}
+
+/** Step 4: `runs` runs, each in a fresh container; stops at the first that fails. */
+async function runImage(
+  runs: number,
+  image: Omit<ImageRunOptions<ChallengeResult>, 'label'>,
+  stopIfInterrupted: () => Promise<void>,
+  say: Say,
+): Promise<RunOutcome<ChallengeResult>[]> {
+  const outcomes: RunOutcome<ChallengeResult>[] = [];
+  for (let i = 1; i <= runs; i++) {
+    const outcome = await runImageOnce({ ...image, label: `run ${i}` });
+    await stopIfInterrupted();
+    outcomes.push(outcome);
+    if (!outcome.ok) break;
+    const r = outcome.result as ChallengeResult;
+    say(
+      `  ${outcome.label.padEnd(8)} ready in ${outcome.readyS?.toFixed(1)} s (GET /docs 200); ${r.predictions?.length} predictions in ${r.wall_s.toFixed(2)} s`,
+    );
+    if (!r.ok) say(`           warning: ${r.cause}`);
   }
+  return outcomes;
 }
 
-interface RunOutcome {
-  label: string;
-  ok: boolean;
-  /** Seconds from `docker run` to GET /docs 200. */
-  readyS?: number;
-  result?: ChallengeResult;
-  cause?: string;
-  /** The container's last log lines, when it failed. */
-  logs?: string;
+interface Rehearsed {
+  options: Plan;
+  image: SpotcheckImage;
+  pulled: Pulled;
+  live?: ChallengeResult;
+  outcomes: RunOutcome<ChallengeResult>[];
+  truth?: GroundTruthEvent[];
+  /** performance.now() at the start. */
+  started: number;
 }
 
-const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+/** Step 5: compare, record, print the verdict (and --json's object); the exit code. */
+async function report(rehearsed: Rehearsed, stateDir: string, json: boolean, say: Say, out: Say): Promise<number> {
+  const { options, image, pulled, live, outcomes, truth } = rehearsed;
+  const compared = comparedWith(Boolean(options.live), Boolean(truth));
+  const judgement = judgeRehearsal({ compared, sizeCause: pulled.sizeCause, outcomes, live, truth });
+  const seconds = (performance.now() - rehearsed.started) / 1000;
+  const record = rehearsalRecord(image, judgement, outcomes, seconds);
+  const file = await recordRehearsal(stateDir, record);
+  const printed = verdictLines(judgement, { withTruth: truth !== undefined, sizeFailed: Boolean(pulled.sizeCause), seconds });
+  for (const line of printed) say(line);
+  say(`recorded in ${file}`);
+  if (json) {
+    const { imageBytes, pullS } = pulled;
+    const liveAnswer = live && { url: options.live as string, result: live };
+    const fields = { record, judgement, image, imageBytes, gpus: options.gpus, live: liveAnswer, outcomes, pullS, seconds };
+    out(JSON.stringify(rehearsalJson({ ...fields, recorded: file })));
+  }
+  return judgement.pass ? 0 : 1;
+}
 
 export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
   usage: USAGE,
@@ -277,342 +420,45 @@ export const main = defineTask<typeof FLAGS, SpotcheckDeps>({
     const say = flags.json ? err : out;
     const run: DockerRunOptions = { env, verbose: flags.verbose };
     const started = performance.now();
-    if (options.file && !existsSync(options.file))
-      throw new MinerError(`the clip ${options.file} does not exist`, {
-        hint: 'pass an mp4 on this machine with --file, or --video-url URL',
-      });
-    if (options.file && !statSync(options.file).isFile())
-      throw new MinerError(`${options.file} is not a file`, { hint: 'pass an mp4 file' });
+    checkClip(options.file);
     const truth: GroundTruthEvent[] | undefined = options.truth ? await readTruth(options.truth) : undefined;
 
-    // Everything started here is removed on the way out: normal end, failure, or a signal.
-    const name = spotcheckContainerName(process.pid);
-    let containerUp = false;
-    let launching: Promise<unknown> | undefined;
-    let files: FileServer | undefined;
-    const cleanUp = async () => {
-      await launching?.catch(() => undefined);
-      if (containerUp) {
-        await dockerProbe(['rm', '-f', name], run);
-        containerUp = false;
-      }
-      const server = files;
-      files = undefined;
-      await server?.close();
-    };
-    let interrupted = false;
-    /** After a signal the handler cleans up and exits: the main flow must not go on (nor record a FAIL). */
-    const stopIfInterrupted = async () => {
-      if (interrupted) await new Promise<never>(() => undefined);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupted) return;
-      interrupted = true;
-      err(`interrupted (${signal}): removing the rehearsal's container and file server`);
-      void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-
+    const scope = rehearsalScope(run, err);
     try {
-      // 1. the image
-      const image: SpotcheckImage = options.image ?? (await committedImage(config, env, deps));
-      const reference = digestReference(image);
-      say(`spot check rehearsal of ${reference}`);
-      say(
-        `  image    ${options.image ? 'given with --image' : `the commitment revealed in block ${image.block} (tag ${image.tag}), as Score's validator picks it`}`,
-      );
-
-      // 2. login + pull by digest
-      const host = registryOf(image.repo);
-      const { deploy } = config;
-      let configuredHost: string | undefined;
-      try {
-        configuredHost = registryHost(deploy.registry, { dockerhubHost: deploy.dockerhubHost });
-      } catch {
-        configuredHost = undefined;
-      }
-      let login = 'anonymously (no registry credentials for this host in the config)';
-      if (deploy.username && deploy.token && configuredHost === host) {
-        const username = deploy.username.toLowerCase();
-        await docker(loginCommand(host, username), { ...run, input: deploy.token });
-        login = `as ${username}`;
-      }
-      const pullStarted = performance.now();
-      const pulled = await dockerProbe(['pull', reference], run);
-      if (!pulled.ok) throw pullFailure(reference, pulled.output);
-      const pullS = (performance.now() - pullStarted) / 1000;
-      say(`  pull     ${host} ${login}: ${pullS.toFixed(1)} s`);
-      const inspected = await dockerProbe(['image', 'inspect', '--format', '{{.Size}}', reference], run);
-      if (!inspected.ok)
-        throw new MinerError(`docker image inspect ${reference} failed: ${inspected.output.trim().split('\n').pop()}`, {
-          hint: 'the image was pulled a moment ago: check that dockerd is still running (docker info), then rerun the rehearsal',
-        });
-      const imageBytes = parseImageSize(inspected.stdout);
-      // Score fails an oversized image without running it: so does the rehearsal.
-      const sizeCause = imageSizeCause(imageBytes, options.maxImageGb);
-      say(
-        `  size     ${(imageBytes / 1e9).toFixed(2)} GB (limit ${options.maxImageGb} GB${options.gpus ? `; runs with --gpus ${options.gpus}` : ''})`,
-      );
-
-      // 3. the challenge: one video, one id, for every answer
-      let videoUrl = options.videoUrl as string;
-      if (options.file) {
-        files = await serveFiles([options.file]);
-        videoUrl = files.urlFor(options.file);
-      }
-      const challengeId = randomUUID().replace(/-/g, '').slice(0, 16);
-      say(`  video    ${videoUrl} (challenge_id ${challengeId})`);
+      const image = options.image ?? (await committedImage(config, env, deps));
+      const pulled = await pullRehearsedImage(image, options, config, run, say);
+      const base = await challengeBase(options, scope, say);
       const io = { out: say, err };
-      const base: ChallengeOptions = {
-        url: '',
-        videoUrl,
-        scheme: 'none',
-        wrap: false,
-        challengeId,
-        timeoutS: options.timeoutS,
-        json: true,
-      };
-
-      let live: ChallengeResult | undefined;
-      if (options.live && !sizeCause) {
-        live = await challenge(
-          {
-            ...base,
-            url: options.live,
-            scheme: options.scheme,
-            uri: flags.uri,
-            wallet: flags.wallet,
-            hotkey: flags.hotkey,
-            walletPath: flags['wallet-path'],
-            minerHotkey: flags['miner-hotkey'],
-            timeoutS: LIVE_TIMEOUT_S,
-          },
-          env,
-          io,
-        );
-        if (!live.predictions)
-          throw new MinerError(`the live miner ${options.live} gave no answer to compare with: ${live.cause}`, { hint: live.next });
-        say(`  live     ${options.live}: ${live.predictions.length} predictions in ${live.wall_s.toFixed(2)} s (scheme ${options.scheme})`);
-        if (!live.ok) say(`           warning: ${live.cause}`);
-      }
+      const live = options.live && !pulled.sizeCause ? await askLive(options, flags, base, env, io) : undefined;
 
       // 4. the runs, each a fresh container
-      const runs = sizeCause ? 0 : runCount(options.repeat, Boolean(options.live || truth));
-      const outcomes: RunOutcome[] = [];
-      const runOnce = async (label: string): Promise<RunOutcome> => {
-        const port = await freePort();
-        containerUp = true;
-        await dockerProbe(['rm', '-f', name], run);
-        const command = spotcheckRunCommand({
-          name,
-          image: reference,
-          port,
-          netuid: config.chain.netuid,
-          walletName: config.wallet.coldkey,
-          hotkeyName: config.wallet.hotkey,
-          gpus: options.gpus,
-        });
-        const launched = docker(command, run);
-        launching = launched;
-        const runStarted = performance.now();
-        const failed = async (cause: string, readyS?: number): Promise<RunOutcome> => {
-          const logs = await dockerProbe(['logs', '--tail', '20', name], run);
-          await dockerProbe(['rm', '-f', name], run);
-          containerUp = false;
-          return { label, ok: false, cause, readyS, logs: logs.ok ? logs.output : undefined };
-        };
-        try {
-          await launched;
-        } catch (error) {
-          return failed(`docker run of the image failed: ${(error as Error).message}`);
-        }
-        const deadline = runStarted + options.readyTimeoutS * 1000;
-        const docs = `http://127.0.0.1:${port}/docs`;
-        let readyS: number | undefined;
-        for (;;) {
-          if (await answers200(docs, Math.min(3000, deadline - performance.now()))) {
-            readyS = (performance.now() - runStarted) / 1000;
-            break;
-          }
-          const state = await dockerProbe(['container', 'inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', name], run);
-          if (!state.ok || state.stdout.startsWith('false'))
-            return failed(`${label}: the container exited (code ${state.stdout.split(' ')[1] ?? '?'}) before GET /docs answered 200`);
-          if (performance.now() >= deadline)
-            return failed(
-              `${label}: GET /docs did not answer 200 within ${options.readyTimeoutS} s (Score's harness gives up and fails the check)`,
-            );
-          await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-        const result = await challenge({ ...base, url: `http://127.0.0.1:${port}` }, env, io);
-        if (!result.predictions) return failed(`${label}: ${result.cause}`, readyS);
-        await dockerProbe(['rm', '-f', name], run);
-        containerUp = false;
-        return { label, ok: true, readyS, result };
+      const runs = pulled.sizeCause ? 0 : runCount(options.repeat, Boolean(options.live || truth));
+      const { netuid } = config.chain;
+      const spec = {
+        image: pulled.reference,
+        netuid,
+        walletName: config.wallet.coldkey,
+        hotkeyName: config.wallet.hotkey,
+        gpus: options.gpus,
       };
-      for (let i = 1; i <= runs; i++) {
-        const outcome = await runOnce(`run ${i}`);
-        await stopIfInterrupted();
-        outcomes.push(outcome);
-        if (!outcome.ok) break;
-        const r = outcome.result as ChallengeResult;
-        say(
-          `  ${outcome.label.padEnd(8)} ready in ${outcome.readyS?.toFixed(1)} s (GET /docs 200); ${r.predictions?.length} predictions in ${r.wall_s.toFixed(2)} s`,
-        );
-        if (!r.ok) say(`           warning: ${r.cause}`);
-      }
-      await cleanUp();
-      await stopIfInterrupted();
-
-      // 5. compare, report, record
-      const compared: RehearsalRecord['compared'] = options.live ? 'live' : truth ? 'truth' : 'runs';
-      const failedRun = outcomes.find((o) => !o.ok);
-      let verdict: Verdict | undefined;
-      let cause: string | undefined;
-      if (sizeCause) {
-        cause = sizeCause;
-      } else if (failedRun) {
-        cause = failedRun.cause;
-      } else {
-        const answers: Answer[] = outcomes.map((o) => ({ label: o.label, predictions: o.result?.predictions as Prediction[] }));
-        const referenceAnswer: Answer = live
-          ? { label: 'live', predictions: live.predictions as Prediction[] }
-          : truth
-            ? { label: 'truth', predictions: truth.map((t) => ({ frame: t.frame, action: t.action })) }
-            : answers[0];
-        verdict = compareAnswers(referenceAnswer, referenceAnswer === answers[0] ? answers.slice(1) : answers, truth, {
-          confidence: referenceAnswer.label !== 'truth',
-        });
-        const worst = verdict.pairs.find((p) => !p.pass);
-        if (worst)
-          cause = `${worst.candidate} scores ${worst.candidateScore.toFixed(4)} where ${worst.reference} scores ${worst.referenceScore.toFixed(4)} (difference ${worst.difference.toFixed(4)} > ${SCORE_TOLERANCE})`;
-      }
-      const pass = !cause;
-      const scores: Record<string, number> = {};
-      for (const p of verdict?.pairs ?? []) {
-        scores[p.reference] = round(p.referenceScore, 6);
-        scores[p.candidate] = round(p.candidateScore, 6);
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const record: RehearsalRecord = {
-        digest: image.digest,
-        repo: image.repo,
-        ...(image.tag ? { tag: image.tag } : {}),
-        result: pass ? 'PASS' : 'FAIL',
-        compared,
-        scores,
-        ...(verdict ? { difference: round(verdict.difference, 6) } : {}),
-        readySeconds: outcomes.filter((o) => o.readyS !== undefined).map((o) => round(o.readyS as number, 2)),
-        ...(cause ? { cause } : {}),
-        at: new Date().toISOString(),
-        seconds: round(seconds, 1),
-      };
-      const file = await recordRehearsal(deploy.stateDir, record);
-
-      if (verdict) printScores(verdict, truth !== undefined, say);
-      if (pass) {
-        const against = compared === 'live' ? 'the live miner' : compared === 'truth' ? 'the ground truth' : 'run 1';
-        say(
-          `PASS: every run scores within ${SCORE_TOLERANCE} of ${against} (largest difference ${(verdict?.difference ?? 0).toFixed(4)}), in ${seconds.toFixed(1)} s`,
-        );
-      } else {
-        say(`FAIL: ${cause}`);
-        if (failedRun?.logs) {
-          say('  last log lines of the container:');
-          for (const line of failedRun.logs.split('\n')) say(`    ${line}`);
-        }
-        for (const p of verdict?.pairs.filter((pair) => !pair.pass) ?? []) printDiff(p, say);
-        say(`  next: ${sizeCause ? SLIM_IMAGE : nextStep(failedRun, compared)}`);
-      }
-      say(`recorded in ${file}`);
-      if (flags.json) {
-        out(
-          JSON.stringify({
-            result: record.result,
-            image: reference,
-            repo: image.repo,
-            digest: image.digest,
-            tag: image.tag ?? null,
-            block: image.block ?? null,
-            image_bytes: imageBytes,
-            gpus: options.gpus ?? null,
-            compared,
-            tolerance: SCORE_TOLERANCE,
-            scores,
-            difference: record.difference ?? null,
-            cause: cause ?? null,
-            live: live ? { url: options.live, wall_s: round(live.wall_s), predictions: live.predictions } : null,
-            runs: outcomes.map((o) => ({
-              label: o.label,
-              ok: o.ok,
-              ready_s: o.readyS === undefined ? null : round(o.readyS, 2),
-              wall_s: o.result ? round(o.result.wall_s) : null,
-              predictions: o.result?.predictions ?? null,
-              cause: o.cause ?? null,
-            })),
-            pairs: (verdict?.pairs ?? []).map((p) => ({
-              reference: p.reference,
-              candidate: p.candidate,
-              reference_score: p.referenceScore,
-              candidate_score: p.candidateScore,
-              difference: p.difference,
-              pass: p.pass,
-              diff: p.diff,
-            })),
-            pull_s: round(pullS, 2),
-            seconds: round(seconds, 1),
-            recorded: file,
-          }),
-        );
-      }
-      return pass ? 0 : 1;
+      const ask = (url: string) => challenge({ ...base, url }, env, io);
+      const runner = { slot: scope.slot, spec, readyTimeoutS: options.readyTimeoutS, run, ask };
+      const outcomes = await runImage(runs, runner, scope.stopIfInterrupted, say);
+      await scope.cleanUp();
+      await scope.stopIfInterrupted();
+      return await report(
+        { options, image, pulled, live, outcomes, truth, started },
+        config.deploy.stateDir,
+        Boolean(flags.json),
+        say,
+        out,
+      );
     } finally {
-      await stopIfInterrupted();
-      await cleanUp();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      await scope.stopIfInterrupted();
+      await scope.cleanUp();
+      scope.release();
     }
   },
 });
-
-function printScores(verdict: Verdict, withTruth: boolean, say: (line: string) => void): void {
-  if (verdict.pairs.length === 0) return;
-  const how = withTruth ? 'against --truth' : `with ${verdict.pairs[0].reference}'s answer as the ground truth`;
-  const parts = [`${verdict.pairs[0].reference} ${verdict.pairs[0].referenceScore.toFixed(4)}`];
-  for (const p of verdict.pairs) parts.push(`${p.candidate} ${p.candidateScore.toFixed(4)}`);
-  say(`  scores   ${parts.join(', ')} (${how})`);
-  for (const p of verdict.pairs) {
-    if (p.reverse)
-      say(
-        `           with ${p.candidate}'s answer as the ground truth: ${p.reference} ${p.reverse.referenceScore.toFixed(4)}, ${p.candidate} ${p.reverse.candidateScore.toFixed(4)}`,
-      );
-    if (p.pass && !isSameAnswer(p.diff)) {
-      say(`  note: ${p.candidate}'s predictions differ from ${p.reference}'s, within the tolerance:`);
-      for (const line of formatDiff(p.diff)) say(`    ${line}`);
-    }
-  }
-}
-
-function printDiff(pair: PairVerdict, say: (line: string) => void): void {
-  const { added, removed, changed } = pair.diff;
-  say(
-    `  predictions of ${pair.candidate} against ${pair.reference}: ${added.length} added, ${removed.length} removed, ${changed.length} changed, ${pair.diff.same} the same`,
-  );
-  for (const line of formatDiff(pair.diff)) say(`    ${line}`);
-}
-
-const SLIM_IMAGE =
-  "slim the image: keep Dockerfile.miner's slim Node base and one model folder, no build tools, caches or datasets in the final stage (docs/deploy.md), rebuild, push and commit";
-
-function nextStep(failedRun: RunOutcome | undefined, compared: RehearsalRecord['compared']): string {
-  if (failedRun?.readyS === undefined && failedRun)
-    return "the image must come up without a wallet and with VERIFY=false BLACKLIST=false, and answer GET /docs 200 within Score's wait: read the log lines above (a slow model load needs a faster start, not only a longer --ready-timeout)";
-  if (failedRun) return 'the image must answer one unsigned POST /challenge validly within 120 s: read the log lines above';
-  if (compared === 'runs')
-    return 'the image answers the same challenge differently from run to run: make inference deterministic (fixed threads, no random ops, no time-dependent post-processing; see docs/model.md), rebuild, push and commit';
-  if (compared === 'live')
-    return 'the image does not answer like the live miner: run the committed digest live (tasks/start.ts), or push and commit what runs live; check both run the same model and settings';
-  return "the image's answer misses the ground truth: check the model baked into the image (MODEL_SRC) and the truth file, and rehearse with --live against the live miner";
-}
 
 runIfEntryPoint(import.meta.url, main);
