@@ -20,19 +20,7 @@ bench:
 
 # Build, push, share, commit, start: just deploy tag=v1.0.0 [push=false] [share=false] [commit=false] [start=false] [from=STEP]
 deploy *words:
-    #!/usr/bin/env bash
-    set -uo pipefail
-    case " $* " in *" --help "*|*" -h "*) node tasks/deploy.ts --help; exit 0 ;; esac
-    export DEPLOY_RUN="deploy-$$-$(date +%s)"
-    plan=$(node tasks/deploy.ts --begin "$@") || exit $?
-    current=""
-    trap 'node tasks/deploy.ts --end --status "$?" --step "$current"' EXIT
-    read -r tag steps <<< "$plan"
-    for current in build push share commit start; do
-      [[ " $steps " == *" $current "* ]] || continue
-      node "tasks/$current.ts" --tag "$tag" || exit $?
-    done
-    current=""
+    @node tasks/deploy.ts "$@"
 
 # Build the image: just build tag=v1.0.0 (or npx tsx tasks/build.ts --tag v1.0.0 [--build-arg MODEL_SRC=...])
 build tag *args:

@@ -1,8 +1,8 @@
 /**
  * One deploy at a time: an atomic `mkdir` of `.deploy/lock` that records who holds it (pid, host, command,
- * since). `just deploy` takes it once for the whole chain and passes its id to the steps in DEPLOY_RUN; a step
- * run alone takes it for itself. A lock left by a process that no longer exists on this host is taken over.
- * The lock folder also holds the run's step records, from which the deploy summary is printed.
+ * since). `just deploy` (tasks/deploy.ts) takes it once for the whole chain and runs the steps in-process under
+ * it; a step run alone takes it for itself. A lock left by a process that no longer exists on this host is taken
+ * over. The lock folder also holds a copy of the run's step records (`.deploy/last-run.json` once released).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';

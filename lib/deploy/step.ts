@@ -1,12 +1,27 @@
 /**
  * What every deploy step does around its own story: print the headline, hold the deploy lock (its own when run
- * alone, the deploy's when `just deploy` passes DEPLOY_RUN), time it, print one result line, and record the
- * result for the deploy summary — a failure too, before the error goes on to the task's one-line cause.
+ * alone; the deploy's when tasks/deploy.ts runs it inside a deploy), time it, print one result line, and record
+ * the result for the deploy summary — a failure too, before the error goes on to the task's one-line cause.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describeError } from '../core/errors.ts';
-import { acquireLock, appendRecord, newOwner, readRun, releaseLock } from './lock.ts';
+import { acquireLock, newOwner, releaseLock } from './lock.ts';
 import { headline, resultLine } from './report.ts';
 import type { StepName, StepRecord } from './state.ts';
+
+/** The deploy a step runs inside: it already holds the lock and keeps the step's record for its summary. */
+export interface DeployRecorder {
+  record(record: StepRecord, tag?: string): Promise<void>;
+}
+
+// tasks/deploy.ts runs the steps in-process; the deploy in progress travels with the async call chain of the
+// step's `main`, so a step's own code and its `main(argv, deps)` stay the same whether run alone or by the deploy.
+const currentDeploy = new AsyncLocalStorage<DeployRecorder>();
+
+/** Run `body` (a step's `main`) as part of `deploy`: runStep records into it instead of taking the lock. */
+export function insideDeploy<T>(deploy: DeployRecorder, body: () => Promise<T>): Promise<T> {
+  return currentDeploy.run(deploy, body);
+}
 
 export interface StepContext {
   step: StepName;
@@ -24,16 +39,15 @@ export interface StepOutcome {
 }
 
 export async function runStep(context: StepContext, what: string, body: () => Promise<StepOutcome>): Promise<StepOutcome> {
-  const { step, stateDir, env, out } = context;
-  const deployRun = env.DEPLOY_RUN;
-  const insideDeploy = deployRun !== undefined && readRun(stateDir)?.owner.id === deployRun;
+  const { step, stateDir, out } = context;
+  const deploy = currentDeploy.getStore();
   const ownId = `${step}-${process.pid}`;
-  if (!insideDeploy) await acquireLock(stateDir, newOwner(ownId, process.pid, `tasks/${step}.ts`));
+  if (!deploy) await acquireLock(stateDir, newOwner(ownId, process.pid, `tasks/${step}.ts`));
   out(headline(step, what));
   const started = performance.now();
   const record = async (outcome: Omit<StepRecord, 'step' | 'seconds'>) => {
     const full: StepRecord = { step, seconds: (performance.now() - started) / 1000, ...outcome };
-    if (insideDeploy && deployRun) await appendRecord(stateDir, deployRun, full, context.tag);
+    await deploy?.record(full, context.tag);
     return full;
   };
   try {
@@ -41,12 +55,14 @@ export async function runStep(context: StepContext, what: string, body: () => Pr
     out(resultLine(await record({ result: outcome.result ?? 'ok', produced: outcome.produced })));
     return outcome;
   } catch (error) {
-    const cause = describeError(error)
-      .split('\n')[0]
-      .replace(/^error: /, '');
-    out(resultLine(await record({ result: 'failed', produced: cause })));
+    out(resultLine(await record({ result: 'failed', produced: errorCause(describeError(error)) })));
     throw error;
   } finally {
-    if (!insideDeploy) await releaseLock(stateDir, ownId);
+    if (!deploy) await releaseLock(stateDir, ownId);
   }
+}
+
+/** describeError's text -> its cause alone: the first line without "error: ". */
+export function errorCause(described: string): string {
+  return described.split('\n')[0].replace(/^error: /, '');
 }
