@@ -185,7 +185,7 @@ export const SETTINGS = {
   MINER_PORT: {
     aliases: ['PORT'],
     group: 'server',
-    doc: 'port the server listens on (the validator calls http://<axon ip>:<port>/challenge); 0: any free port (tests)',
+    doc: 'port the server listens on (the validator calls `http://<axon ip>:<port>/challenge`); 0: any free port (tests)',
     parse: integer(0, 65535),
     default: '8000',
     container: true,
@@ -235,7 +235,7 @@ export const SETTINGS = {
   },
   CHALLENGE_DEADLINE_S: {
     group: 'server',
-    doc: 'seconds from receipt after which a challenge is answered with the windows finished so far (the validator waits 30 s; a late answer scores 0)',
+    doc: 'seconds from receipt after which a challenge is answered with the windows finished so far (the validator waits 30 s; a late answer scores 0, a partial one in time scores what it holds)',
     parse: number(1, 600),
     default: '27',
     container: true,
@@ -290,7 +290,7 @@ export const SETTINGS = {
   DOWNLOAD_MAX_REDIRECTS: { group: 'video', doc: 'redirects followed', parse: integer(0, 20), default: '5', container: true },
   DOWNLOAD_ALLOW_PRIVATE: {
     group: 'video',
-    doc: 'let video_url reach loopback, private, link-local, CGNAT, multicast and other internal addresses (checked on the resolved address at every redirect): local testing only',
+    doc: 'let video_url reach loopback, private, link-local, CGNAT, multicast and other internal addresses (checked on the resolved address at every redirect): local testing only (demo, spot-check rehearsal)',
     parse: bool,
     default: 'false',
     container: true,
@@ -489,7 +489,7 @@ export const SETTINGS = {
   IMAGE_REPO: {
     aliases: ['DOCKERHUB_REPO'],
     group: 'deploy',
-    doc: 'repository name: <registry>/<user>/<IMAGE_REPO>',
+    doc: 'repository name: `<registry>/<user>/<IMAGE_REPO>`',
     parse: text,
     default: 'pt-solution',
   },
@@ -557,7 +557,7 @@ export const SETTINGS = {
   DOTENV_DISABLE: { group: 'process', doc: '`1` skips the .env files (the image sets it)', parse: text, docsOnly: true },
   GLIBC_TUNABLES: {
     group: 'process',
-    doc: 'malloc on transparent huge pages: each ffmpeg spawn otherwise costs onnxruntime a page fault per 4 KB of its activations (see the benchmark notes); read by glibc at process start, so not from .env',
+    doc: 'malloc on transparent huge pages: each ffmpeg spawn otherwise costs onnxruntime a page fault per 4 KB of its activations (docs/benchmark.md); read by glibc at process start, so not from .env',
     parse: text,
     defaultText: '`glibc.malloc.hugetlb=1` from `npm start`, the image, the demo and the bench',
     docsOnly: true,

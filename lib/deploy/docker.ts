@@ -74,10 +74,7 @@ export function runCommand(spec: RunSpec): string[] {
  * as `npm start` reads it), the port, and the hotkey's public address. Never a registry token, never the whole
  * `.env` (`--env-file`): the reference CLI leaked the Hub token that way.
  */
-export function containerEnv(
-  env: Env,
-  options: { port: number; walletMounted: boolean; hotkeyAddress?: string },
-): Record<string, string> {
+export function containerEnv(env: Env, options: { port: number; walletMounted: boolean; hotkeyAddress?: string }): Record<string, string> {
   const picked = containerSettings(env);
   picked.MINER_PORT = String(options.port);
   if (options.walletMounted) picked.BITTENSOR_WALLET_PATH = WALLET_MOUNT;

@@ -146,7 +146,7 @@ export async function ensurePrivateRepository(
     throw new MinerError(
       `Docker Hub refused to create the private repository ${namespace}/${repository}: the account's private-repository limit (${answer.status}: ${answer.cause})`,
       {
-        hint: "the free plan allows one private repository: make the existing private one public or delete it on hub.docker.com, upgrade the plan, or push to GitHub's registry instead (REGISTRY=ghcr)",
+        hint: "the free plan allows one private repository: make the existing private one public or delete it on hub.docker.com, upgrade the plan, or push to GitHub's registry instead (IMAGE_REGISTRY=ghcr)",
       },
     );
   }
@@ -181,7 +181,7 @@ export async function addCollaborator(
     throw new MinerError(
       `Docker Hub refused to add ${user} as a collaborator on ${namespace}/${repository} (${answer.status}): "${detail}"`,
       {
-        hint: `Docker Hub lets only paid accounts add collaborators to a private repository: upgrade the plan, or push to GitHub's registry (REGISTRY=ghcr) and grant ${user} Read in the package's settings`,
+        hint: `Docker Hub lets only paid accounts add collaborators to a private repository: upgrade the plan, or push to GitHub's registry (IMAGE_REGISTRY=ghcr) and grant ${user} Read in the package's settings`,
       },
     );
   }
