@@ -15,8 +15,6 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Named or read by the code, but not a miner's setting. */
 const EXTERNAL = [
-  // set by the justfile for one `just deploy` run: the lock id its steps share
-  'DEPLOY_RUN',
   // dotenv-flow's choice of `.env.<NODE_ENV>` files; the child processes' PATH; a container's temp folder
   'NODE_ENV',
   'PATH',
