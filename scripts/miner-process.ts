@@ -3,10 +3,13 @@
  * GET /docs = 200, the way Score's spot-check harness waits for readiness. Used by the demo and the benchmark.
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { withMallocHugePages } from '../lib/core/memory.ts';
+import { freePort, pollUntilServing } from '../lib/deploy/container.ts';
+
+// Tests reach for a free loopback port through this module too.
+export { freePort };
 
 export interface MinerProcess {
   url: string;
@@ -21,16 +24,6 @@ export interface MinerProcessOptions {
   stdout?: 'inherit' | 'stderr';
   /** GET /docs polling interval during start-up, in ms (default 200). */
   pollMs?: number;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
 }
 
 /** `env` is added to the current environment; security is off unless `env` turns it on. */
@@ -64,18 +57,16 @@ export async function startMinerProcess(
     if (alive) child.kill('SIGTERM');
     await exited;
   };
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive) throw new MinerError('the miner exited during start-up', { hint: 'its log above names the cause; fix that and rerun' });
-    if (
-      await fetch(`${url}/docs`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { url, pid: child.pid!, readyMs: performance.now() - started, stop };
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
+  const outcome = await pollUntilServing({
+    urls: [`${url}/docs`],
+    timeoutMs: readyTimeoutMs,
+    intervalMs: pollMs,
+    startedAt: started,
+    stopped: async () => (alive ? undefined : 'exited'),
+  });
+  if (outcome.ready) return { url, pid: child.pid!, readyMs: outcome.ms, stop };
+  if (outcome.stopped)
+    throw new MinerError('the miner exited during start-up', { hint: 'its log above names the cause; fix that and rerun' });
   await stop();
   throw new MinerError(`the miner did not answer GET /docs within ${readyTimeoutMs / 1000} s`, {
     hint: 'check its log above; a large model may need longer to load',

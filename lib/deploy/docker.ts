@@ -39,6 +39,55 @@ export function imageIdCommand(reference: string): string[] {
   return ['image', 'inspect', '--format', '{{.Id}}', reference];
 }
 
+export function pullCommand(reference: string): string[] {
+  return ['pull', reference];
+}
+
+/** The image's size in bytes (docker counts in decimal units; lib/deploy/spotcheck.ts parseImageSize reads it). */
+export function imageSizeCommand(reference: string): string[] {
+  return ['image', 'inspect', '--format', '{{.Size}}', reference];
+}
+
+/** `-f`: stops a running container too; a container that is not there is an error the callers probe for. */
+export function removeContainerCommand(name: string): string[] {
+  return ['rm', '-f', name];
+}
+
+/** The last `lines` lines a container wrote (stdout and stderr, each on its own stream). */
+export function containerLogsCommand(name: string, lines: number): string[] {
+  return ['logs', '--tail', String(lines), name];
+}
+
+/** What the deploy tasks need to know of a container, one line, space-separated (read by parseContainerState). */
+const CONTAINER_STATE_FORMAT = '{{.Id}} {{.Image}} {{.State.Running}} {{.State.ExitCode}} {{.RestartCount}} {{len .Mounts}}';
+
+export function containerStateCommand(name: string): string[] {
+  return ['container', 'inspect', '--format', CONTAINER_STATE_FORMAT, name];
+}
+
+export interface ContainerState {
+  id: string;
+  /** The image id (`sha256:...`) it runs. */
+  image: string;
+  running: boolean;
+  /** Meaningful once it stopped. */
+  exitCode: number;
+  /** Times docker restarted it (the restart policy hides a crash loop behind `running`). */
+  restarts: number;
+  /** Volumes and bind mounts (a container from an older start had the wallet mounted). */
+  mounts: number;
+}
+
+/** containerStateCommand's output; undefined when it is not that line. */
+export function parseContainerState(output: string): ContainerState | undefined {
+  const fields = output.trim().split(' ');
+  if (fields.length !== 6 || !fields[0] || !/^(true|false)$/.test(fields[2])) return undefined;
+  const [id, image, running, exitCode, restarts, mounts] = fields;
+  const numbers = [exitCode, restarts, mounts].map(Number);
+  if (numbers.some((n) => !Number.isInteger(n))) return undefined;
+  return { id, image, running: running === 'true', exitCode: numbers[0], restarts: numbers[1], mounts: numbers[2] };
+}
+
 export interface RunSpec {
   name: string;
   /** `name:tag` or `name@sha256:...`. */

@@ -1,9 +1,10 @@
 /**
- * The pure parts of a spot-check rehearsal (tasks/spotcheck.ts): which image Score's validator would pull (the
+ * A spot-check rehearsal (tasks/spotcheck.ts), pure parts first: which image Score's validator would pull (the
  * commitment it would choose), how the container is run (Score's harness: security off through its own
- * variable names, no wallet), Score's PASS rule (scores within 0.02), a readable diff of two answers, and the
- * record of each rehearsal kept in the deploy state folder (`spotcheck.json`, keyed by digest) that
- * tasks/status.ts reads back.
+ * variable names, no wallet), Score's PASS rule (scores within 0.02), a readable diff of two answers, the
+ * verdict's lines and JSON, and the record of each rehearsal kept in the deploy state folder (`spotcheck.json`,
+ * keyed by digest) that tasks/status.ts reads back. Then its steps that run docker: log in and pull by digest,
+ * the image's size, and one run of the image in a fresh container (lib/deploy/container.ts).
  *
  * Comparing without a ground truth: each answer stands in for the other's ground truth. The reference (the
  * live miner, else the first run) is scored against itself and the candidate against the reference, then the
@@ -15,10 +16,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type RevealedEntry, validatorFilter } from '../chain/commitment.ts';
+import type { MinerConfig } from '../core/config.ts';
 import { MinerError } from '../core/errors.ts';
 import { SCORE_FPS } from '../protocol/actions.ts';
 import { type GroundTruthEvent, type Prediction, scoreResponse } from '../protocol/scoring.ts';
-import { dockerFailure } from './docker.ts';
+import { type ContainerSlot, freePort, waitUntilServing } from './container.ts';
+import { dockerFailure, imageSizeCommand, loginCommand, pullCommand } from './docker.ts';
+import { registryHost } from './registry.ts';
+import { type DockerRunOptions, docker, dockerProbe } from './run-docker.ts';
 
 /** Score's spot check passes when the image's score is within this of the live miner's. */
 export const SCORE_TOLERANCE = 0.02;
@@ -445,4 +450,306 @@ export function pullFailure(reference: string, output: string): MinerError {
     });
   }
   return dockerFailure(['pull', reference], output);
+}
+
+/** What one answer to the replayed challenge looks like (lib/protocol's challenge result). */
+export interface ChallengeAnswer {
+  /** Absent when there was no valid answer. */
+  predictions?: unknown[];
+  wall_s: number;
+  /** False with predictions: an answer that would still score, with a warning in `cause`. */
+  ok: boolean;
+  cause?: string;
+}
+
+/** One run of the image: a fresh container, GET /docs 200, one unsigned challenge. */
+export interface RunOutcome<R extends ChallengeAnswer = ChallengeAnswer> {
+  label: string;
+  ok: boolean;
+  /** Seconds from `docker run` to GET /docs 200. */
+  readyS?: number;
+  result?: R;
+  cause?: string;
+  /** The container's last log lines, when it failed. */
+  logs?: string;
+}
+
+/** What the image's answers are compared with: the live miner, else the ground truth, else each other. */
+export function comparedWith(live: boolean, truth: boolean): RehearsalRecord['compared'] {
+  return live ? 'live' : truth ? 'truth' : 'runs';
+}
+
+export interface Judgement {
+  compared: RehearsalRecord['compared'];
+  pass: boolean;
+  verdict?: Verdict;
+  cause?: string;
+  /** The run that failed, when one did (the runs stop at the first failure). */
+  failedRun?: RunOutcome;
+  /** Each answer's score (`live`, `run 1`, ...), rounded to 6 digits. */
+  scores: Record<string, number>;
+}
+
+/**
+ * Score's verdict on a rehearsal: FAIL on size alone, on a run that failed, or on a score difference over the
+ * tolerance. The reference is the live miner's answer, else the ground truth, else the first run's answer.
+ */
+export function judgeRehearsal(input: {
+  compared: RehearsalRecord['compared'];
+  sizeCause?: string;
+  outcomes: readonly RunOutcome[];
+  live?: ChallengeAnswer;
+  truth?: readonly GroundTruthEvent[];
+}): Judgement {
+  const { compared, truth } = input;
+  const failedRun = input.outcomes.find((o) => !o.ok);
+  let verdict: Verdict | undefined;
+  let cause = input.sizeCause ?? failedRun?.cause;
+  if (!input.sizeCause && !failedRun) {
+    const answers: Answer[] = input.outcomes.map((o) => ({ label: o.label, predictions: o.result?.predictions as Prediction[] }));
+    const reference: Answer = input.live
+      ? { label: 'live', predictions: input.live.predictions as Prediction[] }
+      : truth
+        ? { label: 'truth', predictions: truth.map((t) => ({ frame: t.frame, action: t.action })) }
+        : answers[0];
+    verdict = compareAnswers(reference, reference === answers[0] ? answers.slice(1) : answers, truth, {
+      confidence: reference.label !== 'truth',
+    });
+    const worst = verdict.pairs.find((p) => !p.pass);
+    if (worst)
+      cause = `${worst.candidate} scores ${worst.candidateScore.toFixed(4)} where ${worst.reference} scores ${worst.referenceScore.toFixed(4)} (difference ${worst.difference.toFixed(4)} > ${SCORE_TOLERANCE})`;
+  }
+  const scores: Record<string, number> = {};
+  for (const p of verdict?.pairs ?? []) {
+    scores[p.reference] = round(p.referenceScore, 6);
+    scores[p.candidate] = round(p.candidateScore, 6);
+  }
+  return { compared, pass: !cause, verdict, cause, failedRun, scores };
+}
+
+const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+
+/** The record kept for the digest (tasks/status.ts reports it). */
+export function rehearsalRecord(
+  image: SpotcheckImage,
+  judgement: Judgement,
+  outcomes: readonly RunOutcome[],
+  seconds: number,
+  at = new Date(),
+): RehearsalRecord {
+  const { verdict, cause } = judgement;
+  return {
+    digest: image.digest,
+    repo: image.repo,
+    ...(image.tag ? { tag: image.tag } : {}),
+    result: judgement.pass ? 'PASS' : 'FAIL',
+    compared: judgement.compared,
+    scores: judgement.scores,
+    ...(verdict ? { difference: round(verdict.difference, 6) } : {}),
+    readySeconds: outcomes.filter((o) => o.readyS !== undefined).map((o) => round(o.readyS as number, 2)),
+    ...(cause ? { cause } : {}),
+    at: at.toISOString(),
+    seconds: round(seconds, 1),
+  };
+}
+
+/** The scores of every answer, and the predictions that differ within the tolerance. */
+export function scoreLines(verdict: Verdict, withTruth: boolean): string[] {
+  if (verdict.pairs.length === 0) return [];
+  const lines: string[] = [];
+  const how = withTruth ? 'against --truth' : `with ${verdict.pairs[0].reference}'s answer as the ground truth`;
+  const parts = [`${verdict.pairs[0].reference} ${verdict.pairs[0].referenceScore.toFixed(4)}`];
+  for (const p of verdict.pairs) parts.push(`${p.candidate} ${p.candidateScore.toFixed(4)}`);
+  lines.push(`  scores   ${parts.join(', ')} (${how})`);
+  for (const p of verdict.pairs) {
+    if (p.reverse)
+      lines.push(
+        `           with ${p.candidate}'s answer as the ground truth: ${p.reference} ${p.reverse.referenceScore.toFixed(4)}, ${p.candidate} ${p.reverse.candidateScore.toFixed(4)}`,
+      );
+    if (p.pass && !isSameAnswer(p.diff)) {
+      lines.push(`  note: ${p.candidate}'s predictions differ from ${p.reference}'s, within the tolerance:`);
+      for (const line of formatDiff(p.diff)) lines.push(`    ${line}`);
+    }
+  }
+  return lines;
+}
+
+/** How a failing pair's predictions differ. */
+export function diffLines(pair: PairVerdict): string[] {
+  const { added, removed, changed } = pair.diff;
+  return [
+    `  predictions of ${pair.candidate} against ${pair.reference}: ${added.length} added, ${removed.length} removed, ${changed.length} changed, ${pair.diff.same} the same`,
+    ...formatDiff(pair.diff).map((line) => `    ${line}`),
+  ];
+}
+
+export const SLIM_IMAGE =
+  "slim the image: keep Dockerfile.miner's slim Node base and one model folder, no build tools, caches or datasets in the final stage (docs/deploy.md), rebuild, push and commit";
+
+/** What to do after a FAIL that was not about the size. */
+export function nextStep(failedRun: RunOutcome | undefined, compared: RehearsalRecord['compared']): string {
+  if (failedRun?.readyS === undefined && failedRun)
+    return "the image must come up without a wallet and with VERIFY=false BLACKLIST=false, and answer GET /docs 200 within Score's wait: read the log lines above (a slow model load needs a faster start, not only a longer --ready-timeout)";
+  if (failedRun) return 'the image must answer one unsigned POST /challenge validly within 120 s: read the log lines above';
+  if (compared === 'runs')
+    return 'the image answers the same challenge differently from run to run: make inference deterministic (fixed threads, no random ops, no time-dependent post-processing; see docs/model.md), rebuild, push and commit';
+  if (compared === 'live')
+    return 'the image does not answer like the live miner: run the committed digest live (tasks/start.ts), or push and commit what runs live; check both run the same model and settings';
+  return "the image's answer misses the ground truth: check the model baked into the image (MODEL_SRC) and the truth file, and rehearse with --live against the live miner";
+}
+
+/** The verdict as printed: scores, then PASS, or FAIL with the cause, the log lines, the diffs and the next step. */
+export function verdictLines(judgement: Judgement, options: { withTruth: boolean; sizeFailed: boolean; seconds: number }): string[] {
+  const { verdict, compared, failedRun } = judgement;
+  const lines = verdict ? scoreLines(verdict, options.withTruth) : [];
+  if (judgement.pass) {
+    const against = compared === 'live' ? 'the live miner' : compared === 'truth' ? 'the ground truth' : 'run 1';
+    lines.push(
+      `PASS: every run scores within ${SCORE_TOLERANCE} of ${against} (largest difference ${(verdict?.difference ?? 0).toFixed(4)}), in ${options.seconds.toFixed(1)} s`,
+    );
+    return lines;
+  }
+  lines.push(`FAIL: ${judgement.cause}`);
+  if (failedRun?.logs) {
+    lines.push('  last log lines of the container:');
+    for (const line of failedRun.logs.split('\n')) lines.push(`    ${line}`);
+  }
+  for (const p of verdict?.pairs.filter((pair) => !pair.pass) ?? []) lines.push(...diffLines(p));
+  lines.push(`  next: ${options.sizeFailed ? SLIM_IMAGE : nextStep(failedRun, compared)}`);
+  return lines;
+}
+
+/** `--json`'s object (snake_case, nulls for what is absent). */
+export function rehearsalJson(input: {
+  record: RehearsalRecord;
+  judgement: Judgement;
+  image: SpotcheckImage;
+  imageBytes: number;
+  gpus?: string;
+  live?: { url: string; result: ChallengeAnswer };
+  outcomes: readonly RunOutcome[];
+  pullS: number;
+  seconds: number;
+  recorded: string;
+}): Record<string, unknown> {
+  const { record, judgement, image, live } = input;
+  return {
+    result: record.result,
+    image: digestReference(image),
+    repo: image.repo,
+    digest: image.digest,
+    tag: image.tag ?? null,
+    block: image.block ?? null,
+    image_bytes: input.imageBytes,
+    gpus: input.gpus ?? null,
+    compared: judgement.compared,
+    tolerance: SCORE_TOLERANCE,
+    scores: judgement.scores,
+    difference: record.difference ?? null,
+    cause: judgement.cause ?? null,
+    live: live ? { url: live.url, wall_s: round(live.result.wall_s), predictions: live.result.predictions } : null,
+    runs: input.outcomes.map((o) => ({
+      label: o.label,
+      ok: o.ok,
+      ready_s: o.readyS === undefined ? null : round(o.readyS, 2),
+      wall_s: o.result ? round(o.result.wall_s) : null,
+      predictions: o.result?.predictions ?? null,
+      cause: o.cause ?? null,
+    })),
+    pairs: (judgement.verdict?.pairs ?? []).map((p) => ({
+      reference: p.reference,
+      candidate: p.candidate,
+      reference_score: p.referenceScore,
+      candidate_score: p.candidateScore,
+      difference: p.difference,
+      pass: p.pass,
+      diff: p.diff,
+    })),
+    pull_s: round(input.pullS, 2),
+    seconds: round(input.seconds, 1),
+    recorded: input.recorded,
+  };
+}
+
+// The steps that run docker.
+
+/**
+ * `docker login` (token on stdin) when the config holds credentials for the image's registry host; returns how
+ * the pull is made (`as USER`, or anonymously).
+ */
+export async function loginToPull(host: string, deploy: MinerConfig['deploy'], run: DockerRunOptions): Promise<string> {
+  let configuredHost: string | undefined;
+  try {
+    configuredHost = registryHost(deploy.registry, { dockerhubHost: deploy.dockerhubHost });
+  } catch {
+    configuredHost = undefined;
+  }
+  if (!deploy.username || !deploy.token || configuredHost !== host)
+    return 'anonymously (no registry credentials for this host in the config)';
+  const username = deploy.username.toLowerCase();
+  await docker(loginCommand(host, username), { ...run, input: deploy.token });
+  return `as ${username}`;
+}
+
+/** `docker pull` by digest; the seconds it took, or the cause and next step (pullFailure). */
+export async function pullImage(reference: string, run: DockerRunOptions): Promise<number> {
+  const started = performance.now();
+  const pulled = await dockerProbe(pullCommand(reference), run);
+  if (!pulled.ok) throw pullFailure(reference, pulled.output);
+  return (performance.now() - started) / 1000;
+}
+
+/** The pulled image's size in bytes. */
+export async function imageSize(reference: string, run: DockerRunOptions): Promise<number> {
+  const inspected = await dockerProbe(imageSizeCommand(reference), run);
+  if (!inspected.ok)
+    throw new MinerError(`docker image inspect ${reference} failed: ${inspected.output.trim().split('\n').pop()}`, {
+      hint: 'the image was pulled a moment ago: check that dockerd is still running (docker info), then rerun the rehearsal',
+    });
+  return parseImageSize(inspected.stdout);
+}
+
+export interface ImageRunOptions<R extends ChallengeAnswer> {
+  /** `run 1`, `run 2`, ... */
+  label: string;
+  /** The container's name, and its removal on the way out. */
+  slot: ContainerSlot;
+  /** How to run it (the slot's name and a free port are added). */
+  spec: Omit<SpotcheckRunSpec, 'name' | 'port'>;
+  readyTimeoutS: number;
+  run: DockerRunOptions;
+  /** Send the challenge to the container's base URL. */
+  ask: (url: string) => Promise<R>;
+}
+
+/**
+ * One run as Score's harness makes it: a fresh container on a free port, GET /docs 200 within the wait, one
+ * challenge; the container removed after, its last log lines kept when the run failed.
+ */
+export async function runImageOnce<R extends ChallengeAnswer>(options: ImageRunOptions<R>): Promise<RunOutcome<R>> {
+  const { label, slot, run } = options;
+  const port = await freePort();
+  const failed = async (cause: string, readyS?: number): Promise<RunOutcome<R>> => {
+    const logs = await slot.logsThenRemove(20);
+    return { label, ok: false, cause, readyS, logs };
+  };
+  const startedAt = performance.now();
+  try {
+    await slot.start(spotcheckRunCommand({ ...options.spec, name: slot.name, port }));
+  } catch (error) {
+    return failed(`docker run of the image failed: ${(error as Error).message}`);
+  }
+  const serving = await waitUntilServing({ name: slot.name, port, timeoutMs: options.readyTimeoutS * 1000, run, startedAt });
+  if (!serving.ok) {
+    await slot.remove();
+    const cause =
+      serving.reason === 'exited'
+        ? `${label}: the container exited (code ${serving.exitCode ?? '?'}) before GET /docs answered 200`
+        : `${label}: GET /docs did not answer 200 within ${options.readyTimeoutS} s (Score's harness gives up and fails the check)`;
+    return { label, ok: false, cause, logs: serving.logs.ok ? serving.logs.output : undefined };
+  }
+  const result = await options.ask(`http://127.0.0.1:${port}`);
+  if (!result.predictions) return failed(`${label}: ${result.cause}`, serving.readyS);
+  await slot.remove();
+  return { label, ok: true, readyS: serving.readyS, result };
 }

@@ -10,25 +10,33 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { MinerError } from '../../lib/core/errors.ts';
 import {
+  type ChallengeAnswer,
   chooseCommitment,
   compareAnswers,
+  comparedWith,
   describeRehearsal,
   diffPredictions,
   digestReference,
   formatDiff,
   imageSizeCause,
   isSameAnswer,
+  judgeRehearsal,
   parseDigestReference,
   parseImageSize,
   pullFailure,
   type RehearsalRecord,
+  type RunOutcome,
   readRehearsals,
   recordRehearsal,
   registryOf,
+  rehearsalJson,
+  rehearsalRecord,
   rehearsalsFile,
   runCount,
+  SLIM_IMAGE,
   spotcheckContainerName,
   spotcheckRunCommand,
+  verdictLines,
   withinTolerance,
 } from '../../lib/deploy/spotcheck.ts';
 
@@ -429,4 +437,99 @@ test('rehearsal records: one per digest, the latest kept; status lines', async (
 
   writeFileSync(rehearsalsFile(dir), '{not json');
   assert.deepEqual(readRehearsals(dir), {});
+});
+
+const answer = (predictions: unknown[], wall_s = 1.5): ChallengeAnswer => ({ predictions, wall_s, ok: true });
+const run = (label: string, predictions: unknown[], readyS = 2.345): RunOutcome => ({
+  label,
+  ok: true,
+  readyS,
+  result: answer(predictions),
+});
+const GOAL = { frame: 75, action: 'goal', confidence: 0.9 };
+const CARD = { frame: 300, action: 'yellow_card', confidence: 0.8 };
+
+test('what the answers are compared with: the live miner, else the truth, else run against run', () => {
+  assert.equal(comparedWith(true, true), 'live');
+  assert.equal(comparedWith(false, true), 'truth');
+  assert.equal(comparedWith(false, false), 'runs');
+});
+
+test('the rehearsal verdict: identical runs PASS with scores; a differing run FAILs with the cause, diff and next step', () => {
+  const same = judgeRehearsal({ compared: 'runs', outcomes: [run('run 1', [GOAL]), run('run 2', [GOAL])] });
+  assert.equal(same.pass, true);
+  assert.equal(same.cause, undefined);
+  assert.deepEqual(same.scores, { 'run 1': same.verdict?.pairs[0].referenceScore, 'run 2': same.verdict?.pairs[0].candidateScore });
+  assert.equal(same.verdict?.difference, 0);
+  const lines = verdictLines(same, { withTruth: false, sizeFailed: false, seconds: 12.34 });
+  assert.equal(lines.at(-1), 'PASS: every run scores within 0.02 of run 1 (largest difference 0.0000), in 12.3 s');
+  assert.match(lines[0], /^ {2}scores {3}run 1 \d\.\d{4}, run 2 \d\.\d{4} \(with run 1's answer as the ground truth\)$/);
+
+  const differ = judgeRehearsal({ compared: 'runs', outcomes: [run('run 1', [GOAL]), run('run 2', [CARD])] });
+  assert.equal(differ.pass, false);
+  assert.match(differ.cause ?? '', /^run 2 scores \d\.\d{4} where run 1 scores \d\.\d{4} \(difference \d\.\d{4} > 0\.02\)$/);
+  const failLines = verdictLines(differ, { withTruth: false, sizeFailed: false, seconds: 5 });
+  assert.ok(failLines.includes(`FAIL: ${differ.cause}`));
+  assert.ok(failLines.includes('  predictions of run 2 against run 1: 1 added, 1 removed, 0 changed, 0 the same'));
+  assert.match(failLines.at(-1) ?? '', /^ {2}next: the image answers the same challenge differently from run to run/);
+});
+
+test('the rehearsal verdict: the live answer is the reference; a failed run FAILs with its cause and log lines; size alone FAILs', () => {
+  const live = judgeRehearsal({ compared: 'live', live: answer([GOAL]), outcomes: [run('run 1', [GOAL])] });
+  assert.equal(live.pass, true);
+  assert.deepEqual(Object.keys(live.scores), ['live', 'run 1']);
+  assert.match(verdictLines(live, { withTruth: false, sizeFailed: false, seconds: 1 }).at(-1) ?? '', /of the live miner /);
+
+  const failed: RunOutcome = { label: 'run 1', ok: false, cause: 'run 1: GET /docs did not answer 200 within 5 s', logs: 'loading\nstuck' };
+  const notReady = judgeRehearsal({ compared: 'truth', outcomes: [failed], truth: [{ frame: 75, action: 'goal' }] });
+  assert.deepEqual(
+    { pass: notReady.pass, cause: notReady.cause, verdict: notReady.verdict, failedRun: notReady.failedRun, scores: notReady.scores },
+    { pass: false, cause: failed.cause, verdict: undefined, failedRun: failed, scores: {} },
+  );
+  const lines = verdictLines(notReady, { withTruth: true, sizeFailed: false, seconds: 1 });
+  assert.deepEqual(lines.slice(0, 4), [`FAIL: ${failed.cause}`, '  last log lines of the container:', '    loading', '    stuck']);
+  assert.match(lines[4], /^ {2}next: the image must come up without a wallet/);
+
+  const oversized = judgeRehearsal({ compared: 'runs', sizeCause: 'the image is 31.00 GB, over', outcomes: [] });
+  assert.equal(oversized.cause, 'the image is 31.00 GB, over');
+  assert.deepEqual(verdictLines(oversized, { withTruth: false, sizeFailed: true, seconds: 1 }), [
+    'FAIL: the image is 31.00 GB, over',
+    `  next: ${SLIM_IMAGE}`,
+  ]);
+});
+
+test('the rehearsal record and --json object: rounded figures, nulls for what is absent', () => {
+  const image = { repo: 'alice/miner', digest: DIGEST_A, tag: 'v1', block: 9 };
+  const outcomes = [run('run 1', [GOAL], 2.3456), run('run 2', [GOAL], 1.2)];
+  const judgement = judgeRehearsal({ compared: 'runs', outcomes });
+  const record = rehearsalRecord(image, judgement, outcomes, 12.345, new Date('2026-01-02T03:04:05.000Z'));
+  assert.deepEqual(record, {
+    digest: DIGEST_A,
+    repo: 'alice/miner',
+    tag: 'v1',
+    result: 'PASS',
+    compared: 'runs',
+    scores: judgement.scores,
+    difference: 0,
+    readySeconds: [2.35, 1.2],
+    at: '2026-01-02T03:04:05.000Z',
+    seconds: 12.3,
+  });
+  const json = rehearsalJson({
+    record,
+    judgement,
+    image,
+    imageBytes: 123,
+    outcomes,
+    pullS: 1.2345,
+    seconds: 12.345,
+    recorded: '/s/spotcheck.json',
+  });
+  assert.equal(json.image, `alice/miner@${DIGEST_A}`);
+  assert.equal(json.gpus, null);
+  assert.equal(json.live, null);
+  assert.equal(json.cause, null);
+  assert.equal(json.pull_s, 1.23);
+  assert.deepEqual((json.runs as unknown[])[0], { label: 'run 1', ok: true, ready_s: 2.35, wall_s: 1.5, predictions: [GOAL], cause: null });
+  assert.equal((json.pairs as unknown[]).length, 1);
 });
