@@ -1,8 +1,8 @@
 /**
  * The pure parts of the deploy pipeline, without a Docker daemon or a registry: the docker argv each step runs,
  * the environment a miner container may see, how docker failures are explained, the summary table, the state
- * files, the deploy lock and a step's record (in temporary folders), the `just deploy` words, the deploy target from the
- * configuration, and the small parsers of tasks/push.ts and tasks/build.ts.
+ * files, the deploy lock and a step's record (in temporary folders), the `just deploy` words, the deploy target
+ * from the configuration, and the small parsers of tasks/push.ts and tasks/build.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
