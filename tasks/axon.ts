@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type AxonInfo, axonArgs, nonPublicReason, versionToInt } from '../lib/chain/axon.ts';
 import { openApi, submitTx, uidOf } from '../lib/chain/connection.ts';
+import { netuidMismatch, notRegisteredError } from '../lib/chain/diagnose.ts';
 import { readAxon } from '../lib/chain/neuron.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
@@ -70,18 +71,15 @@ export async function serveAxon(options: { force: boolean }, deps: AxonDeps = {}
       hint: 'set AXON_IP to your public IPv4 (and forward the port to the miner); use --force only on a local test chain',
     });
   }
-  if (netuid !== 44) log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney)`);
+  const wrongNetuid = netuidMismatch(netuid);
+  if (wrongNetuid) log.warn(wrongNetuid);
   const args = axonArgs({ netuid, ip, port, version: versionToInt(packageVersion()) });
   const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
 
   const api = await openApi(config.chain, deps.provider);
   try {
     const uid = await uidOf(api, netuid, hotkey.address);
-    if (uid === undefined) {
-      throw new MinerError(`hotkey ${hotkey.address} is not registered on netuid ${netuid}`, {
-        hint: `register it first (btcli subnet register --netuid ${netuid}), or check BITTENSOR_WALLET_HOT / SCOREVISION_NETUID`,
-      });
-    }
+    if (uid === undefined) throw notRegisteredError(hotkey.address, netuid, config.wallet);
     const current = await readAxon(api, netuid, hotkey.address);
     if (current && current.ip === ip && current.port === port) {
       log.info('axon already published', { ip, port, since_block: current.block });

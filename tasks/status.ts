@@ -10,12 +10,13 @@
  */
 import { latestRevealed, validatorFilter } from '../lib/chain/commitment.ts';
 import { bestBlockNumber, openApi, uidOf } from '../lib/chain/connection.ts';
+import { diagnose } from '../lib/chain/diagnose.ts';
 import { fetchStakes, stakeOf } from '../lib/chain/metagraph.ts';
 import { readAxon, readPending, readRevealed } from '../lib/chain/neuron.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { loadConfig } from '../lib/core/config.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint } from '../lib/core/task.ts';
-import { chooseCommitment, describeRehearsal, REHEARSE_COMMAND, type RehearsalRecord, readRehearsals } from '../lib/deploy/spotcheck.ts';
+import { chooseCommitment, describeRehearsal, type RehearsalRecord, readRehearsals } from '../lib/deploy/spotcheck.ts';
 
 const USAGE = `usage: npx tsx tasks/status.ts [--json] [--verbose]
 
@@ -54,77 +55,19 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
   const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
   const api = await openApi(config.chain, deps.provider);
   try {
-    const problems: StatusReport['problems'] = [];
-    if (netuid !== 44)
-      problems.push({
-        problem: `netuid is ${netuid}, not 44 (Score Vision on finney)`,
-        fix: 'set SCOREVISION_NETUID=44 unless you are testing on purpose',
-      });
-    if (config.chain.network !== 'finney')
-      problems.push({
-        problem: `network is ${config.chain.network}, not finney`,
-        fix: 'set BITTENSOR_SUBTENSOR_ENDPOINT=finney unless you are testing on purpose',
-      });
-
     const block = await bestBlockNumber(api);
     const uid = await uidOf(api, netuid, hotkey.address);
-    const registered = uid !== undefined;
-    if (!registered)
-      problems.push({
-        problem: `hotkey ${hotkey.address} is not registered on netuid ${netuid}`,
-        fix: `btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}`,
-      });
-
     const axon = await readAxon(api, netuid, hotkey.address);
-    const wantPort = config.axon.port ?? config.server.port;
-    if (registered && !axon)
-      problems.push({
-        problem: 'no axon published: validators cannot find the miner',
-        fix: 'set AXON_IP (and AXON_PORT) and run `npx tsx tasks/axon.ts`',
-      });
-    else if (axon && config.axon.ip && (axon.ip !== config.axon.ip || axon.port !== wantPort)) {
-      problems.push({
-        problem: `the chain holds axon ${axon.ip}:${axon.port} but this config says ${config.axon.ip}:${wantPort}`,
-        fix: 'run `npx tsx tasks/axon.ts` to publish the configured address',
-      });
-    }
-
     let stake = 0n;
+    let stakeError: string | undefined;
     try {
       stake = stakeOf(await fetchStakes(api, netuid), hotkey.address);
     } catch (error) {
-      problems.push({
-        problem: `could not read stake: ${error instanceof Error ? error.message : String(error)}`,
-        fix: 'check the endpoint; stake is informational only',
-      });
+      stakeError = error instanceof Error ? error.message : String(error);
     }
-
     const pending = await readPending(api, netuid, hotkey.address);
     const entries = await readRevealed(api, netuid, hotkey.address);
     const latest = latestRevealed(entries);
-    let revealed: StatusReport['revealed'] = null;
-    if (latest) {
-      const verdict = validatorFilter(latest.text, elementId);
-      revealed = { block: latest.block, text: latest.text, passes_filter: verdict.ok, payload: verdict.payload ?? null };
-      problems.push(...verdict.problems);
-      if (verdict.ok && verdict.payload?.hotkey !== undefined && verdict.payload.hotkey !== hotkey.address) {
-        problems.push({
-          problem: `the revealed payload names hotkey ${String(verdict.payload.hotkey)}, not ${hotkey.address}`,
-          fix: 'commit again with `tasks/commit.ts`',
-        });
-      }
-    } else if (registered && !pending) {
-      problems.push({
-        problem: 'no revealed commitment: validators do not know your image',
-        fix: 'run `npx tsx tasks/commit.ts --image <repo> --tag <tag> --digest <sha256:...>`',
-      });
-    }
-    if (pending && pending.revealRounds.length > 0 && !latest) {
-      problems.push({
-        problem: `a commitment is pending (reveal round ${pending.revealRounds.join(', ')}) and nothing is revealed yet`,
-        fix: 'wait a minute and run status again; if it stays pending, commit again',
-      });
-    }
 
     // The digest Score would spot-check, and when it was last rehearsed here.
     let spotcheck: StatusReport['spotcheck'] = null;
@@ -133,26 +76,38 @@ export async function status(deps: StatusDeps = {}): Promise<StatusReport> {
       const { digest } = chosen.image;
       const rehearsal = readRehearsals(config.deploy.stateDir)[digest] ?? null;
       spotcheck = { digest, rehearsal, summary: describeRehearsal(digest, rehearsal ?? undefined) };
-      if (rehearsal?.result === 'FAIL')
-        problems.push({
-          problem: `the last spot-check rehearsal of the committed digest ${digest.slice(0, 19)} failed: ${rehearsal.cause ?? 'see its output'}`,
-          fix: `Score's spot check would fail the same way and blacklist the hotkey: fix the image, push and commit it, then rehearse again (${REHEARSE_COMMAND})`,
-        });
     }
 
+    const findings = diagnose({
+      netuid,
+      network: config.chain.network,
+      elementId,
+      wallet: config.wallet,
+      hotkey: hotkey.address,
+      registered: uid !== undefined,
+      axon,
+      configuredAxon: { ip: config.axon.ip, port: config.axon.port ?? config.server.port },
+      stakeError,
+      pending,
+      latest,
+      rehearsal: spotcheck?.rehearsal ? { ...spotcheck.rehearsal, digest: spotcheck.digest } : undefined,
+    });
+    const verdict = latest && validatorFilter(latest.text, elementId);
+    const problems = findings.map(({ problem, fix }) => ({ problem, fix }));
     return {
       network: config.chain.network,
       endpoint: config.chain.endpoint,
       netuid,
       block,
       hotkey: hotkey.address,
-      registered,
+      registered: uid !== undefined,
       uid: uid ?? null,
       axon: axon ? { ip: axon.ip, port: axon.port, block: axon.block } : null,
       stake_rao: stake.toString(),
       stake_tao: Number(stake) / 1e9,
       pending: pending ? { block: pending.block, reveal_rounds: pending.revealRounds.map(String) } : null,
-      revealed,
+      revealed:
+        latest && verdict ? { block: latest.block, text: latest.text, passes_filter: verdict.ok, payload: verdict.payload ?? null } : null,
       spotcheck,
       problems,
       ok: problems.length === 0,
