@@ -15,7 +15,6 @@
  */
 
 import { existsSync } from 'node:fs';
-import type { ApiPromise } from '@polkadot/api';
 import { u8aToHex } from '@polkadot/util';
 import {
   buildPayload,
@@ -26,8 +25,10 @@ import {
   type Payload,
   payloadJson,
 } from '../lib/chain/commitment.ts';
-import { bestBlockNumber, connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
-import { readPending, readRevealed } from '../lib/chain/neuron.ts';
+import { connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
+import { netuidMismatch, notRegisteredError, SCORE_NETUID } from '../lib/chain/diagnose.ts';
+import { readRevealed } from '../lib/chain/neuron.ts';
+import { waitForReveal } from '../lib/chain/reveal.ts';
 import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
 import { loadHotkey } from '../lib/chain/wallet.ts';
 import { type Env, loadConfig } from '../lib/core/config.ts';
@@ -35,7 +36,7 @@ import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { redactUrl } from '../lib/core/redact.ts';
 import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
-import { latestPushedTag, readState, requireStep, stateFile, writeState } from '../lib/deploy/state.ts';
+import { readState, requireStep, resolveTag, stateFile, writeState } from '../lib/deploy/state.ts';
 import { runStep } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
 
@@ -93,10 +94,9 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
   const now = deps.now ?? Date.now;
   const config = loadConfig(env);
   const { netuid } = config.chain;
-  if (netuid !== 44)
-    log.warn(`netuid is ${netuid}, not 44 (Score Vision on finney): validators of subnet 44 will not see this commitment`, {
-      SCOREVISION_NETUID: netuid,
-    });
+  const wrongNetuid = netuidMismatch(netuid);
+  if (wrongNetuid)
+    log.warn(`${wrongNetuid}: validators of subnet ${SCORE_NETUID} will not see this commitment`, { SCOREVISION_NETUID: netuid });
   if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${redactUrl(config.chain.endpoint)}), not finney`);
 
   const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
@@ -120,11 +120,7 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
     : await connectChain(config.chain);
   try {
     const uid = await uidOf(api, netuid, hotkey.address);
-    if (uid === undefined) {
-      throw new MinerError(`hotkey ${hotkey.address} is not registered on netuid ${netuid}`, {
-        hint: `register it first (btcli subnet register --netuid ${netuid} --wallet.name ${config.wallet.coldkey} --wallet.hotkey ${config.wallet.hotkey}), or check BITTENSOR_WALLET_HOT / SCOREVISION_NETUID`,
-      });
-    }
+    if (uid === undefined) throw notRegisteredError(hotkey.address, netuid, config.wallet);
     result.uid = uid;
     if (!options.force) {
       const latest = latestRevealed(await readRevealed(api, netuid, hotkey.address));
@@ -157,48 +153,6 @@ export async function commit(options: CommitOptions, deps: CommitDeps = {}): Pro
   }
 }
 
-/**
- * The block of this commitment's reveal. RevealedCommitments keeps earlier reveals (newest 10), and a rerun with
- * the same payload finds identical text there: only an entry from a block after the one that included this
- * commitment can be its reveal. Not the including block itself: the pallet reveals in on_initialize, before that
- * block's extrinsics, so a reveal recorded there is of a commitment submitted earlier.
- */
-async function waitForReveal(
-  api: ApiPromise,
-  w: { netuid: number; hotkey: string; json: string; round: number; commitBlock: number; timeoutS: number; pollMs: number },
-): Promise<number> {
-  const started = Date.now();
-  const deadline = started + w.timeoutS * 1000;
-  let lastProgress = started;
-  for (;;) {
-    const entries = await readRevealed(api, w.netuid, w.hotkey);
-    const hit = entries.find((e) => e.block > w.commitBlock && isSamePayload(e.text, w.json));
-    if (hit) return hit.block;
-    if (Date.now() >= deadline) break;
-    if (Date.now() - lastProgress >= 10_000) {
-      lastProgress = Date.now();
-      log.info('waiting for the reveal', {
-        reveal_round: w.round,
-        block: await bestBlockNumber(api),
-        waited_s: Math.round((Date.now() - started) / 1000),
-      });
-    }
-    await new Promise((r) => setTimeout(r, Math.max(50, Math.min(w.pollMs, deadline - Date.now()))));
-  }
-  const pending = await readPending(api, w.netuid, w.hotkey);
-  if (pending?.revealRounds.includes(BigInt(w.round))) {
-    throw new MinerError(`the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s; it is still pending on chain`, {
-      hint: 'the chain reveals when the drand round reaches it; check again with `npx tsx tasks/status.ts` in a minute, or rerun with a longer --reveal-timeout',
-    });
-  }
-  throw new MinerError(
-    `the commitment (reveal round ${w.round}) was not revealed within ${w.timeoutS} s and is no longer pending: the chain could not decrypt it`,
-    {
-      hint: "the chain drops commitments it cannot decrypt; unset DRAND_PUBLIC_KEY (it must be drand quicknet's key on finney) and commit again",
-    },
-  );
-}
-
 const FLAGS = {
   image: { type: 'string' },
   tag: { type: 'string' },
@@ -216,7 +170,7 @@ function imageFromState(
   if (flags.image && flags.tag && flags.digest) return { image: flags.image, tag: flags.tag, digest: flags.digest };
   const deploy = loadConfig(env).deploy;
   const image = flags.image ?? deployTarget(deploy).repo;
-  const tag = flags.tag ?? latestPushedTag(deploy.stateDir, image);
+  const tag = resolveTag(deploy.stateDir, image, flags.tag);
   if (!tag)
     throw new MinerError(`no pushed image of ${image} in the deploy state`, {
       hint: 'run tasks/push.ts first, or give --tag, --image and --digest',

@@ -12,8 +12,8 @@ import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { addCollaborator, hubLogin, listCollaborators } from '../lib/deploy/hub.ts';
-import { checkTag, isPullableAnonymously } from '../lib/deploy/registry.ts';
-import { latestPushedTag, readState, requireStep, writeState } from '../lib/deploy/state.ts';
+import { isPullableAnonymously } from '../lib/deploy/registry.ts';
+import { readState, requireStep, resolveTag, writeState } from '../lib/deploy/state.ts';
 import { runStep, type StepOutcome } from '../lib/deploy/step.ts';
 import { deployTarget, requireToken } from '../lib/deploy/target.ts';
 
@@ -35,7 +35,7 @@ export const main = defineTask({
     const config = loadConfig(env);
     const { deploy } = config;
     const target = deployTarget(deploy);
-    const tag = flags.tag ? checkTag(flags.tag) : latestPushedTag(deploy.stateDir, target.repo);
+    const tag = resolveTag(deploy.stateDir, target.repo, flags.tag);
     if (!tag) throw new UsageError(`no pushed image of ${target.repo} in the deploy state`, 'run tasks/push.ts first, or give --tag');
     const say = flags.json ? err : out;
     const collaborator = deploy.scoreHubUser;

@@ -16,9 +16,8 @@ import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { answers200, containerState, portIsFree, removeContainer, type Serving, waitUntilServing } from '../lib/deploy/container.ts';
 import { containerEnv, imageIdCommand, removeContainerCommand, runCommand } from '../lib/deploy/docker.ts';
-import { checkTag } from '../lib/deploy/registry.ts';
 import { type DockerRunOptions, docker, dockerProbe } from '../lib/deploy/run-docker.ts';
-import { latestPushedTag, readHistory, readState, requireStep, type StartHistory, writeHistory, writeState } from '../lib/deploy/state.ts';
+import { readHistory, readState, requireStep, resolveTag, type StartHistory, writeHistory, writeState } from '../lib/deploy/state.ts';
 import { runStep } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
 
@@ -73,7 +72,7 @@ function chooseTag(
     if (flags.tag) throw new UsageError('give --tag or --rollback, not both');
     tag = history.started.at(-2)?.tag;
     if (!tag) throw new MinerError(`no earlier tag of ${repo} was started on this machine`, { hint: 'start one with --tag TAG' });
-  } else tag = flags.tag ? checkTag(flags.tag) : latestPushedTag(deploy.stateDir, repo);
+  } else tag = resolveTag(deploy.stateDir, repo, flags.tag);
   if (!tag) throw new UsageError(`no tag of ${repo} in the deploy state`, 'run tasks/build.ts (and push.ts) first, or give --tag');
   return tag;
 }

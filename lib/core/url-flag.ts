@@ -13,7 +13,10 @@ export function baseUrlFlag(flag: string, value: string): string {
   } catch {
     parsed = undefined;
   }
-  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '')
+  // The parser forgives `http:/host` and `http:///host`; a miner's address is written out as scheme://host.
+  const afterScheme = parsed ? url.slice(parsed.protocol.length) : '';
+  const spelledOut = afterScheme.startsWith('//') && !['/', '\\'].includes(afterScheme.charAt(2));
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '' || !spelledOut)
     throw new UsageError(`--${flag} must look like http://HOST:PORT (got ${JSON.stringify(value)})`);
   return url;
 }

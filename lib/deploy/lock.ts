@@ -5,9 +5,10 @@
  * over. The lock folder also holds a copy of the run's step records (`.deploy/last-run.json` once released).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { MinerError } from '../core/errors.ts';
 import type { StepRecord } from './state.ts';
 
@@ -45,8 +46,7 @@ export function readRun(stateDir: string): DeployRun | undefined {
 }
 
 async function writeRun(stateDir: string, run: DeployRun): Promise<void> {
-  await writeFile(`${runFile(stateDir)}.tmp`, `${JSON.stringify(run, null, 2)}\n`);
-  await rename(`${runFile(stateDir)}.tmp`, runFile(stateDir));
+  await writeFileAtomic(runFile(stateDir), `${JSON.stringify(run, null, 2)}\n`);
 }
 
 /**

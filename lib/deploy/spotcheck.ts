@@ -13,9 +13,9 @@
  * way round the non-empty answer scores itself 1).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type RevealedEntry, validatorFilter } from '../chain/commitment.ts';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import type { MinerConfig } from '../core/config.ts';
 import { MinerError } from '../core/errors.ts';
 import { SCORE_FPS } from '../protocol/actions.ts';
@@ -392,10 +392,7 @@ export function readRehearsals(stateDir: string): Record<string, RehearsalRecord
 export async function recordRehearsal(stateDir: string, record: RehearsalRecord): Promise<string> {
   const file = rehearsalsFile(stateDir);
   const all = { ...readRehearsals(stateDir), [record.digest]: record };
-  await mkdir(stateDir, { recursive: true });
-  const scratch = `${file}.${process.pid}.tmp`;
-  await writeFile(scratch, `${JSON.stringify(all, null, 2)}\n`);
-  await rename(scratch, file);
+  await writeFileAtomic(file, `${JSON.stringify(all, null, 2)}\n`);
   return file;
 }
 

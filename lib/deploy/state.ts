@@ -5,9 +5,10 @@
  * step killed half-way leaves the previous state intact.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { MinerError } from '../core/errors.ts';
+import { checkTag } from './registry.ts';
 
 export const STEPS = ['build', 'push', 'share', 'commit', 'start'] as const;
 export type StepName = (typeof STEPS)[number];
@@ -50,11 +51,7 @@ export function readState(dir: string, repo: string, tag: string): DeployState {
 }
 
 export async function writeState(dir: string, state: DeployState): Promise<void> {
-  const file = stateFile(dir, state.repo, state.tag);
-  await mkdir(path.dirname(file), { recursive: true });
-  const scratch = `${file}.${process.pid}.tmp`;
-  await writeFile(scratch, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(scratch, file);
+  await writeFileAtomic(stateFile(dir, state.repo, state.tag), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /** A prerequisite an earlier step should have recorded, or the error that names the step to run first. */
@@ -84,10 +81,12 @@ export function readHistory(dir: string, repo: string): StartHistory {
 }
 
 export async function writeHistory(dir: string, repo: string, history: StartHistory): Promise<void> {
-  const file = path.join(dir, repo.replace(/[/:]/g, '_'), 'started.json');
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, `${JSON.stringify(history, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(path.join(dir, repo.replace(/[/:]/g, '_'), 'started.json'), `${JSON.stringify(history, null, 2)}\n`);
+}
+
+/** The tag a deploy step works on: --tag as given (checked), else the one pushed last; undefined when neither. */
+export function resolveTag(dir: string, repo: string, given: string | undefined): string | undefined {
+  return given ? checkTag(given) : latestPushedTag(dir, repo);
 }
 
 /** The tag pushed most recently for `repo` (what a step run without --tag works on), if any. */
