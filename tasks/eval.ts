@@ -12,35 +12,28 @@
  *   node tasks/eval.ts --clips data/clips
  *   node tasks/eval.ts --clips data/sn --label-map data/sn-map.json --report out/eval --tune --folds 5
  */
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Env, loadConfig } from '../lib/core/config.ts';
-import { MinerError } from '../lib/core/errors.ts';
-import { type ReportData, renderReport } from '../lib/core/report-html.ts';
+import type { Env } from '../lib/core/config.ts';
+import { renderReport } from '../lib/core/report-html.ts';
 import { defineTask, type FlagSpec, type FlagValues, runIfEntryPoint, type TaskDeps, UsageError } from '../lib/core/task.ts';
 import { baseUrlFlag } from '../lib/core/url-flag.ts';
-import { MANIFEST_FILE, parseManifest } from '../lib/inference/manifest.ts';
-import { loadModel, type Model } from '../lib/inference/model.ts';
-import { ClipScorer, decodeSpecOf } from '../lib/inference/pipeline.ts';
-import { type TuningClip, type TuningReport, tuneWithCrossValidation } from '../lib/inference/tuning.ts';
-import type { ActionName } from '../lib/protocol/actions.ts';
 import {
-  type ClipEntry,
-  type ClipLabels,
-  LabelError,
-  type LabelMap,
-  type LabelProblem,
-  pairClips,
-  parseLabelMap,
-  parseLabels,
-} from '../lib/protocol/labels.ts';
-import { type ActionMetrics, type ClipMetrics, clipMetrics, type Summary, summarise } from '../lib/protocol/metrics.ts';
-import type { Prediction } from '../lib/protocol/scoring.ts';
-import { type ChallengeOptions, challenge, newChallengeId, parseScheme, SIGNING_FLAGS } from '../lib/protocol/validator-client.ts';
-import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
-import { decodeClips } from '../lib/video/frames.ts';
-
-const DEFAULT_FOLDS = 5;
+  DEFAULT_FOLDS,
+  type Evaluation,
+  evaluateClips,
+  loadLabelledClips,
+  localRunner,
+  type Runner,
+  tune,
+  urlRunner,
+  writeTunedManifest,
+} from '../lib/eval/evaluate.ts';
+import { evaluationJson, printText, printTuning, reportData } from '../lib/eval/format.ts';
+import { MANIFEST_FILE } from '../lib/inference/manifest.ts';
+import type { Model } from '../lib/inference/model.ts';
+import type { TuningReport } from '../lib/inference/tuning.ts';
+import { parseScheme, SIGNING_FLAGS } from '../lib/protocol/validator-client.ts';
 
 const HELP = `Usage: node tasks/eval.ts --clips DIR [options]
 
@@ -100,301 +93,6 @@ const FLAGS = {
 
 type Flags = FlagValues<typeof FLAGS> & { json: boolean };
 
-// ---------------------------------------------------------------------------------------------------------
-// The labelled clips
-
-export interface LabelledClip extends ClipEntry {
-  dir: string;
-  parsed: ClipLabels;
-}
-
-/** Every clip of `dir` with its parsed labels; all bad labels of the folder in one LabelError. */
-export async function loadLabelledClips(dir: string, labelMapFile?: string): Promise<{ clips: LabelledClip[]; labelMap?: LabelMap }> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    throw new MinerError(`cannot read the clips folder ${dir}: ${(error as Error).message}`, {
-      hint: 'pass --clips DIR, a folder of <name>.mp4 with <name>.json labels beside each',
-    });
-  }
-  let labelMap: LabelMap | undefined;
-  if (labelMapFile) {
-    let text: string;
-    try {
-      text = await readFile(labelMapFile, 'utf8');
-    } catch (error) {
-      throw new MinerError(`cannot read the label map ${labelMapFile}: ${(error as Error).message}`, {
-        hint: 'pass --label-map FILE, a JSON object such as {"GOAL": "goal", "DRIVE": null}',
-      });
-    }
-    labelMap = parseLabelMap(text, labelMapFile);
-  }
-  const files = entries.filter((e) => e.isFile()).map((e) => e.name);
-  const mapInside = labelMapFile && path.resolve(path.dirname(labelMapFile)) === path.resolve(dir) ? [path.basename(labelMapFile)] : [];
-  const paired = pairClips(files, mapInside);
-  const problems: LabelProblem[] = paired.problems.map((p) => ({ ...p, file: path.join(dir, p.file) }));
-  const clips: LabelledClip[] = [];
-  for (const entry of paired.clips) {
-    const file = path.join(dir, entry.labels);
-    try {
-      clips.push({ ...entry, dir, parsed: parseLabels(await readFile(file, 'utf8'), file, labelMap) });
-    } catch (error) {
-      if (!(error instanceof LabelError)) throw error;
-      problems.push(...error.problems);
-    }
-  }
-  if (problems.length > 0) throw new LabelError(problems);
-  if (clips.length === 0) {
-    throw new MinerError(`no clips in ${dir}: expected <name>.mp4 files with labels beside them`, {
-      hint: 'render or copy the clips there (tasks/eval.ts --help shows the label formats)',
-    });
-  }
-  return { clips, labelMap };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Running the clips
-
-export interface ClipRun {
-  predictions: Prediction[];
-  /** Seconds from the start of the decode (local) or the miner's processing_time (url). */
-  processingTimeS: number;
-  /** Pre-threshold scores for --tune (local only). */
-  raw?: { scores: Float32Array; frames: number; displacement?: Float32Array };
-  error?: string;
-}
-
-interface Runner {
-  describe: string;
-  /** Local runs have no deadline; a clip slower than the server's CHALLENGE_DEADLINE_S is flagged. */
-  deadlineS?: number;
-  run(file: string): Promise<ClipRun>;
-  close(): Promise<void>;
-}
-
-/** The server's path for one clip: its decode spec and MAX_VIDEO_SECONDS, its ClipScorer, its post-processing. */
-export async function runClipLocally(model: Model, ffmpegPath: string, file: string, maxSeconds: number): Promise<ClipRun> {
-  const started = performance.now();
-  const scorer = new ClipScorer(model);
-  for await (const window of decodeClips(file, ffmpegPath, { ...decodeSpecOf(model.manifest), maxSeconds })) await scorer.add(window);
-  const { predictions } = scorer.snapshot();
-  return { predictions, processingTimeS: (performance.now() - started) / 1000, raw: scorer.raw() };
-}
-
-async function localRunner(modelDir: string | undefined, env: Env): Promise<Runner & { model: Model }> {
-  // MODEL_DIR keeps the server's meaning (relative to the project); --model is relative to the working directory.
-  const config = loadConfig(modelDir ? { ...env, MODEL_DIR: modelDir } : env);
-  const ffmpeg = resolveFfmpeg(config.video.ffmpegPath);
-  const model = await loadModel(config.model.dir, config.model);
-  await model.warmup();
-  return {
-    model,
-    deadlineS: config.server.challengeDeadlineMs / 1000,
-    describe: `model ${model.manifest.name} ${model.manifest.version} (${model.dir}) on ${model.providers.join(',')}, decoded by ${ffmpeg.path}`,
-    async run(file) {
-      try {
-        return await runClipLocally(model, ffmpeg.path, file, config.video.maxVideoSeconds);
-      } catch (error) {
-        // The server would answer 422/500 and the validator score 0: record it, keep going.
-        return { predictions: [], processingTimeS: 0, error: (error as Error).message };
-      }
-    },
-    close: () => model.release(),
-  };
-}
-
-function urlRunner(flags: Flags, env: Env): Runner {
-  const url = baseUrlFlag('url', flags.url as string);
-  const scheme = parseScheme(flags.scheme);
-  const timeoutS = flags.timeout === undefined ? 30 : Number(flags.timeout);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
-    throw new UsageError(`--timeout must be a number of seconds (got ${JSON.stringify(flags.timeout)})`);
-  return {
-    describe: `miner ${url} (scheme ${scheme})`,
-    async run(file) {
-      const options: ChallengeOptions = {
-        url,
-        file,
-        scheme,
-        uri: flags.uri || undefined,
-        wallet: flags.wallet || undefined,
-        hotkey: flags.hotkey || undefined,
-        walletPath: flags['wallet-path'] || undefined,
-        wrap: false,
-        minerHotkey: flags['miner-hotkey'] || undefined,
-        challengeId: newChallengeId(),
-        timeoutS,
-        json: true,
-      };
-      const quiet = () => {};
-      const result = await challenge(options, env, { out: quiet, err: quiet });
-      if (!result.ok)
-        return {
-          predictions: [],
-          processingTimeS: result.processing_time_s ?? result.wall_s,
-          error: `${result.cause} (next: ${result.next})`,
-        };
-      return { predictions: result.predictions as Prediction[], processingTimeS: result.processing_time_s ?? result.wall_s };
-    },
-    close: async () => {},
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Output
-
-interface ClipResult {
-  clip: LabelledClip;
-  run: ClipRun;
-  metrics: ClipMetrics;
-}
-
-function actionsJson(actions: Partial<Record<ActionName, ActionMetrics>>) {
-  return Object.fromEntries(
-    Object.entries(actions).map(([action, a]) => [
-      action,
-      {
-        truth: a.truth,
-        predicted: a.predicted,
-        matched: a.matched,
-        missed: a.missed,
-        false_positives: a.falsePositives,
-        mean_decay: a.meanDecay,
-        share: a.share,
-      },
-    ]),
-  );
-}
-
-function tuningJson(t: TuningReport, written: string | undefined) {
-  return {
-    clips: t.clips,
-    folds: t.folds,
-    rounds: t.rounds,
-    mean_score: { before: t.before, in_sample: t.inSample, out_of_sample: t.outOfSample },
-    actions: t.actions.map((a) => ({
-      action: a.action,
-      threshold: { before: a.before.threshold, after: a.after.threshold },
-      nms_window_s: { before: a.before.nmsWindowS, after: a.after.nmsWindowS },
-      share: { before: a.shareBefore, in_sample: a.shareInSample, out_of_sample: a.shareOutOfSample },
-    })),
-    per_fold: t.perFold.map((f) => ({
-      fold: f.fold,
-      clips: f.clips,
-      train_score: f.trainScore,
-      test_score: f.testScore,
-      params: f.params,
-    })),
-    per_clip: t.perClip.map((c) => ({ name: c.name, before: c.before, in_sample: c.inSample, out_of_sample: c.outOfSample })),
-    postprocess: t.params,
-    written,
-  };
-}
-
-const pad = (s: string | number, n: number) => String(s).padStart(n);
-const decayText = (d: number | null) => (d === null ? '-' : d.toFixed(3));
-
-function actionTable(actions: Partial<Record<ActionName, ActionMetrics>>, indent: string): string[] {
-  const lines = [
-    `${indent}${'action'.padEnd(18)}${pad('truth', 6)}${pad('pred', 6)}${pad('matched', 9)}${pad('missed', 8)}${pad('fp', 5)}${pad('mean decay', 12)}${pad('share', 9)}`,
-  ];
-  for (const [action, a] of Object.entries(actions) as [ActionName, ActionMetrics][]) {
-    lines.push(
-      `${indent}${action.padEnd(18)}${pad(a.truth, 6)}${pad(a.predicted, 6)}${pad(a.matched, 9)}${pad(a.missed, 8)}${pad(a.falsePositives, 5)}${pad(decayText(a.meanDecay), 12)}${pad((a.share >= 0 ? '+' : '') + a.share.toFixed(3), 9)}`,
-    );
-  }
-  return lines;
-}
-
-function printText(out: (line: string) => void, describe: string, results: ClipResult[], summary: Summary, totalTimeS: number): void {
-  out(`${results.length} clip${results.length === 1 ? '' : 's'}, ${describe}`);
-  for (const { clip, run, metrics } of results) {
-    out('');
-    out(
-      `${clip.name}  score ${metrics.score.toFixed(4)}  time ${run.processingTimeS.toFixed(2)} s  matched ${metrics.matched}  missed ${metrics.missed}  fp ${metrics.falsePositives}  mean decay ${decayText(metrics.meanDecay)}`,
-    );
-    if (run.error) out(`  error: ${run.error} (scored 0, as the validator would)`);
-    for (const line of actionTable(metrics.actions, '  ')) out(line);
-  }
-  out('');
-  out(
-    `overall  mean score ${summary.meanScore.toFixed(4)} over ${summary.clips} clip${summary.clips === 1 ? '' : 's'}  time ${totalTimeS.toFixed(2)} s  matched ${summary.matched}  missed ${summary.missed}  fp ${summary.falsePositives}  mean decay ${decayText(summary.meanDecay)}`,
-  );
-  for (const line of actionTable(summary.actions, '  ')) out(line);
-}
-
-function printTuning(out: (line: string) => void, t: TuningReport): void {
-  out('');
-  out(
-    `tuning on ${t.clips} clip${t.clips === 1 ? '' : 's'}, ${t.folds >= 2 ? `${t.folds}-fold cross-validation (clips in name order, clip i in fold i mod ${t.folds})` : 'no cross-validation (1 fold)'}, ${t.rounds} round${t.rounds === 1 ? '' : 's'}`,
-  );
-  out(
-    `  ${'action'.padEnd(18)}${'threshold'.padEnd(18)}${'NMS window'.padEnd(18)}${pad('share before', 13)}${pad('in-sample', 11)}${pad('out-of-sample', 15)}`,
-  );
-  const sign = (n: number | null) => (n === null ? '-' : (n >= 0 ? '+' : '') + n.toFixed(3));
-  for (const a of t.actions) {
-    out(
-      `  ${a.action.padEnd(18)}${`${a.before.threshold.toFixed(3)} -> ${a.after.threshold.toFixed(3)}`.padEnd(18)}${`${a.before.nmsWindowS} s -> ${a.after.nmsWindowS} s`.padEnd(18)}${pad(sign(a.shareBefore), 13)}${pad(sign(a.shareInSample), 11)}${pad(sign(a.shareOutOfSample), 15)}`,
-    );
-  }
-  out(
-    `  ${'mean score'.padEnd(18)}${`${t.before.toFixed(4)} (model values)`.padEnd(36)}${pad(t.inSample.toFixed(4), 24)}${pad(t.outOfSample === null ? '-' : t.outOfSample.toFixed(4), 15)}`,
-  );
-  if (t.outOfSample !== null) {
-    const gain = t.outOfSample - t.before;
-    out(
-      `  out-of-sample gain ${(gain >= 0 ? '+' : '') + gain.toFixed(4)} (the in-sample gain ${(t.inSample - t.before >= 0 ? '+' : '') + (t.inSample - t.before).toFixed(4)} is optimistic)`,
-    );
-  }
-}
-
-function reportData(describe: string, results: ClipResult[], summary: Summary, totalTimeS: number, tuning?: TuningReport): ReportData {
-  return {
-    title: 'score-miner evaluation',
-    subtitle: describe,
-    meanScore: summary.meanScore,
-    meanDecay: summary.meanDecay,
-    processingTimeS: totalTimeS,
-    clips: results.map(({ clip, run, metrics }) => ({
-      name: clip.name,
-      score: metrics.score,
-      processingTimeS: run.processingTimeS,
-      matched: metrics.matched,
-      missed: metrics.missed,
-      falsePositives: metrics.falsePositives,
-      meanDecay: metrics.meanDecay,
-      error: run.error,
-    })),
-    actions: (Object.entries(summary.actions) as [ActionName, ActionMetrics][]).map(([action, a]) => ({ action, ...a })),
-    tuning: tuning && {
-      folds: tuning.folds,
-      before: tuning.before,
-      inSample: tuning.inSample,
-      outOfSample: tuning.outOfSample,
-      actions: tuning.actions,
-    },
-  };
-}
-
-/** The model's model.json with the tuned values merged into its postprocess block, checked as a manifest. */
-async function tunedManifest(modelDir: string, t: TuningReport, target: string): Promise<string> {
-  const source = path.join(modelDir, MANIFEST_FILE);
-  const json = JSON.parse(await readFile(source, 'utf8')) as Record<string, unknown>;
-  const old = (json.postprocess ?? {}) as Record<string, unknown>;
-  const note = `tasks/eval.ts --tune on ${t.clips} clips, ${t.folds}-fold: mean score ${t.before.toFixed(4)} -> ${t.inSample.toFixed(4)} in-sample${t.outOfSample === null ? '' : `, ${t.outOfSample.toFixed(4)} out-of-sample`}`;
-  json.postprocess = {
-    ...old,
-    _tuned: note,
-    thresholds: { ...((old.thresholds as object | undefined) ?? {}), ...t.params.thresholds },
-    nmsWindowS: { ...((old.nmsWindowS as object | undefined) ?? {}), ...t.params.nmsWindowS },
-  };
-  parseManifest(json, target); // the server must accept what is written
-  return `${JSON.stringify(json, null, 2)}\n`;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
 function checkFlags(flags: Flags): { folds?: number } {
   if (!flags.clips) throw new UsageError('--clips DIR is required: a folder of <name>.mp4 with labels beside each');
   const urlOnly = (['scheme', 'uri', 'wallet', 'hotkey', 'wallet-path', 'miner-hotkey', 'timeout'] as const).filter(
@@ -413,6 +111,38 @@ function checkFlags(flags: Flags): { folds?: number } {
   return { folds };
 }
 
+/** --url and the signing flags as the miner to challenge. */
+function urlTarget(flags: Flags, env: Env): Runner {
+  const timeoutS = flags.timeout === undefined ? 30 : Number(flags.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw new UsageError(`--timeout must be a number of seconds (got ${JSON.stringify(flags.timeout)})`);
+  const target = {
+    url: baseUrlFlag('url', flags.url as string),
+    scheme: parseScheme(flags.scheme),
+    uri: flags.uri || undefined,
+    wallet: flags.wallet || undefined,
+    hotkey: flags.hotkey || undefined,
+    walletPath: flags['wallet-path'] || undefined,
+    minerHotkey: flags['miner-hotkey'] || undefined,
+    timeoutS,
+  };
+  return urlRunner(target, env);
+}
+
+/** --tune: tune, write the model.json (--out, --write or model.tuned.json); the report and where it went. */
+async function tuneAndWrite(
+  flags: Flags,
+  evaluation: Evaluation,
+  model: Model,
+  folds: number,
+  err: (line: string) => void,
+): Promise<{ tuning: TuningReport; written: string }> {
+  const tuning = tune(evaluation, model, folds, err);
+  const target = flags.write ? path.join(model.dir, MANIFEST_FILE) : path.resolve(flags.out ?? path.join(model.dir, 'model.tuned.json'));
+  await writeTunedManifest(model.dir, tuning, target);
+  return { tuning, written: target };
+}
+
 export const main = defineTask<typeof FLAGS, TaskDeps>({
   usage: HELP,
   flags: FLAGS,
@@ -424,123 +154,42 @@ export const main = defineTask<typeof FLAGS, TaskDeps>({
     if (foldsFlag !== undefined && foldsFlag > clips.length)
       throw new UsageError(`--folds ${foldsFlag} is more than the ${clips.length} clip${clips.length === 1 ? '' : 's'} in ${clipsDir}`);
 
-    const modelDir = flags.model ? path.resolve(flags.model) : undefined;
-    const runner = flags.url ? urlRunner(flags, env) : await localRunner(modelDir, env);
-    const results: ClipResult[] = [];
-    const started = performance.now();
+    const runner = flags.url ? urlTarget(flags, env) : await localRunner(flags.model ? path.resolve(flags.model) : undefined, env);
+    let evaluation: Evaluation;
     try {
-      for (const [i, clip] of clips.entries()) {
-        const run = await runner.run(path.join(clip.dir, clip.video));
-        const metrics = clipMetrics(run.predictions, clip.parsed.events);
-        results.push({ clip, run, metrics });
-        const elapsed = (performance.now() - started) / 1000;
-        if (runner.deadlineS !== undefined && run.processingTimeS > runner.deadlineS)
-          err(
-            `warning: ${clip.name} took ${run.processingTimeS.toFixed(1)} s, over CHALLENGE_DEADLINE_S (${runner.deadlineS} s): the server would answer with the part inferred by then`,
-          );
-        err(
-          `[${i + 1}/${clips.length}] ${clip.name}: ${run.error ? `failed (${run.error})` : `score ${metrics.score.toFixed(4)}`}  ${run.processingTimeS.toFixed(2)} s  (elapsed ${elapsed.toFixed(1)} s)`,
-        );
-      }
+      evaluation = await evaluateClips(clips, runner, err);
     } finally {
       await runner.close();
     }
-    const totalTimeS = results.reduce((sum, r) => sum + r.run.processingTimeS, 0);
-    const summary = summarise(results.map((r) => r.metrics));
-    const failed = results.filter((r) => r.run.error);
+    const { results, summary, totalTimeS, failed } = evaluation;
 
-    let tuning: TuningReport | undefined;
-    let written: string | undefined;
-    if (flags.tune) {
-      if (failed.length > 0)
-        throw new MinerError(`cannot tune: ${failed.length} clip(s) failed (${failed.map((r) => r.clip.name).join(', ')})`, {
-          hint: 'fix or remove those clips, then tune again',
-        });
-      const model = (runner as Runner & { model: Model }).model;
-      const { manifest } = model;
-      const folds = foldsFlag ?? Math.min(DEFAULT_FOLDS, clips.length);
-      const tuningClips: TuningClip[] = results.map(({ clip, run }) => ({
-        name: clip.name,
-        scores: run.raw!.scores,
-        frames: run.raw!.frames,
-        displacement: run.raw!.displacement,
-        truth: clip.parsed.events,
-      }));
-      err(`tuning: ${manifest.classes.filter((c) => c.action).length} score column(s), ${clips.length} clips, ${folds} fold(s)`);
-      tuning = tuneWithCrossValidation(
-        tuningClips,
-        {
-          fps: manifest.timing.fps,
-          classes: manifest.classes.map((c) => c.action),
-          start: { thresholds: manifest.postprocess.thresholds, nmsWindowS: manifest.postprocess.nmsWindowS },
-        },
-        folds,
-      );
-      const target = flags.write
-        ? path.join(model.dir, MANIFEST_FILE)
-        : path.resolve(flags.out ?? path.join(model.dir, 'model.tuned.json'));
-      const text = await tunedManifest(model.dir, tuning, target);
-      await mkdir(path.dirname(target), { recursive: true });
-      const temp = `${target}.${process.pid}.tmp`;
-      await writeFile(temp, text);
-      await rename(temp, target);
-      written = target;
-    }
+    const tuned = flags.tune
+      ? await tuneAndWrite(
+          flags,
+          evaluation,
+          (runner as Runner & { model: Model }).model,
+          foldsFlag ?? Math.min(DEFAULT_FOLDS, clips.length),
+          err,
+        )
+      : undefined;
 
     let reportFile: string | undefined;
     if (flags.report) {
       const dir = path.resolve(flags.report);
       await mkdir(dir, { recursive: true });
       reportFile = path.join(dir, 'index.html');
-      await writeFile(reportFile, renderReport(reportData(runner.describe, results, summary, totalTimeS, tuning)));
+      await writeFile(reportFile, renderReport(reportData(runner.describe, results, summary, totalTimeS, tuned?.tuning)));
     }
 
     if (flags.json) {
-      out(
-        JSON.stringify({
-          ok: failed.length === 0,
-          source: flags.url ? 'url' : 'local',
-          describe: runner.describe,
-          clips_dir: clipsDir,
-          label_map: labelMap?.file ?? null,
-          clips: results.map(({ clip, run, metrics }) => ({
-            name: clip.name,
-            video: path.join(clip.dir, clip.video),
-            labels: path.join(clip.dir, clip.labels),
-            format: clip.parsed.format,
-            ignored_labels: clip.parsed.ignored,
-            truth: clip.parsed.events,
-            predictions: run.predictions,
-            score: metrics.score,
-            raw_score: metrics.rawScore,
-            processing_time_s: run.processingTimeS,
-            matched: metrics.matched,
-            missed: metrics.missed,
-            false_positives: metrics.falsePositives,
-            mean_decay: metrics.meanDecay,
-            actions: actionsJson(metrics.actions),
-            ...(run.error ? { error: run.error } : {}),
-          })),
-          overall: {
-            clips: summary.clips,
-            mean_score: summary.meanScore,
-            processing_time_s: totalTimeS,
-            matched: summary.matched,
-            missed: summary.missed,
-            false_positives: summary.falsePositives,
-            mean_decay: summary.meanDecay,
-            actions: actionsJson(summary.actions),
-          },
-          ...(tuning ? { tuning: tuningJson(tuning, written) } : {}),
-          ...(reportFile ? { report: reportFile } : {}),
-        }),
-      );
+      const context = { source: flags.url ? ('url' as const) : ('local' as const), describe: runner.describe, clipsDir, labelMap };
+      out(JSON.stringify(evaluationJson(evaluation, context, { ...tuned, reportFile })));
     } else {
       printText(out, runner.describe, results, summary, totalTimeS);
-      if (tuning) {
-        printTuning(out, tuning);
+      if (tuned) {
+        printTuning(out, tuned.tuning);
         out(
-          `wrote ${written} (the postprocess block${flags.write ? ', in place' : `; to use it, copy it over model.json or merge its postprocess block`})`,
+          `wrote ${tuned.written} (the postprocess block${flags.write ? ', in place' : `; to use it, copy it over model.json or merge its postprocess block`})`,
         );
       }
       if (reportFile) out(`report: ${reportFile}`);
