@@ -5,7 +5,7 @@
  * Local (default): the model folder the server would load (--model, else MODEL_DIR), the server's decode
  * (decodeClips with the model's decode spec and MAX_VIDEO_SECONDS) and its ClipScorer (window averaging and
  * post-processing from model.json), so the predictions are the ones /challenge answers for the same clip.
- * --url: the clips are sent to a running miner instead, signed like the validator (tasks/challenge.ts).
+ * --url: the clips are sent to a running miner instead, signed like the validator (lib/protocol/validator-client.ts).
  * --tune: per-action thresholds and NMS windows searched on the pre-threshold scores, k-fold cross-validated
  * (lib/inference/tuning.ts), written as the postprocess block of a new model.json.
  *

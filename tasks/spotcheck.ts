@@ -10,7 +10,7 @@
  *    wallet's public ss58Address is read), or --image repo@sha256:...
  * 2. docker login (when the config holds registry credentials, token on stdin), docker pull repo@sha256:...
  * 3. the clip served on loopback (--file) or --video-url; the ground truth (--truth); the live miner's answer,
- *    signed like the validator (--live, through tasks/challenge.ts)
+ *    signed like the validator (--live, through lib/protocol/validator-client.ts)
  * 4. each run a fresh container (fixed name with this pid; VERIFY=false BLACKLIST=false NETUID WALLET_NAME
  *    HOTKEY_NAME, no wallet, --network host, a free MINER_PORT, DOWNLOAD_ALLOW_PRIVATE=true): wait for
  *    GET /docs 200 (--ready-timeout), POST the challenge unsigned, remove the container
