@@ -182,7 +182,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [CONTAINER, `${CONTAINER}-verify`, `${CONTAINER}-guide`])
+  for (const name of [CONTAINER, `${CONTAINER}-verify`, `${CONTAINER}-guide`, `${CONTAINER}-aliases`])
     await dockerd?.docker(['rm', '-f', name]).catch(() => undefined);
   await stopReveal?.();
   await ws?.close();
@@ -505,6 +505,42 @@ test("VERIFY_ENABLED: start gives the container only the hotkey's address (no mo
   assert.deepEqual(accepted.body.predictions, expectedPredictions);
   const refused = await fiberChallenge(port, OTHER_HOTKEY);
   assert.deepEqual([refused.status, refused.body], [401, { detail: 'Invalid signature' }]);
+  await dockerd.docker(['rm', '-f', name]);
+});
+
+test("Score's harness names (VERIFY=false BLACKLIST=false, NETUID) through just deploy: the container gets them under the canonical names and serves with both checks off", async () => {
+  const name = `${CONTAINER}-aliases`;
+  const port = await freePort();
+  const aliases = {
+    VERIFY_ENABLED: '',
+    BLACKLIST_ENABLED: '',
+    SCOREVISION_NETUID: '',
+    VERIFY: 'false',
+    BLACKLIST: 'false',
+    NETUID: String(TEST_NETUID),
+    MINER_CONTAINER: name,
+    MINER_PORT: String(port),
+  };
+  const run = await just(['deploy', 'tag=v1.0.0', 'share=false', 'commit=false'], aliases);
+  assert.equal(run.code, 0, run.output);
+  assert.match(row(run.output, 'start'), /\| ok \| /);
+
+  const inspected = JSON.parse(await dockerd.docker(['container', 'inspect', name]))[0] as { Config: { Env: string[] } };
+  const env = inspected.Config.Env;
+  for (const setting of ['VERIFY_ENABLED=false', 'BLACKLIST_ENABLED=false', `SCOREVISION_NETUID=${TEST_NETUID}`])
+    assert.ok(env.includes(setting), setting);
+  assert.deepEqual(
+    env.filter((entry) => /^(VERIFY|BLACKLIST|NETUID|MINER_HOTKEY_SS58)=/.test(entry)),
+    [],
+  );
+  // Unsigned, from no staked hotkey: answered only when both checks are off.
+  const response = await fetch(`http://127.0.0.1:${port}/challenge`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ challenge_id: 'deploy-aliases', video_url: clipUrl }),
+  });
+  assert.equal(response.status, 200);
+  assert.deepEqual(((await response.json()) as { predictions: unknown }).predictions, expectedPredictions);
   await dockerd.docker(['rm', '-f', name]);
 });
 
