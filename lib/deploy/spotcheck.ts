@@ -446,7 +446,7 @@ export function pullFailure(reference: string, output: string): MinerError {
         'with --image, check the digest (`docker inspect --format "{{index .RepoDigests 0}}" IMAGE`)',
     });
   }
-  return dockerFailure(['pull', reference], output);
+  return dockerFailure(pullCommand(reference), output);
 }
 
 /** What one answer to the replayed challenge looks like (lib/protocol's challenge result). */
