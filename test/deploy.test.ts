@@ -337,6 +337,14 @@ test('failures name their cause and next step', async (t) => {
     const pushed = await task('push', ['--tag', 'v1.0.0'], { DOCKERHUB_REGISTRY: `127.0.0.1:${closed}` });
     assert.equal(pushed.code, 1, pushed.output);
     assert.match(pushed.output, /error: docker login failed: .*(refused|connect)/i);
+    // Inside just deploy the same failure is named at push exactly, the lock released, exit 1.
+    const words = ['tag=v1.0.0', 'from=push', 'share=false', 'commit=false', 'start=false'];
+    const deployed = await just(['deploy', ...words], { DOCKERHUB_REGISTRY: `127.0.0.1:${closed}` });
+    assert.equal(deployed.code, 1, deployed.output);
+    assert.match(row(deployed.output, 'push'), /^push \| failed \| docker login failed: .*(refused|connect)/i);
+    assert.match(deployed.output, /^deploy failed at push;/m);
+    assert.match(deployed.output, /^ {2}just deploy tag=v1\.0\.0 share=false commit=false start=false from=push$/m);
+    assert.ok(!existsSync(path.join(work, 'state', 'lock')));
   });
 
   await t.test('missing settings are named', async () => {

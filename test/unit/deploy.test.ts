@@ -23,6 +23,7 @@ import {
   runCommand,
 } from '../../lib/deploy/docker.ts';
 import { acquireLock, appendRecord, type LockOwner, newOwner, readRun, releaseLock } from '../../lib/deploy/lock.ts';
+import { runDeploy } from '../../lib/deploy/pipeline.ts';
 import { committedRepo } from '../../lib/deploy/registry.ts';
 import { headline, rerunCommand, resultLine, summaryTable } from '../../lib/deploy/report.ts';
 import {
@@ -31,6 +32,7 @@ import {
   readHistory,
   readState,
   requireStep,
+  type StepName,
   type StepRecord,
   stateFile,
   writeHistory,
@@ -805,6 +807,109 @@ test('runStep inside a deploy: no lock of its own; the deploy gets each record w
 test('errorCause: the first line of describeError without "error: "', () => {
   assert.equal(errorCause('error: DOCKERHUB_USERNAME is not set\n  next: set it'), 'DOCKERHUB_USERNAME is not set');
   assert.equal(errorCause('no prefix'), 'no prefix');
+});
+
+// ---- lib/deploy/pipeline.ts runDeploy ---------------------------------------------------------------------------
+
+/** Step mains for runDeploy: each records through runStep (as the tasks do) unless `behaviour` says otherwise. */
+function stepMains(dir: string, calls: string[], behaviour: Partial<Record<StepName, 'exit 2' | 'throw' | 'fail'>>) {
+  const main = (step: StepName) => async (argv: string[], deps: { err: (line: string) => void }) => {
+    calls.push(`${step} ${argv.join(' ')}`);
+    const what = behaviour[step];
+    if (what === 'exit 2') {
+      deps.err('error: --tag is odd\n  next: see the usage below');
+      return 2;
+    }
+    if (what === 'throw') throw new Error(`${step} blew up`);
+    await runStep({ step, stateDir: dir, env: {}, out: () => undefined, tag: 'v1' }, step, async () => {
+      if (what === 'fail') throw new MinerError(`${step} was refused`);
+      return { produced: `${step} made` };
+    }).catch((error) => {
+      deps.err(`error: ${(error as Error).message}`);
+    });
+    return what === 'fail' ? 1 : 0;
+  };
+  return { build: main('build'), push: main('push'), share: main('share'), commit: main('commit'), start: main('start') };
+}
+
+async function deployWith(words: string[], behaviour: Partial<Record<StepName, 'exit 2' | 'throw' | 'fail'>>) {
+  const dir = tempDir();
+  const calls: string[] = [];
+  const out: string[] = [];
+  const err: string[] = [];
+  const deps = { env: {}, out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
+  const result = runDeploy({ plan: planDeploy(words), words, stateDir: dir, mains: stepMains(dir, calls, behaviour), deps });
+  return { dir, calls, out, err, result };
+}
+
+const rows = (out: string[]) =>
+  out
+    .join('\n')
+    .split('\n')
+    .filter((line) => /^(build|push|share|commit|start) /.test(line))
+    .map((line) => line.replace(/\s{2,}/g, ' | ').replace(/\d+\.\d s$/, 'T'));
+
+test('runDeploy: the planned steps in order with --tag, the skipped ones recorded with their reason; exit 0, lock released', async () => {
+  const run = await deployWith(['tag=v1', 'share=false', 'commit=false'], {});
+  assert.equal(await run.result, 0);
+  assert.deepEqual(run.calls, ['build --tag v1', 'push --tag v1', 'start --tag v1']);
+  assert.deepEqual(rows(run.out), [
+    'build | ok | build made | T',
+    'push | ok | push made | T',
+    'share | skipped | share=false | T',
+    'commit | skipped | commit=false | T',
+    'start | ok | start made | T',
+  ]);
+  assert.equal(run.out.at(-1)?.split('\n').at(-1), 'deploy finished');
+  assert.ok(!existsSync(path.join(run.dir, 'lock')));
+  assert.equal(JSON.parse(readFileSync(path.join(run.dir, 'last-run.json'), 'utf8')).records.length, 5);
+});
+
+test('runDeploy: a step that records its failure stops the deploy there with its exit code; the later steps are not run', async () => {
+  const run = await deployWith(['tag=v1'], { push: 'fail' });
+  assert.equal(await run.result, 1);
+  assert.deepEqual(run.calls, ['build --tag v1', 'push --tag v1']);
+  assert.deepEqual(rows(run.out), [
+    'build | ok | build made | T',
+    'push | failed | push was refused | T',
+    'share | not run',
+    'commit | not run',
+    'start | not run',
+  ]);
+  assert.deepEqual(run.out.at(-1)?.split('\n').slice(-2), [
+    'deploy failed at push; after fixing the cause, rerun from there:',
+    '  just deploy tag=v1 from=push',
+  ]);
+  assert.deepEqual(run.err, ['error: push was refused']);
+  assert.ok(!existsSync(path.join(run.dir, 'lock')));
+});
+
+test('runDeploy: a step that exits without a record is named with the first error it printed, and its exit code kept', async () => {
+  const run = await deployWith(['tag=v1', 'from=share'], { commit: 'exit 2' });
+  assert.equal(await run.result, 2);
+  assert.deepEqual(rows(run.out).slice(2, 4), ['share | ok | share made | T', 'commit | failed | --tag is odd | T']);
+  assert.ok(!existsSync(path.join(run.dir, 'lock')));
+});
+
+test('runDeploy: a step that throws: the summary names it with the error, the lock is released, the error goes on', async () => {
+  const run = await deployWith(['tag=v1'], { build: 'throw' });
+  await assert.rejects(run.result, /build blew up/);
+  assert.deepEqual(rows(run.out)[0], 'build | failed | build blew up | T');
+  assert.ok(!existsSync(path.join(run.dir, 'lock')));
+});
+
+test('runDeploy: a held lock refuses the deploy before any step runs and prints no summary', async () => {
+  const dir = tempDir();
+  await acquireLock(dir, owner('deploy-1', process.pid, 'just deploy tag=v0'), ['tag=v0']);
+  const calls: string[] = [];
+  const out: string[] = [];
+  const deps = { env: {}, out: (line: string) => out.push(line), err: () => undefined };
+  await assert.rejects(
+    runDeploy({ plan: planDeploy(['tag=v1']), words: ['tag=v1'], stateDir: dir, mains: stepMains(dir, calls, {}), deps }),
+    /another deploy holds the lock: pid \d+ on .* \(`just deploy tag=v0`\)/,
+  );
+  assert.deepEqual([calls, out], [[], []]);
+  assert.equal(readRun(dir)?.owner.id, 'deploy-1');
 });
 
 // ---- tasks/deploy.ts planDeploy ------------------------------------------------------------------------------
