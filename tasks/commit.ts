@@ -12,30 +12,14 @@
  * 4. poll Commitments.RevealedCommitments until the payload appears (the chain drops undecryptable
  *    commitments silently, so a commit is only done when its reveal is seen)
  * `--dry-run --json` stops after step 2 without connecting and prints {payload, reveal_round, ciphertext_hex}.
+ * The steps are lib/chain/publish.ts; this task resolves the image (flags or deploy state) and records the step.
  */
 
 import { existsSync } from 'node:fs';
-import { u8aToHex } from '@polkadot/util';
-import {
-  buildPayload,
-  checkPayloadSize,
-  commitmentInfo,
-  isSamePayload,
-  latestRevealed,
-  type Payload,
-  payloadJson,
-} from '../lib/chain/commitment.ts';
-import { connectChain, connectProvider, submitTx, uidOf } from '../lib/chain/connection.ts';
-import { netuidMismatch, notRegisteredError, SCORE_NETUID } from '../lib/chain/diagnose.ts';
-import { readRevealed } from '../lib/chain/neuron.ts';
-import { waitForReveal } from '../lib/chain/reveal.ts';
-import { encryptCommitmentJson, revealRoundFor } from '../lib/chain/timelock.ts';
-import { loadHotkey } from '../lib/chain/wallet.ts';
+import { type CommitDeps, type CommitResult, commit } from '../lib/chain/publish.ts';
 import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { log } from '../lib/core/log.ts';
-import { redactUrl } from '../lib/core/redact.ts';
-import { type ChainTaskDeps, defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { readState, requireStep, resolveTag, stateFile, writeState } from '../lib/deploy/state.ts';
 import { runStep } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
@@ -58,100 +42,6 @@ without --tag, the tag pushed last.
 
 Reads BITTENSOR_SUBTENSOR_ENDPOINT, BITTENSOR_SUBTENSOR_FALLBACK, SCOREVISION_NETUID, SCOREVISION_ELEMENT_ID,
 BITTENSOR_WALLET_PATH/_COLD/_HOT, DRAND_PUBLIC_KEY, CHAIN_CONNECT_TIMEOUT_S (see env.example).`;
-
-export interface CommitDeps extends ChainTaskDeps {
-  /** Clock in ms that picks the reveal round (default Date.now); waiting for the reveal uses the real clock. */
-  now?: () => number;
-  /** Reveal polling interval (default 2000 ms). */
-  pollMs?: number;
-}
-
-export interface CommitOptions {
-  image: string;
-  tag: string;
-  digest: string;
-  revealTimeoutS: number;
-  dryRun: boolean;
-  force?: boolean;
-}
-
-export interface CommitResult {
-  payload: Payload;
-  reveal_round: number;
-  ciphertext_hex: string;
-  netuid: number;
-  hotkey: string;
-  uid?: number;
-  commit_block?: number;
-  reveal_block?: number;
-  /** True when the chain already held this payload as the latest reveal and nothing was submitted. */
-  unchanged?: boolean;
-}
-
-/** The whole commit story; throws MinerError with a hint on any failure. */
-export async function commit(options: CommitOptions, deps: CommitDeps = {}): Promise<CommitResult> {
-  const env = deps.env ?? process.env;
-  const now = deps.now ?? Date.now;
-  const config = loadConfig(env);
-  const { netuid } = config.chain;
-  const wrongNetuid = netuidMismatch(netuid);
-  if (wrongNetuid)
-    log.warn(`${wrongNetuid}: validators of subnet ${SCORE_NETUID} will not see this commitment`, { SCOREVISION_NETUID: netuid });
-  if (config.chain.network !== 'finney') log.warn(`network is ${config.chain.network} (${redactUrl(config.chain.endpoint)}), not finney`);
-
-  const hotkey = await loadHotkey(config.wallet, { env, allowDevKeys: deps.allowDevKeys });
-  const payload = buildPayload({
-    imageRepo: options.image,
-    imageTag: options.tag,
-    imageDigest: options.digest,
-    elementId: config.chain.elementId,
-    hotkey: hotkey.address,
-  });
-  const json = payloadJson(payload);
-  const size = checkPayloadSize(json);
-  const round = revealRoundFor(Math.floor(now() / 1000), 1);
-  const ciphertext = encryptCommitmentJson(json, round, config.chain.drandPublicKeyHex);
-  const result: CommitResult = { payload, reveal_round: round, ciphertext_hex: u8aToHex(ciphertext), netuid, hotkey: hotkey.address };
-  log.info('payload ready', { bytes: size, reveal_round: round, ciphertext_bytes: ciphertext.length, hotkey: hotkey.address });
-  if (options.dryRun) return result;
-
-  const api = deps.provider
-    ? await connectProvider(deps.provider, { timeoutMs: config.chain.connectTimeoutMs })
-    : await connectChain(config.chain);
-  try {
-    const uid = await uidOf(api, netuid, hotkey.address);
-    if (uid === undefined) throw notRegisteredError(hotkey.address, netuid, config.wallet);
-    result.uid = uid;
-    if (!options.force) {
-      const latest = latestRevealed(await readRevealed(api, netuid, hotkey.address));
-      if (latest && isSamePayload(latest.text, json)) {
-        log.info('the latest revealed commitment already is this payload: nothing to submit (--force commits again)', {
-          reveal_block: latest.block,
-        });
-        return { ...result, reveal_block: latest.block, unchanged: true };
-      }
-    }
-    log.info('submitting set_commitment', { netuid, uid });
-    const included = await submitTx(api, api.tx.commitments.setCommitment(netuid, commitmentInfo(ciphertext, round)), hotkey.pair, {
-      context: { hotkey: hotkey.address, netuid },
-    });
-    result.commit_block = included.blockNumber;
-    log.info('commitment included', { block: included.blockNumber, hash: included.blockHash });
-    result.reveal_block = await waitForReveal(api, {
-      netuid,
-      hotkey: hotkey.address,
-      json,
-      round,
-      commitBlock: included.blockNumber,
-      timeoutS: options.revealTimeoutS,
-      pollMs: deps.pollMs ?? 2000,
-    });
-    log.info('commitment revealed', { block: result.reveal_block });
-    return result;
-  } finally {
-    await api.disconnect().catch(() => undefined);
-  }
-}
 
 const FLAGS = {
   image: { type: 'string' },
