@@ -573,7 +573,18 @@ test("the guide's docker run with the wallet mounted read-only still works: the 
     DOWNLOAD_ALLOW_PRIVATE: 'true',
   };
   const envArgs = Object.entries(settings).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  await dockerd.docker(['run', '-d', '--name', name, '--network', 'host', '-v', `${wallets}:/root/.bittensor/wallets:ro`, ...envArgs, `${repo()}:v1.0.0`]);
+  await dockerd.docker([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'host',
+    '-v',
+    `${wallets}:/root/.bittensor/wallets:ro`,
+    ...envArgs,
+    `${repo()}:v1.0.0`,
+  ]);
   await waitForDocs(port, name);
   const logs = await dockerd.logs(name);
   assert.match(logs, /miner hotkey address source="public file" file=\/root\/\.bittensor\/wallets\/cold\/hotkeys\/minerpub\.txt/);
