@@ -201,6 +201,41 @@ interface Running {
   receivedAt: number;
 }
 
+/** The 429 for a request over its address's rate limit. */
+export function tooManyRequests(
+  address: string,
+  retryAfter: number,
+  limits: Pick<AddressLimits, 'requestsPerSecond' | 'requestBurst'>,
+): Reply {
+  return {
+    status: 429,
+    body: {
+      detail: `Too many requests from ${address}: at most ${limits.requestsPerSecond} per second (${limits.requestBurst} at once); retry after ${retryAfter} s`,
+    },
+    headers: { 'retry-after': String(retryAfter) },
+  };
+}
+
+/**
+ * Whether a refused request's body (still to come) is small enough to read and drop, keeping the connection:
+ * none at all, or a declared length within the body limit. Anything else closes the connection after the answer.
+ */
+export function bodyIsSmall(headers: IncomingHttpHeaders, bodyMaxBytes: number): boolean {
+  const declared = headers['content-length'];
+  if (declared === undefined) return headers['transfer-encoding'] === undefined;
+  return Number(declared) <= bodyMaxBytes;
+}
+
+/** The JSON detail for one of Node's parser errors or read timeouts (clientErrorStatus's statuses). */
+export function clientErrorDetail(status: number, message: string, headersTimeoutMs: number, requestTimeoutMs: number): string {
+  if (status === 408) {
+    return `Request not received in time: headers within ${headersTimeoutMs / 1000} s, the whole request within ${requestTimeoutMs / 1000} s`;
+  }
+  if (status === 431) return 'Request headers too large';
+  if (status === 413) return 'Chunk extensions too large';
+  return `Malformed HTTP request: ${message.replace(/^Parse Error: /, '')}`;
+}
+
 export function createHttpServer(handler: Handler, options: HttpServerOptions): MinerHttpServer {
   // Node refuses headersTimeout > requestTimeout; the request timeout bounds the headers anyway.
   const headersTimeout = Math.min(options.headersTimeoutMs, options.requestTimeoutMs);
@@ -260,21 +295,7 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
           path: clip(request.url),
           limit: `${limits.requestsPerSecond}/s burst ${limits.requestBurst}`,
         });
-        // A body is still to come: read and dropped when it is small, else the connection closes after the answer.
-        const declared = request.headers['content-length'];
-        const bodyless = declared === undefined && request.headers['transfer-encoding'] === undefined;
-        const smallBody = declared !== undefined && Number(declared) <= options.bodyMaxBytes;
-        send(
-          response,
-          {
-            status: 429,
-            body: {
-              detail: `Too many requests from ${address}: at most ${limits.requestsPerSecond} per second (${limits.requestBurst} at once); retry after ${retryAfter} s`,
-            },
-            headers: { 'retry-after': String(retryAfter) },
-          },
-          !(bodyless || smallBody),
-        );
+        send(response, tooManyRequests(address, retryAfter, limits), !bodyIsSmall(request.headers, options.bodyMaxBytes));
         request.resume();
         return;
       }
@@ -351,16 +372,8 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
       return;
     }
     answered.add(socket);
-    const detail =
-      status === 408
-        ? `Request not received in time: headers within ${headersTimeout / 1000} s, the whole request within ${requestTimeout / 1000} s`
-        : status === 431
-          ? 'Request headers too large'
-          : status === 413
-            ? 'Chunk extensions too large'
-            : `Malformed HTTP request: ${error.message.replace(/^Parse Error: /, '')}`;
     log.debug('client error', { code: error.code, status });
-    socket.end(rawJsonResponse(status, { detail }));
+    socket.end(rawJsonResponse(status, { detail: clientErrorDetail(status, error.message, headersTimeout, requestTimeout) }));
     // Keep reading (so closing never resets the connection before the answer is read), but not for long.
     setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });
