@@ -342,8 +342,9 @@ describe('decode', () => {
   it('a 10-hour timestamp gap in a tiny mp4 is answered with the flash, by the duration cap or by the deadline', async () => {
     assert.ok((await readFile(gapFile)).length < 100_000);
     // Where the flash lands, by ffmpeg alone: the first 1.6 s (before the gap) as 16x9 gray frames at 25 fps.
+    // Timestamps clamped at 1.6 s, or ffmpeg 5.1's fps filter fills the 10 hours before -t stops it (lib/video/frames.ts).
     const head = execFileSync(ffmpeg.path, [
-      ...['-nostdin', '-loglevel', 'error', '-i', gapFile, '-t', '1.6', '-vf', 'setpts=PTS-STARTPTS,fps=25,scale=16:9'],
+      ...['-nostdin', '-loglevel', 'error', '-i', gapFile, '-t', '1.6', '-vf', 'setpts=min(PTS-STARTPTS\\,1.6/TB),fps=25,scale=16:9'],
       ...['-pix_fmt', 'gray', '-f', 'rawvideo', 'pipe:1'],
     ]);
     const flash = Array.from({ length: head.length / 144 }, (_, f) => head.subarray(f * 144, (f + 1) * 144)).findIndex(
