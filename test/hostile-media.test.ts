@@ -43,11 +43,13 @@ let videos: TestVideoServer;
 let localTs: string;
 let hugeClip: string;
 
+let posted = 0;
+/** Each challenge has its own id: an identical body would be answered from the miner's kept answers, not run. */
 async function post(videoPath: string): Promise<Reply> {
   const response = await fetch(`${miner.url}/challenge`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ challenge_id: `hostile-${videoPath}`, video_url: `${videos.base}${videoPath}` }),
+    body: JSON.stringify({ challenge_id: `hostile-${++posted}`, video_url: `${videos.base}${videoPath}` }),
     signal: AbortSignal.timeout(HANG_GUARD_MS),
   });
   return { status: response.status, json: (await response.json()) as Reply['json'] };
@@ -59,8 +61,10 @@ async function stillServing(): Promise<void> {
   assert.equal(miner.pool.depth.admitted, 0, 'a challenge is still held');
   assert.deepEqual(jobFolders(), [], 'temp folders left behind');
   assert.deepEqual(childrenRunning('ffmpeg'), [], 'ffmpeg left running');
+  const runsBefore = miner.answers.health().runs;
   const genuine = await post('/files/good.mp4');
   assert.equal(genuine.status, 200, JSON.stringify(genuine.json));
+  assert.equal(miner.answers.health().runs, runsBefore + 1, 'the genuine challenge ran (not a kept answer)');
   assert.deepEqual(
     genuine.json.predictions?.map((p) => [p.frame, p.action]),
     [
