@@ -45,3 +45,40 @@ test("containerEnv: the hotkey's address when given; never a registry credential
   for (const registry of ['dockerhub', 'ghcr', 'localhost:5000'])
     assert.deepEqual(containerEnv({ ...credentials, IMAGE_REGISTRY: registry }, { port: 1, walletMounted: false }), { MINER_PORT: '1' });
 });
+
+test('containerEnv: only allow-listed variables that are set and non-empty (trimmed); secrets and the rest never pass', () => {
+  const env = {
+    LOG_LEVEL: ' debug ',
+    VERIFY_ENABLED: 'false',
+    BITTENSOR_WALLET_COLD: 'cold',
+    ORT_THREADS: '4',
+    QUEUE_MAX: '',
+    INFERENCE_CONCURRENCY: '   ',
+    MIN_STAKE_THRESHOLD: undefined,
+    DOCKERHUB_TOKEN: 'dckr_pat_secret',
+    DOCKERHUB_USERNAME: 'alice',
+    REGISTRY_TOKEN: 'ghp_secret',
+    REGISTRY_USERNAME: 'alice',
+    IMAGE_REPO: 'pt-solution',
+    HOTKEY_URI: '//Alice',
+    HOME: '/home/alice',
+    PATH: '/usr/bin',
+    SOMETHING_ELSE: 'x',
+    BITTENSOR_WALLET_PATH: '/home/alice/.bittensor/wallets',
+  };
+  assert.deepEqual(containerEnv(env, { port: 8000, walletMounted: false }), {
+    LOG_LEVEL: 'debug',
+    VERIFY_ENABLED: 'false',
+    BITTENSOR_WALLET_COLD: 'cold',
+    ORT_THREADS: '4',
+    MINER_PORT: '8000',
+  });
+});
+
+test('containerEnv: MINER_PORT is forced to the given port; BITTENSOR_WALLET_PATH=/wallets only when the wallet is mounted', () => {
+  assert.deepEqual(containerEnv({ MINER_PORT: '9999' }, { port: 8123, walletMounted: true }), {
+    MINER_PORT: '8123',
+    BITTENSOR_WALLET_PATH: '/wallets',
+  });
+  assert.deepEqual(containerEnv({}, { port: 8000, walletMounted: false }), { MINER_PORT: '8000' });
+});

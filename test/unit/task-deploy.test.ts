@@ -1,0 +1,141 @@
+/** tasks/deploy.ts planDeploy: the `just deploy` words -> the tag, where to start, and which steps run (or why not). */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError } from '../../lib/core/task.ts';
+import { planDeploy } from '../../tasks/deploy.ts';
+import { assertMinerError } from '../support/assertions.ts';
+
+test('planDeploy: tag=v1.0.0 -> every step runs, from build', () => {
+  assert.deepEqual(planDeploy(['tag=v1.0.0']), {
+    tag: 'v1.0.0',
+    from: 'build',
+    steps: [
+      { step: 'build', run: true },
+      { step: 'push', run: true },
+      { step: 'share', run: true },
+      { step: 'commit', run: true },
+      { step: 'start', run: true },
+    ],
+  });
+});
+
+test('planDeploy: push=false leaves out share and commit (reason push=false) unless they are given =true', () => {
+  assert.deepEqual(planDeploy(['tag=v1', 'push=false']).steps, [
+    { step: 'build', run: true },
+    { step: 'push', run: false, reason: 'push=false' },
+    { step: 'share', run: false, reason: 'push=false' },
+    { step: 'commit', run: false, reason: 'push=false' },
+    { step: 'start', run: true },
+  ]);
+  assert.deepEqual(planDeploy(['push=false', 'share=true', 'tag=v1']).steps, [
+    { step: 'build', run: true },
+    { step: 'push', run: false, reason: 'push=false' },
+    { step: 'share', run: true },
+    { step: 'commit', run: false, reason: 'push=false' },
+    { step: 'start', run: true },
+  ]);
+  assert.deepEqual(planDeploy(['tag=v1', 'push=false', 'commit=true', 'start=false']).steps, [
+    { step: 'build', run: true },
+    { step: 'push', run: false, reason: 'push=false' },
+    { step: 'share', run: false, reason: 'push=false' },
+    { step: 'commit', run: true },
+    { step: 'start', run: false, reason: 'start=false' },
+  ]);
+});
+
+test('planDeploy: share=false commit=false', () => {
+  assert.deepEqual(planDeploy(['tag=v1.0.0', 'share=false', 'commit=false']), {
+    tag: 'v1.0.0',
+    from: 'build',
+    steps: [
+      { step: 'build', run: true },
+      { step: 'push', run: true },
+      { step: 'share', run: false, reason: 'share=false' },
+      { step: 'commit', run: false, reason: 'commit=false' },
+      { step: 'start', run: true },
+    ],
+  });
+});
+
+test('planDeploy: from=commit -> the earlier steps left out "before from=commit"', () => {
+  assert.deepEqual(planDeploy(['tag=v1.0.0', 'from=commit']), {
+    tag: 'v1.0.0',
+    from: 'commit',
+    steps: [
+      { step: 'build', run: false, reason: 'before from=commit' },
+      { step: 'push', run: false, reason: 'before from=commit' },
+      { step: 'share', run: false, reason: 'before from=commit' },
+      { step: 'commit', run: true },
+      { step: 'start', run: true },
+    ],
+  });
+  assert.deepEqual(
+    planDeploy(['from=push', 'tag=v2', 'start=false']).steps.map((s) => [s.step, s.run, s.reason]),
+    [
+      ['build', false, 'before from=push'],
+      ['push', true, undefined],
+      ['share', true, undefined],
+      ['commit', true, undefined],
+      ['start', false, 'start=false'],
+    ],
+  );
+});
+
+test('planDeploy: an unknown word, a word that is not NAME=VALUE -> UsageError naming it', () => {
+  const wordsHint = 'the words are tag=, push=, share=, commit=, start= and from=';
+  assertMinerError(() => planDeploy(['tag=v1', 'colour=red']), 'unknown word "colour=red"', wordsHint, UsageError);
+  // build cannot be switched off (use from=)
+  assertMinerError(() => planDeploy(['tag=v1', 'build=false']), 'unknown word "build=false"', wordsHint, UsageError);
+  const shapeHint = 'write the words as in: just deploy tag=v1.0.0 share=false';
+  assertMinerError(() => planDeploy(['v1.0.0']), '"v1.0.0" is not NAME=VALUE', shapeHint, UsageError);
+  assertMinerError(() => planDeploy(['TAG=v1']), '"TAG=v1" is not NAME=VALUE', shapeHint, UsageError);
+  assertMinerError(() => planDeploy(['--tag', 'v1']), '"--tag" is not NAME=VALUE', shapeHint, UsageError);
+});
+
+test('planDeploy: a switch that is not true/false, a from= that is not a step -> UsageError', () => {
+  assertMinerError(
+    () => planDeploy(['tag=v1', 'share=no']),
+    'share=no: expected share=true or share=false',
+    'run with --help for the options',
+    UsageError,
+  );
+  assertMinerError(
+    () => planDeploy(['tag=v1', 'push=']),
+    'push=: expected push=true or push=false',
+    'run with --help for the options',
+    UsageError,
+  );
+  assertMinerError(() => planDeploy(['tag=v1', 'start=False']), 'start=False: expected start=true or start=false', undefined, UsageError);
+  assertMinerError(
+    () => planDeploy(['tag=v1', 'from=deploy']),
+    'from=deploy is not a step',
+    'use one of build, push, share, commit, start',
+    UsageError,
+  );
+  assertMinerError(
+    () => planDeploy(['tag=v1', 'from=']),
+    'from= is not a step',
+    'use one of build, push, share, commit, start',
+    UsageError,
+  );
+});
+
+test('planDeploy: tag= missing -> UsageError', () => {
+  assertMinerError(() => planDeploy([]), 'tag= is required', 'e.g. just deploy tag=v1.0.0', UsageError);
+  assertMinerError(() => planDeploy(['push=false', 'from=push']), 'tag= is required', 'e.g. just deploy tag=v1.0.0', UsageError);
+});
+
+test('planDeploy: a tag docker refuses -> an error naming the tag', () => {
+  const hint = 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")';
+  assertMinerError(() => planDeploy(['tag=-v1']), 'tag "-v1" is not a valid image tag', hint);
+  assertMinerError(() => planDeploy(['tag=.v1']), 'tag ".v1" is not a valid image tag', hint);
+  assertMinerError(() => planDeploy(['tag=v1/2']), 'tag "v1/2" is not a valid image tag', hint);
+  assertMinerError(() => planDeploy([`tag=${'a'.repeat(129)}`]), `tag "${'a'.repeat(129)}" is not a valid image tag`, hint);
+  // the longest tag docker takes is fine, case kept
+  assert.equal(planDeploy([`tag=V${'a'.repeat(127)}`]).tag, `V${'a'.repeat(127)}`);
+});
+
+test('planDeploy: a bad tag is a UsageError (exit 2), like every other wrong word', () => {
+  assert.throws(() => planDeploy(['tag=-v1']), UsageError);
+  assert.throws(() => planDeploy(['tag=']), UsageError);
+});
