@@ -168,30 +168,22 @@ test('modelSourceInContext: a folder inside the context -> its posix path relati
   assert.equal(modelSourceInContext('/src/score-miner', 'models/a/../b'), 'models/b');
 });
 
-test('modelSourceInContext: outside the context (../x, an absolute path elsewhere) -> MinerError with the hint', () => {
-  const hint = 'copy it into the project (e.g. models/mine) and pass --build-arg MODEL_SRC=models/mine';
-  assertMinerError(
-    () => modelSourceInContext('/src/score-miner', '../x'),
-    'the model folder /src/x is outside the build context /src/score-miner',
-    hint,
-  );
-  assertMinerError(
-    () => modelSourceInContext('/src/score-miner', '/opt/models/mine'),
-    'the model folder /opt/models/mine is outside the build context /src/score-miner',
-    hint,
-  );
-  assertMinerError(
-    () => modelSourceInContext('/src/score-miner', 'models/../../other'),
-    'the model folder /src/other is outside the build context /src/score-miner',
-    hint,
-  );
-  // a sibling whose name starts with the context's name is outside too
-  assertMinerError(
-    () => modelSourceInContext('/src/score-miner', '/src/score-miner-models/m'),
-    'the model folder /src/score-miner-models/m is outside the build context /src/score-miner',
-    hint,
-  );
-});
+// A model folder outside the build context: the message names both folders, the hint says where to put it.
+const outsideContext: [string, string, string][] = [
+  ['../x', '/src/x', 'a parent folder'],
+  ['/opt/models/mine', '/opt/models/mine', 'an absolute path elsewhere'],
+  ['models/../../other', '/src/other', 'a path that climbs out'],
+  ['/src/score-miner-models/m', '/src/score-miner-models/m', "a sibling whose name starts with the context's name"],
+];
+for (const [source, resolved, what] of outsideContext) {
+  test(`modelSourceInContext: outside the context (${what}: ${source}) -> MinerError with the hint`, () => {
+    assertMinerError(
+      () => modelSourceInContext('/src/score-miner', source),
+      `the model folder ${resolved} is outside the build context /src/score-miner`,
+      'copy it into the project (e.g. models/mine) and pass --build-arg MODEL_SRC=models/mine',
+    );
+  });
+}
 
 test('modelSourceInContext: a folder inside the context whose name starts with ".." is inside', () => {
   assert.equal(modelSourceInContext('/src/score-miner', '..models/mine'), '..models/mine');
@@ -218,73 +210,77 @@ test('dockerFailure: the cause is the last line that names an error; the command
   );
 });
 
-test('dockerFailure: daemon unreachable -> start Docker', () => {
-  const error = dockerFailure(
-    ['push', 'x:y'],
-    'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n',
-  );
-  assert.equal(
-    error.message,
-    'docker push failed: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
-  );
-  assert.equal(error.hint, 'start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running daemon');
-});
-
-test('dockerFailure: unauthorized / denied -> check the registry user and token', () => {
-  const hint = 'check the registry user and token in .env (a token with write access), then rerun';
-  const login = dockerFailure(
-    ['login', 'docker.io'],
-    'Error response from daemon: Get "https://registry-1.docker.io/v2/": unauthorized: incorrect username or password',
-  );
-  assert.equal(
-    login.message,
-    'docker login failed: Error response from daemon: Get "https://registry-1.docker.io/v2/": unauthorized: incorrect username or password',
-  );
-  assert.equal(login.hint, hint);
-  const push = dockerFailure(
-    ['push', 'docker.io/alice/pt-solution:v1.0.0'],
-    [
+// Each kind of docker failure: the cause line docker printed (after "docker <verb> failed: ") and the next step.
+const REGISTRY_HINT = 'check the registry user and token in .env (a token with write access), then rerun';
+const VERBOSE_HINT = "rerun with --verbose to see docker's whole output";
+const failures: { what: string; argv: string[]; output: string; cause: string; hint: string }[] = [
+  {
+    what: 'daemon unreachable -> start Docker',
+    argv: ['push', 'x:y'],
+    output: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n',
+    cause: 'docker push failed: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+    hint: 'start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running daemon',
+  },
+  {
+    what: 'login unauthorized -> check the registry user and token',
+    argv: ['login', 'docker.io'],
+    output: 'Error response from daemon: Get "https://registry-1.docker.io/v2/": unauthorized: incorrect username or password',
+    cause:
+      'docker login failed: Error response from daemon: Get "https://registry-1.docker.io/v2/": unauthorized: incorrect username or password',
+    hint: REGISTRY_HINT,
+  },
+  {
+    what: 'push denied -> check the registry user and token',
+    argv: ['push', 'docker.io/alice/pt-solution:v1.0.0'],
+    output: [
       'The push refers to repository [docker.io/alice/pt-solution]',
       '5f70bf18a086: Preparing',
       'denied: requested access to the resource is denied',
     ].join('\n'),
-  );
-  assert.equal(push.message, 'docker push failed: denied: requested access to the resource is denied');
-  assert.equal(push.hint, hint);
-});
-
-test('dockerFailure: port already allocated -> choose another MINER_PORT', () => {
-  const error = dockerFailure(
-    ['run', '-d'],
-    'abc123\ndocker: Error response from daemon: driver failed programming external connectivity on endpoint score-miner: Bind for 0.0.0.0:8000 failed: port is already allocated.',
-  );
-  assert.equal(
-    error.message,
-    'docker run failed: docker: Error response from daemon: driver failed programming external connectivity on endpoint score-miner: Bind for 0.0.0.0:8000 failed: port is already allocated.',
-  );
-  assert.equal(error.hint, 'another process uses MINER_PORT: stop it or choose another port in .env');
-});
-
-test('dockerFailure: container name already in use -> docker rm -f or MINER_CONTAINER', () => {
-  const error = dockerFailure(
-    ['run', '-d'],
-    'docker: Error response from daemon: Conflict. The container name "/score-miner" is already in use by container "0123abcd". You have to remove (or rename) that container to be able to reuse that name.\nSee \'docker run --help\'.',
-  );
-  assert.equal(
-    error.message,
-    'docker run failed: docker: Error response from daemon: Conflict. The container name "/score-miner" is already in use by container "0123abcd". You have to remove (or rename) that container to be able to reuse that name.',
-  );
-  assert.equal(error.hint, 'a container with this name exists: `docker rm -f` it, or set MINER_CONTAINER');
-});
-
-test('dockerFailure: an unknown error -> the last line, and the --verbose hint; no output at all -> "no output"', () => {
-  const odd = dockerFailure(['build'], 'step 3 went sideways\nexit status 17\n\n');
-  assert.equal(odd.message, 'docker build failed: exit status 17');
-  assert.equal(odd.hint, "rerun with --verbose to see docker's whole output");
-  const empty = dockerFailure(['push'], '  \n\n');
-  assert.equal(empty.message, 'docker push failed: no output');
-  assert.equal(empty.hint, "rerun with --verbose to see docker's whole output");
-});
+    cause: 'docker push failed: denied: requested access to the resource is denied',
+    hint: REGISTRY_HINT,
+  },
+  {
+    what: 'port already allocated -> choose another MINER_PORT',
+    argv: ['run', '-d'],
+    output:
+      'abc123\ndocker: Error response from daemon: driver failed programming external connectivity on endpoint score-miner: Bind for 0.0.0.0:8000 failed: port is already allocated.',
+    cause:
+      'docker run failed: docker: Error response from daemon: driver failed programming external connectivity on endpoint score-miner: Bind for 0.0.0.0:8000 failed: port is already allocated.',
+    hint: 'another process uses MINER_PORT: stop it or choose another port in .env',
+  },
+  {
+    what: 'container name already in use -> docker rm -f or MINER_CONTAINER',
+    argv: ['run', '-d'],
+    output:
+      'docker: Error response from daemon: Conflict. The container name "/score-miner" is already in use by container "0123abcd". You have to remove (or rename) that container to be able to reuse that name.\nSee \'docker run --help\'.',
+    cause:
+      'docker run failed: docker: Error response from daemon: Conflict. The container name "/score-miner" is already in use by container "0123abcd". You have to remove (or rename) that container to be able to reuse that name.',
+    hint: 'a container with this name exists: `docker rm -f` it, or set MINER_CONTAINER',
+  },
+  {
+    what: 'an unknown error -> the last line, and the --verbose hint',
+    argv: ['build'],
+    output: 'step 3 went sideways\nexit status 17\n\n',
+    cause: 'docker build failed: exit status 17',
+    hint: VERBOSE_HINT,
+  },
+  {
+    what: 'no output at all -> "no output", and the --verbose hint',
+    argv: ['push'],
+    output: '  \n\n',
+    cause: 'docker push failed: no output',
+    hint: VERBOSE_HINT,
+  },
+];
+for (const { what, argv, output, cause, hint } of failures) {
+  test(`dockerFailure: ${what}`, () => {
+    const error = dockerFailure(argv, output);
+    assert.ok(error instanceof MinerError);
+    assert.equal(error.message, cause);
+    assert.equal(error.hint, hint);
+  });
+}
 
 test('dockerFailure: a very long cause line is cut to 300 characters', () => {
   const long = `error: ${'x'.repeat(400)}`;

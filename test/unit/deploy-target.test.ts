@@ -44,24 +44,20 @@ test('deployTarget: GHCR and a registry host take REGISTRY_USERNAME and commit t
   );
 });
 
-test('deployTarget: a missing username -> the error names the variable of the chosen registry', () => {
-  assertMinerError(
-    () => deployTarget(loadConfig({}).deploy),
-    'DOCKERHUB_USERNAME is not set: the image name needs the registry account',
-    'set DOCKERHUB_USERNAME (and DOCKERHUB_TOKEN) in .env, see env.example',
-  );
-  // REGISTRY_USERNAME does not count for Docker Hub, DOCKERHUB_USERNAME does not count for GHCR
-  assertMinerError(
-    () => deployTarget(loadConfig({ REGISTRY_USERNAME: 'alice' }).deploy),
-    'DOCKERHUB_USERNAME is not set: the image name needs the registry account',
-  );
-  assertMinerError(
-    () => deployTarget(loadConfig({ IMAGE_REGISTRY: 'ghcr', DOCKERHUB_USERNAME: 'alice', DOCKERHUB_TOKEN: 't' }).deploy),
-    'REGISTRY_USERNAME is not set: the image name needs the registry account',
-    'set REGISTRY_USERNAME (and REGISTRY_TOKEN) in .env, see env.example',
-  );
-  assertMinerError(
-    () => deployTarget(loadConfig({ IMAGE_REGISTRY: 'registry.example.com', REGISTRY_USERNAME: '  ' }).deploy),
-    'REGISTRY_USERNAME is not set: the image name needs the registry account',
-  );
-});
+// A missing username: the error names the variable of the chosen registry. REGISTRY_USERNAME does not count for
+// Docker Hub, DOCKERHUB_USERNAME does not count for GHCR.
+const missingUsername: [string, Record<string, string>, 'DOCKERHUB' | 'REGISTRY'][] = [
+  ['Docker Hub, nothing set', {}, 'DOCKERHUB'],
+  ['Docker Hub, only REGISTRY_USERNAME', { REGISTRY_USERNAME: 'alice' }, 'DOCKERHUB'],
+  ['GHCR, only DOCKERHUB_USERNAME', { IMAGE_REGISTRY: 'ghcr', DOCKERHUB_USERNAME: 'alice', DOCKERHUB_TOKEN: 't' }, 'REGISTRY'],
+  ['a registry host, a blank REGISTRY_USERNAME', { IMAGE_REGISTRY: 'registry.example.com', REGISTRY_USERNAME: '  ' }, 'REGISTRY'],
+];
+for (const [what, env, prefix] of missingUsername) {
+  test(`deployTarget: a missing username (${what}) -> the error names ${prefix}_USERNAME`, () => {
+    assertMinerError(
+      () => deployTarget(loadConfig(env).deploy),
+      `${prefix}_USERNAME is not set: the image name needs the registry account`,
+      `set ${prefix}_USERNAME (and ${prefix}_TOKEN) in .env, see env.example`,
+    );
+  });
+}

@@ -81,57 +81,39 @@ test('planDeploy: from=commit -> the earlier steps left out "before from=commit"
   );
 });
 
-test('planDeploy: an unknown word, a word that is not NAME=VALUE -> UsageError naming it', () => {
-  const wordsHint = 'the words are tag=, push=, share=, commit=, start= and from=';
-  assertMinerError(() => planDeploy(['tag=v1', 'colour=red']), 'unknown word "colour=red"', wordsHint, UsageError);
+// Every wrong word is a UsageError (exit 2) naming the word, with the hint that fixes it.
+const WORDS_HINT = 'the words are tag=, push=, share=, commit=, start= and from=';
+const SHAPE_HINT = 'write the words as in: just deploy tag=v1.0.0 share=false';
+const OPTIONS_HINT = 'run with --help for the options';
+const STEPS_HINT = 'use one of build, push, share, commit, start';
+const TAG_REQUIRED_HINT = 'e.g. just deploy tag=v1.0.0';
+const TAG_HINT = 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")';
+const wrongWords: [string[], string, string][] = [
+  [['tag=v1', 'colour=red'], 'unknown word "colour=red"', WORDS_HINT],
   // build cannot be switched off (use from=)
-  assertMinerError(() => planDeploy(['tag=v1', 'build=false']), 'unknown word "build=false"', wordsHint, UsageError);
-  const shapeHint = 'write the words as in: just deploy tag=v1.0.0 share=false';
-  assertMinerError(() => planDeploy(['v1.0.0']), '"v1.0.0" is not NAME=VALUE', shapeHint, UsageError);
-  assertMinerError(() => planDeploy(['TAG=v1']), '"TAG=v1" is not NAME=VALUE', shapeHint, UsageError);
-  assertMinerError(() => planDeploy(['--tag', 'v1']), '"--tag" is not NAME=VALUE', shapeHint, UsageError);
-});
+  [['tag=v1', 'build=false'], 'unknown word "build=false"', WORDS_HINT],
+  [['v1.0.0'], '"v1.0.0" is not NAME=VALUE', SHAPE_HINT],
+  [['TAG=v1'], '"TAG=v1" is not NAME=VALUE', SHAPE_HINT],
+  [['--tag', 'v1'], '"--tag" is not NAME=VALUE', SHAPE_HINT],
+  [['tag=v1', 'share=no'], 'share=no: expected share=true or share=false', OPTIONS_HINT],
+  [['tag=v1', 'push='], 'push=: expected push=true or push=false', OPTIONS_HINT],
+  [['tag=v1', 'start=False'], 'start=False: expected start=true or start=false', OPTIONS_HINT],
+  [['tag=v1', 'from=deploy'], 'from=deploy is not a step', STEPS_HINT],
+  [['tag=v1', 'from='], 'from= is not a step', STEPS_HINT],
+  [[], 'tag= is required', TAG_REQUIRED_HINT],
+  [['push=false', 'from=push'], 'tag= is required', TAG_REQUIRED_HINT],
+  [['tag=-v1'], 'tag "-v1" is not a valid image tag', TAG_HINT],
+  [['tag=.v1'], 'tag ".v1" is not a valid image tag', TAG_HINT],
+  [['tag=v1/2'], 'tag "v1/2" is not a valid image tag', TAG_HINT],
+  [[`tag=${'a'.repeat(129)}`], `tag "${'a'.repeat(129)}" is not a valid image tag`, TAG_HINT],
+];
+for (const [words, message, hint] of wrongWords) {
+  test(`planDeploy: "${words.join(' ').slice(0, 40)}" -> UsageError (${message.slice(0, 40)})`, () => {
+    assertMinerError(() => planDeploy(words), message, hint, UsageError);
+  });
+}
 
-test('planDeploy: a switch that is not true/false, a from= that is not a step -> UsageError', () => {
-  assertMinerError(
-    () => planDeploy(['tag=v1', 'share=no']),
-    'share=no: expected share=true or share=false',
-    'run with --help for the options',
-    UsageError,
-  );
-  assertMinerError(
-    () => planDeploy(['tag=v1', 'push=']),
-    'push=: expected push=true or push=false',
-    'run with --help for the options',
-    UsageError,
-  );
-  assertMinerError(() => planDeploy(['tag=v1', 'start=False']), 'start=False: expected start=true or start=false', undefined, UsageError);
-  assertMinerError(
-    () => planDeploy(['tag=v1', 'from=deploy']),
-    'from=deploy is not a step',
-    'use one of build, push, share, commit, start',
-    UsageError,
-  );
-  assertMinerError(
-    () => planDeploy(['tag=v1', 'from=']),
-    'from= is not a step',
-    'use one of build, push, share, commit, start',
-    UsageError,
-  );
-});
-
-test('planDeploy: tag= missing -> UsageError', () => {
-  assertMinerError(() => planDeploy([]), 'tag= is required', 'e.g. just deploy tag=v1.0.0', UsageError);
-  assertMinerError(() => planDeploy(['push=false', 'from=push']), 'tag= is required', 'e.g. just deploy tag=v1.0.0', UsageError);
-});
-
-test('planDeploy: a tag docker refuses -> an error naming the tag', () => {
-  const hint = 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")';
-  assertMinerError(() => planDeploy(['tag=-v1']), 'tag "-v1" is not a valid image tag', hint);
-  assertMinerError(() => planDeploy(['tag=.v1']), 'tag ".v1" is not a valid image tag', hint);
-  assertMinerError(() => planDeploy(['tag=v1/2']), 'tag "v1/2" is not a valid image tag', hint);
-  assertMinerError(() => planDeploy([`tag=${'a'.repeat(129)}`]), `tag "${'a'.repeat(129)}" is not a valid image tag`, hint);
-  // the longest tag docker takes is fine, case kept
+test('planDeploy: the longest tag docker takes is fine, case kept', () => {
   assert.equal(planDeploy([`tag=V${'a'.repeat(127)}`]).tag, `V${'a'.repeat(127)}`);
 });
 
