@@ -119,6 +119,15 @@ export interface MinerConfig {
     /** `docker run --network`, e.g. host; default: publish MINER_PORT. */
     runNetwork?: string;
     startTimeoutMs: number;
+    /** DEPLOY_HOST as given: ssh://user@host[:port] or a docker context name; undefined for this machine's engine. */
+    host?: string;
+    /** DEPLOY_PROFILE (env=NAME): undefined for the default profile. */
+    profile?: string;
+    /** Where this profile's commit, start and start history are kept: stateDir, or stateDir/profiles/NAME. */
+    profileDir: string;
+    /** REHEARSAL_CLIP, resolved; undefined: the rehearsal makes a synthetic clip. */
+    rehearsalClip?: string;
+    rehearsalReadyTimeoutMs: number;
   };
 }
 
@@ -133,6 +142,11 @@ const ms = (seconds: number) => Math.round(seconds * 1000);
 /** LOG_LEVEL: debug, info (default), warn or error, any case. Read on its own by the task helper, which must not fail on unrelated variables. */
 export function parseLogLevel(env: Env): LogLevel {
   return readSetting(env, 'LOG_LEVEL');
+}
+
+/** A profile's own part of the deploy state (its commit, container and start history). */
+export function profileDir(stateDir: string, profile: string | undefined): string {
+  return profile ? path.join(stateDir, 'profiles', profile) : stateDir;
 }
 
 /** The settings table (settings.ts) read and shaped for the code that uses it. */
@@ -214,6 +228,11 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       containerName: v.MINER_CONTAINER,
       runNetwork: v.MINER_NETWORK,
       startTimeoutMs: ms(v.START_TIMEOUT_S),
+      host: v.DEPLOY_HOST,
+      profile: v.DEPLOY_PROFILE,
+      profileDir: profileDir(path.resolve(PROJECT_ROOT, expandHome(v.DEPLOY_STATE_DIR)), v.DEPLOY_PROFILE),
+      rehearsalClip: v.REHEARSAL_CLIP === undefined ? undefined : path.resolve(PROJECT_ROOT, expandHome(v.REHEARSAL_CLIP)),
+      rehearsalReadyTimeoutMs: ms(v.REHEARSAL_READY_TIMEOUT_S),
     },
   };
 }

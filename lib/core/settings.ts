@@ -105,6 +105,21 @@ function number(min: number, max: number): Parser<number> {
   };
 }
 
+/** A profile name: becomes a file name (.env.NAME) and a folder (.deploy/profiles/NAME). */
+export const PROFILE_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+const profileName: Parser<string> = (value, name) => {
+  if (!PROFILE_NAME.test(value)) throw invalid(name, value, 'a profile name: lower-case letters, digits, - and _ (e.g. hk2)');
+  return value;
+};
+
+/** ssh://[user@]host[:port] or a docker context name (docker's own transports; no tcp:// without TLS). */
+const deployHost: Parser<string> = (value, name) => {
+  if (/^ssh:\/\/([^@/\s]+@)?[^@/:\s]+(:\d{1,5})?\/?$/.test(value)) return value.replace(/\/$/, '');
+  if (/^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$/.test(value)) return value;
+  throw invalid(name, value, 'ssh://user@host[:port] or the name of a docker context (docker context ls)');
+};
+
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,
@@ -538,6 +553,24 @@ export const SETTINGS = {
     parse: text,
     default: '.deploy',
   },
+  DEPLOY_HOST: {
+    group: 'deploy',
+    doc: 'the Docker engine that rehearses, starts and rolls back the miner: ssh://user@host[:port] or a docker context name (default: this machine\'s engine; build and push stay here)',
+    parse: deployHost,
+    example: 'ssh://miner@gpu-box.example',
+  },
+  REHEARSAL_CLIP: {
+    group: 'deploy',
+    doc: 'the mp4 the rehearse step replays (default: a synthetic clip made with ffmpeg)',
+    parse: text,
+    example: 'clips/match.mp4',
+  },
+  REHEARSAL_READY_TIMEOUT_S: {
+    group: 'deploy',
+    doc: "how long the rehearse step waits for GET /docs 200, as Score's harness does (seconds)",
+    parse: number(1, 3600),
+    default: '120',
+  },
   DOCKERHUB_API_URL: {
     group: 'deploy',
     doc: "Docker Hub's web API (change only to test against a stand-in)",
@@ -554,6 +587,18 @@ export const SETTINGS = {
   },
 
   // ---- Process: read by glibc, dotenv-flow's caller and the wallet loader, not by loadConfig
+  DEPLOY_PROFILE: {
+    group: 'process',
+    doc: 'the profile (`env=NAME` on a recipe, `--env NAME` on a task): `.env.NAME` is read over `.env`, and the commit, container and start history are kept per profile',
+    parse: profileName,
+    docsOnly: true,
+  },
+  DOTENV_DIR: {
+    group: 'process',
+    doc: 'the folder the .env files are read from (default: the project root; tests)',
+    parse: text,
+    docsOnly: true,
+  },
   DOTENV_DISABLE: { group: 'process', doc: '`1` skips the .env files (the image sets it)', parse: text, docsOnly: true },
   GLIBC_TUNABLES: {
     group: 'process',
