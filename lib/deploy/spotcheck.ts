@@ -143,6 +143,11 @@ export interface SpotcheckRunSpec {
   hotkeyName: string;
   /** docker's --gpus value (e.g. all): Score runs spot checks on a GPU node. */
   gpus?: string;
+  /**
+   * docker's --network (default `host`, as Score's harness). `none` leaves the container its own loopback only:
+   * the rehearsal on a deploy engine (lib/deploy/engine-run.ts) reaches it through `docker exec`, not a port.
+   */
+  network?: string;
 }
 
 /**
@@ -162,7 +167,7 @@ export function spotcheckRunCommand(spec: SpotcheckRunSpec): string[] {
     MINER_PORT: String(spec.port),
     DOWNLOAD_ALLOW_PRIVATE: 'true',
   };
-  const args = ['run', '-d', '--name', spec.name, '--label', 'score-miner-spotcheck=1', '--network', 'host'];
+  const args = ['run', '-d', '--name', spec.name, '--label', 'score-miner-spotcheck=1', '--network', spec.network ?? 'host'];
   for (const [name, value] of Object.entries(env)) args.push('-e', `${name}=${value}`);
   if (spec.gpus) args.push('--gpus', spec.gpus);
   args.push(spec.image);
@@ -722,6 +727,16 @@ export interface ImageRunOptions<R extends ChallengeAnswer> {
 /**
  * One run as Score's harness makes it: a fresh container on a free port, GET /docs 200 within the wait, one
  * challenge; the container removed after, its last log lines kept when the run failed.
+/** Why a run failed when its container stopped before GET /docs answered 200 (`code ?` when docker lost it). */
+export function exitedBeforeReadyCause(label: string, exitCode: number | undefined): string {
+  return `${label}: the container exited (code ${exitCode ?? '?'}) before GET /docs answered 200`;
+}
+
+/** Why a run failed when GET /docs did not answer 200 within Score's wait. */
+export function notReadyCause(label: string, readyTimeoutS: number): string {
+  return `${label}: GET /docs did not answer 200 within ${readyTimeoutS} s (Score's harness gives up and fails the check)`;
+}
+
  */
 export async function runImageOnce<R extends ChallengeAnswer>(options: ImageRunOptions<R>): Promise<RunOutcome<R>> {
   const { label, slot, run } = options;
@@ -740,9 +755,7 @@ export async function runImageOnce<R extends ChallengeAnswer>(options: ImageRunO
   if (!serving.ok) {
     await slot.remove();
     const cause =
-      serving.reason === 'exited'
-        ? `${label}: the container exited (code ${serving.exitCode ?? '?'}) before GET /docs answered 200`
-        : `${label}: GET /docs did not answer 200 within ${options.readyTimeoutS} s (Score's harness gives up and fails the check)`;
+      serving.reason === 'exited' ? exitedBeforeReadyCause(label, serving.exitCode) : notReadyCause(label, options.readyTimeoutS);
     return { label, ok: false, cause, logs: serving.logs.ok ? serving.logs.output : undefined };
   }
   const result = await options.ask(`http://127.0.0.1:${port}`);

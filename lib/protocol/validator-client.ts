@@ -171,10 +171,21 @@ export async function readTruth(file: string): Promise<GroundTruthEvent[]> {
   });
 }
 
-type Base = Pick<ChallengeResult, 'url' | 'challenge_id' | 'scheme' | 'status' | 'wall_s'>;
+/** What is known of a request before its reply is judged. */
+export type ReplyBase = Pick<ChallengeResult, 'url' | 'challenge_id' | 'scheme' | 'status' | 'wall_s'>;
 
-/** The reply to a request that got one, judged as the validator would. */
-function judgeReply(base: Base, text: string, options: ChallengeOptions, truth: GroundTruthEvent[] | undefined, io: Io): ChallengeResult {
+/**
+ * The reply to a request that got one, judged as the validator would (also the rehearsal on a deploy engine,
+ * lib/deploy/engine-run.ts, whose request is made inside the container). A reply naming another challenge_id
+ * is a warning on `io.err`.
+ */
+export function judgeReply(
+  base: ReplyBase,
+  text: string,
+  options: Pick<ChallengeOptions, 'challengeId'>,
+  truth: GroundTruthEvent[] | undefined,
+  io: Pick<Io, 'err'>,
+): ChallengeResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -220,6 +231,23 @@ function judgeReply(base: Base, text: string, options: ChallengeOptions, truth: 
   return result;
 }
 
+/** A request that got no reply: none within `timeoutS`, or the miner could not be reached (`message` says why). */
+export function unanswered(
+  base: ReplyBase,
+  timedOut: boolean,
+  message: string,
+  options: Pick<ChallengeOptions, 'url' | 'timeoutS'>,
+): ChallengeResult {
+  return {
+    ...base,
+    ok: false,
+    cause: timedOut ? `no reply within ${options.timeoutS} s` : `cannot reach ${options.url}: ${message}`,
+    next: timedOut
+      ? 'the validator would score 0: make inference faster (or check the miner is not stuck downloading)'
+      : 'check the miner is running and --url (host, port) is reachable from here',
+  };
+}
+
 /** Send one challenge (serving --file on loopback for the time of the request) and judge the reply. */
 export async function challenge(options: ChallengeOptions, env: Env, io: Io): Promise<ChallengeResult> {
   if (Boolean(options.videoUrl) === Boolean(options.file)) throw new UsageError('pass exactly one of --video-url URL or --file PATH');
@@ -256,18 +284,8 @@ export async function challenge(options: ChallengeOptions, env: Env, io: Io): Pr
       text = await response.text();
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
-      return {
-        ...base,
-        status: 0,
-        wall_s: (performance.now() - started) / 1000,
-        ok: false,
-        cause: timedOut
-          ? `no reply within ${options.timeoutS} s`
-          : `cannot reach ${options.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
-        next: timedOut
-          ? 'the validator would score 0: make inference faster (or check the miner is not stuck downloading)'
-          : 'check the miner is running and --url (host, port) is reachable from here',
-      };
+      const message = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+      return unanswered({ ...base, status: 0, wall_s: (performance.now() - started) / 1000 }, timedOut, message, options);
     }
     return judgeReply({ ...base, status, wall_s: (performance.now() - started) / 1000 }, text, options, truth, io);
   } finally {
