@@ -20,6 +20,8 @@ export const TEST_TOOLS: readonly Tool[] = [
   { command: 'dockerd', debian: 'docker.io', why: 'the image and deploy tests run a real Docker engine' },
   { command: 'docker', debian: 'docker.io', why: 'the Docker CLI' },
   { command: 'docker-registry', debian: 'docker-registry', why: 'the push and spot-check tests use a real registry' },
+  { command: '/usr/sbin/sshd', debian: 'openssh-server', why: 'the deploy tests reach their Docker engine over a loopback sshd' },
+  { command: 'ssh', debian: 'openssh-client', why: "Docker's ssh transport (DOCKER_HOST=ssh://...) runs it" },
   { command: 'mmdebstrap', debian: 'mmdebstrap', why: "the image tests' local Debian base" },
   { command: 'ffmpeg', debian: 'ffmpeg', why: 'clips are rendered and decoded with Debian ffmpeg 5.1' },
   { command: '/usr/bin/time', debian: 'time', why: "ffmpeg's peak memory in the hostile-media test" },

@@ -24,6 +24,11 @@ test('missingTools names each tool absent from PATH or not executable there', ()
     ['dockerd'],
   );
   assert.deepEqual(missingTools(bin, [{ command: '/nonexistent/time', debian: 'time', why: 'x' }]).length, 1);
+  // Absolute paths are found where they are, whatever PATH says: sshd is in /usr/sbin, often not on a user's PATH.
+  assert.deepEqual(
+    TEST_TOOLS.filter((t) => t.command.endsWith('sshd')).map((t) => [t.command, t.debian]),
+    [['/usr/sbin/sshd', 'openssh-server']],
+  );
 });
 
 test('the script names each missing tool and the next step, and exits 1 before any test runs', () => {
@@ -34,5 +39,6 @@ test('the script names each missing tool and the next step, and exits 1 before a
   assert.equal(run.status, 1);
   assert.match(run.stderr, /^error: just is not installed \(Debian: just/m);
   assert.match(run.stderr, /^error: dockerd is not installed \(Debian: docker\.io\)/m);
+  assert.match(run.stderr, /^error: ssh is not installed \(Debian: openssh-client\)/m);
   assert.match(run.stderr, /next: bash \.ci\/run installs every one/);
 });
