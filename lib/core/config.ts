@@ -3,12 +3,14 @@
  * env); `loadEnvFiles()` reads `.env*` files with dotenv-flow and is called only at the edges (server, tasks).
  * Every bad value fails with the variable's name, the value and the expected form.
  */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenvFlow from 'dotenv-flow';
+import { MinerError } from './errors.ts';
 import type { LogLevel } from './log.ts';
-import { type Env, type GraphOptimization, readSetting, readSettings } from './settings.ts';
+import { type Env, type GraphOptimization, PROFILE_NAME, readSetting, readSettings } from './settings.ts';
 
 export { GRAPH_OPTIMIZATIONS, type GraphOptimization, QUICKNET_PUBLIC_KEY } from './settings.ts';
 
@@ -238,10 +240,49 @@ export function loadConfig(env: Env = process.env): MinerConfig {
 }
 
 /**
- * Load `.env`, `.env.local`, `.env.<NODE_ENV>` ... from the project root into process.env (real environment
- * wins). Skipped when DOTENV_DISABLE=1 so tests and containers see only what they were given.
+ * A problem with a profile name, or undefined when it is one: it becomes a file name (.env.NAME) and a folder.
+ * `local` and `defaults` are dotenv-flow's own files (.env.local, .env.defaults), read for every profile.
  */
-export function loadEnvFiles(root = PROJECT_ROOT): void {
+export function profileNameProblem(name: string): string | undefined {
+  if (!PROFILE_NAME.test(name)) return 'a profile name is lower-case letters, digits, - and _ (at most 32, e.g. hk2)';
+  if (name === 'local' || name === 'defaults') return `${name} is taken by dotenv-flow's own .env.${name}: choose another name`;
+  return undefined;
+}
+
+/**
+ * Load `.env`, `.env.local`, `.env.<NODE_ENV>` ... into process.env (real environment wins) from DOTENV_DIR
+ * (default the project root). With a profile (env=hk2; default the real environment's DEPLOY_PROFILE), `.env.hk2`
+ * and `.env.hk2.local` are read over those, the profile's file must exist, and DEPLOY_PROFILE is set for
+ * loadConfig. Skipped when DOTENV_DISABLE=1 so tests and containers see only what they were given (the profile is
+ * still set: its state is kept apart).
+ */
+export function loadEnvFiles(profile?: string): void {
+  const fromEnv = process.env.DEPLOY_PROFILE?.trim() || undefined;
+  const name = profile ?? fromEnv;
+  const given = profile === undefined ? `DEPLOY_PROFILE=${name}` : `env=${name}`;
+  if (name !== undefined) {
+    const problem = profileNameProblem(name);
+    if (problem) throw new MinerError(`${given}: not a profile name`, { hint: problem });
+    process.env.DEPLOY_PROFILE = name;
+  } else delete process.env.DEPLOY_PROFILE;
   if (process.env.DOTENV_DISABLE === '1') return;
-  dotenvFlow.config({ path: root, silent: true });
+  const dir = path.resolve(process.env.DOTENV_DIR?.trim() || PROJECT_ROOT);
+  if (name === undefined) dotenvFlow.config({ path: dir, silent: true });
+  else {
+    const own = path.join(dir, `.env.${name}`);
+    if (!existsSync(own))
+      throw new MinerError(`${given}: there is no .env.${name} in ${dir}`, {
+        hint: 'create it with what differs from .env for this hotkey: BITTENSOR_WALLET_HOT, MINER_PORT, MINER_CONTAINER (see README)',
+      });
+    // Today's files in today's order, then the profile's: the most specific file wins.
+    const files = [...dotenvFlow.listFiles({ path: dir, node_env: process.env.NODE_ENV }), own, `${own}.local`];
+    dotenvFlow.config({ path: dir, files, silent: true });
+  }
+  // The profile is chosen per command: from a .env line it would keep hk2's state with the default's values.
+  if (name === undefined && process.env.DEPLOY_PROFILE !== undefined) {
+    delete process.env.DEPLOY_PROFILE;
+    throw new MinerError('DEPLOY_PROFILE is set in a .env file', {
+      hint: 'remove it there and choose the profile per command: just deploy tag=TAG env=NAME (or --env NAME on a task)',
+    });
+  }
 }

@@ -3,7 +3,7 @@
  * unknown flags refused with the usage (exit 2), `--help`/`-h` (exit 0), `--verbose` (debug logging, stack
  * traces), `--json` where the task reports, LOG_LEVEL applied from the environment, errors rendered as the
  * one-line cause plus `next:` (describeError), exit codes 0 ok / 1 failed / 2 usage. `.env` files are loaded
- * only by runIfEntryPoint, at the edge.
+ * only by runIfEntryPoint, at the edge, for the profile the command line names (`env=hk2`, `--env hk2`: takeProfile).
  *
  *   export const main = defineTask({
  *     usage: USAGE,
@@ -19,7 +19,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import { type Env, loadEnvFiles, parseLogLevel } from './config.ts';
+import { type Env, loadEnvFiles, parseLogLevel, profileNameProblem } from './config.ts';
 import { describeError, MinerError } from './errors.ts';
 import { setLogLevel } from './log.ts';
 
@@ -163,22 +163,81 @@ export function defineTask<S extends FlagSpec, D extends TaskDeps = TaskDeps>(de
       setLogLevel(flags.verbose ? 'debug' : parseLogLevel(env));
       return await definition.run({ flags, env, out, err, deps, positionals });
     } catch (error) {
-      err(describeError(error, flags.verbose));
-      return error instanceof UsageError ? 2 : 1;
+      return reportFailure(error, err, flags.verbose);
     }
   };
 }
 
-/** Load `.env*` and run `main` with the command line when `moduleUrl` is the entry point; its result is the exit code. */
+/** A task's error as the one-line cause and `next:`; its exit code (UsageError 2, anything else 1). */
+function reportFailure(error: unknown, err: (line: string) => void, verbose: boolean): number {
+  err(describeError(error, verbose));
+  return error instanceof UsageError ? 2 : 1;
+}
+
+/**
+ * The profile words out of a task's command line: `env=NAME` (as just hands recipe words on), `--env NAME` and
+ * `--env=NAME`; the rest is the task's. Without one, `fromEnv` (the real environment's DEPLOY_PROFILE). Two
+ * different profiles, or a name that cannot be one, are a UsageError. Words after `--` are left alone.
+ */
+export function takeProfile(argv: readonly string[], fromEnv?: string): { profile?: string; argv: string[] } {
+  const rest: string[] = [];
+  let profile: string | undefined;
+  let word: string | undefined;
+  const take = (name: string, as: string) => {
+    const problem = profileNameProblem(name);
+    if (problem) throw new UsageError(`${as}: not a profile name`, problem);
+    if (profile !== undefined && profile !== name) throw new UsageError(`${word} and ${as}: one profile per command`, 'give env=NAME once');
+    profile = name;
+    word = as;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg.startsWith('env=')) take(arg.slice('env='.length), arg);
+    else if (arg.startsWith('--env=')) take(arg.slice('--env='.length), arg);
+    else if (arg === '--env') {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('-')) throw new UsageError('--env needs a value', 'write --env NAME, e.g. --env hk2');
+      take(value, `--env ${value}`);
+      i++;
+    } else rest.push(arg);
+  }
+  const inEnv = fromEnv?.trim() || undefined;
+  if (profile !== undefined && inEnv !== undefined && inEnv !== profile)
+    throw new UsageError(
+      `${word} but DEPLOY_PROFILE=${inEnv} in the environment: which profile?`,
+      `give one: unset DEPLOY_PROFILE or drop ${word}`,
+    );
+  if (profile === undefined && inEnv !== undefined) take(inEnv, `DEPLOY_PROFILE=${inEnv}`);
+  return { profile, argv: rest };
+}
+
+/**
+ * When `moduleUrl` is the entry point: the profile out of the command line (takeProfile), `.env*` loaded for it,
+ * then `main` run with the rest; its result is the exit code. A bad profile or a missing .env.NAME is reported
+ * like any task error.
+ */
 export function runIfEntryPoint(moduleUrl: string, main: (argv: string[]) => Promise<number>): void {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
-  loadEnvFiles();
-  main(process.argv.slice(2)).then(
+  const err = (line: string) => void process.stderr.write(`${line}\n`);
+  let argv: string[];
+  try {
+    const taken = takeProfile(process.argv.slice(2), process.env.DEPLOY_PROFILE);
+    loadEnvFiles(taken.profile);
+    argv = taken.argv;
+  } catch (error) {
+    process.exitCode = reportFailure(error, err, process.argv.includes('--verbose'));
+    return;
+  }
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`${describeError(error, true)}\n`);
+      err(describeError(error, true));
       process.exitCode = 1;
     },
   );
