@@ -1,9 +1,10 @@
 /**
- * `npm start`: load config, build the guard (it logs the security toggles and syncs the metagraph when the
- * stake gate is on), load + warm the model, then open the port. Any start-up problem exits 1 with the
- * cause and the next step, never a stack trace alone. Once running, an uncaught exception or unhandled
- * rejection anywhere in the process is logged with its stack and exits 1 (server/fatal.ts): the container's
- * restart policy brings the miner back. SIGTERM/SIGINT drain the server and exit 0 (see `stop` below).
+ * `npm start`: load config (`.env`; `DEPLOY_PROFILE=hk2 npm start` reads `.env.hk2` over it), build the guard (it
+ * logs the security toggles and syncs the metagraph when the stake gate is on), load + warm the model, then open
+ * the port. Any start-up problem exits 1 with the cause and the next step, never a stack trace alone. Once
+ * running, an uncaught exception or unhandled rejection anywhere in the process is logged with its stack and
+ * exits 1 (server/fatal.ts): the container's restart policy brings the miner back. SIGTERM/SIGINT drain the
+ * server and exit 0 (see `stop` below).
  */
 import os from 'node:os';
 import { loadConfig, loadEnvFiles } from '../lib/core/config.ts';
