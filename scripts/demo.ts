@@ -11,13 +11,11 @@ import { describeError, MinerError } from '../lib/core/errors.ts';
 import { serveFiles } from '../lib/core/fileserver.ts';
 import { type Prediction, scoreResponse } from '../lib/protocol/scoring.ts';
 import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
-import { type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/video/synthetic.ts';
+import { DEMO_CLIP, type Marker, makeSyntheticClip, markerFrameAt25 } from '../lib/video/synthetic.ts';
 import { type MinerProcess, startMinerProcess } from './miner-process.ts';
 
-const MARKERS: Marker[] = [
-  { from: 75, to: 77, colour: 'white' }, // 3.0 s: the default model calls a bright flash a "goal"
-  { from: 175, to: 177, colour: 'black' }, // 7.0 s: a black cut is "ball_out_of_play"
-];
+// 3.0 s: the default model calls a bright flash a "goal"; 7.0 s: a black cut is "ball_out_of_play".
+const MARKERS = DEMO_CLIP.markers as Marker[];
 const TRUTH = [
   { frame: markerFrameAt25(MARKERS[0], 25), action: 'goal' },
   { frame: markerFrameAt25(MARKERS[1], 25), action: 'ball_out_of_play' },
@@ -27,11 +25,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'score-miner-demo-'));
   const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
   console.log(`rendering a 10 s 1280x720 25 fps clip with ${ffmpeg.source} ffmpeg (${ffmpeg.version}) ...`);
-  const clip = await makeSyntheticClip(
-    ffmpeg.path,
-    { width: 1280, height: 720, fps: 25, seconds: 10, markers: MARKERS },
-    path.join(work, 'demo.mp4'),
-  );
+  const clip = await makeSyntheticClip(ffmpeg.path, DEMO_CLIP, path.join(work, 'demo.mp4'));
   const files = await serveFiles([clip]);
   let miner: MinerProcess | undefined;
   try {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { buildCommand, imageIdCommand, modelSourceInContext } from '../lib/deploy/docker.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
 import { checkTag, imageReference } from '../lib/deploy/registry.ts';
 import { docker } from '../lib/deploy/run-docker.ts';
 import { readState, writeState } from '../lib/deploy/state.ts';
@@ -71,24 +72,28 @@ export const main = defineTask({
     const run = { env, verbose: flags.verbose };
     const say = flags.json ? err : out;
     let imageId = '';
-    await runStep({ step: 'build', stateDir, env, out: say, tag }, `docker build ${reference} (${config.deploy.platform})`, async () => {
-      const state = readState(stateDir, target.repo, tag);
-      await docker(
-        buildCommand({
-          dockerfile,
-          reference,
-          platform: config.deploy.platform,
-          buildArgs,
-          context: PROJECT_ROOT,
-          network: config.deploy.buildNetwork,
-        }),
-        run,
-      );
-      imageId = await docker(imageIdCommand(reference), run);
-      await writeState(stateDir, { ...state, build: { imageId, reference, at: new Date().toISOString() } });
-      const unchanged = state.build?.imageId === imageId;
-      return { produced: `${reference} ${imageId.slice(0, 19)}${unchanged ? ' (unchanged)' : ''}` };
-    });
+    await runStep(
+      { step: 'build', lockHome: lockHome(config.deploy), out: say, tag },
+      `docker build ${reference} (${config.deploy.platform})`,
+      async () => {
+        const state = readState(stateDir, target.repo, tag);
+        await docker(
+          buildCommand({
+            dockerfile,
+            reference,
+            platform: config.deploy.platform,
+            buildArgs,
+            context: PROJECT_ROOT,
+            network: config.deploy.buildNetwork,
+          }),
+          run,
+        );
+        imageId = await docker(imageIdCommand(reference), run);
+        await writeState(stateDir, { ...state, build: { imageId, reference, at: new Date().toISOString() } });
+        const unchanged = state.build?.imageId === imageId;
+        return { produced: `${reference} ${imageId.slice(0, 19)}${unchanged ? ' (unchanged)' : ''}` };
+      },
+    );
     if (flags.json) out(JSON.stringify({ image: target.image, reference, image_id: imageId }));
     return 0;
   },

@@ -20,6 +20,9 @@ import { type CommitDeps, type CommitResult, commit } from '../lib/chain/publish
 import { type Env, loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
+import { rehearsalGate } from '../lib/deploy/rehearse.ts';
+import { readRehearsals } from '../lib/deploy/spotcheck.ts';
 import { readState, requireStep, resolveTag, stateFile, writeState } from '../lib/deploy/state.ts';
 import { runStep } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
@@ -34,7 +37,9 @@ without --tag, the tag pushed last.
   --tag <tag>             image tag, e.g. v1.0.0
   --digest <sha256:...>   digest of the pushed image (sha256: + 64 hex)
   --reveal-timeout <s>    how long to wait for the reveal (default 180)
-  --force                 commit even when the latest revealed commitment already is this payload
+  --force                 commit even when the latest revealed commitment already is this payload, or when
+                          the digest's last rehearsal (tasks/rehearse.ts, tasks/spotcheck.ts) failed
+  --env NAME              the profile: .env.NAME over .env (its own hotkey)
   --dry-run               build and encrypt only; do not connect
   --json                  print the result as JSON on stdout
   --verbose               debug logging and stack traces on failure
@@ -84,19 +89,22 @@ export const main = defineTask<typeof FLAGS, CommitDeps>({
     if (dryRun) result = await commit(options, { ...deps, env });
     else {
       // A deploy step: lock, headline, record for the summary, and the blocks kept in the deploy state.
-      const { stateDir } = loadConfig(env).deploy;
+      const { deploy } = loadConfig(env);
       const say = flags.json ? err : out;
       let committed: CommitResult | undefined;
       await runStep(
-        { step: 'commit', stateDir, env, out: say, tag },
+        { step: 'commit', lockHome: lockHome(deploy), out: say, tag },
         `commit ${image}:${tag}@${digest.slice(0, 19)} on chain`,
         async () => {
+          const gate = rehearsalGate(digest, readRehearsals(deploy.stateDir)[digest], { force: Boolean(flags.force), tag });
+          if (gate) say(gate);
           committed = await commit(options, { ...deps, env });
           const block = committed.commit_block ?? 0;
           const revealBlock = committed.reveal_block ?? 0;
-          if (existsSync(stateFile(stateDir, image, tag)))
-            await writeState(stateDir, {
-              ...readState(stateDir, image, tag),
+          // The commit is the hotkey's own: kept in its profile's folder, beside the image's records.
+          if (existsSync(stateFile(deploy.stateDir, image, tag)))
+            await writeState(deploy.profileDir, {
+              ...readState(deploy.profileDir, image, tag),
               commit: { block, revealBlock, at: new Date().toISOString() },
             });
           return committed.unchanged

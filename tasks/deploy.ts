@@ -9,26 +9,31 @@
 import { loadConfig } from '../lib/core/config.ts';
 import type { MinerError } from '../lib/core/errors.ts';
 import { type ChainTaskDeps, defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { deployEngine, lockHome } from '../lib/deploy/engine.ts';
 import { type DeployPlan, runDeploy } from '../lib/deploy/pipeline.ts';
 import { checkTag } from '../lib/deploy/registry.ts';
 import { STEPS, type StepName } from '../lib/deploy/state.ts';
 import { main as build } from './build.ts';
 import { main as commit } from './commit.ts';
 import { main as push } from './push.ts';
+import { main as rehearse } from './rehearse.ts';
 import { main as share } from './share.ts';
 import { main as start } from './start.ts';
 
 /** Each step's task `main`: runDeploy runs them with `--tag TAG`, as `node tasks/<step>.ts --tag TAG` would. */
-const STEP_MAINS = { build, push, share, commit, start };
+const STEP_MAINS = { build, push, rehearse, share, commit, start };
 
-const USAGE = `usage: just deploy tag=TAG [push=false] [share=false] [commit=false] [start=false] [from=STEP]
+const USAGE = `usage: just deploy tag=TAG [env=NAME] [push=false] [rehearse=false] [share=false] [commit=false] [start=false] [from=STEP]
 
-Build, push, share, commit and start the miner image, in that order; each step is also a recipe of its own
-(just build tag=TAG, ...) and a task (npx tsx tasks/build.ts --tag TAG, ...). Rerunning is safe: finished
-work is recognised and skipped. from=STEP resumes at STEP (build, push, share, commit or start).
+Build, push, rehearse, share, commit and start the miner image, in that order; each step is also a recipe of
+its own (just build tag=TAG, ...) and a task (npx tsx tasks/build.ts --tag TAG, ...). Rerunning is safe:
+finished work is recognised and skipped. from=STEP resumes at STEP (build, push, rehearse, share, commit or
+start). With DEPLOY_HOST set, rehearse and start run on that Docker engine (ssh://user@host or a context).
 
   tag=TAG          the image tag, e.g. v1.0.0 (required)
-  push=false       build only (share and commit need a pushed image: they are left out too unless given as =true)
+  env=NAME         the profile: .env.NAME over .env (its own hotkey, port, container, commit)
+  push=false       build only (rehearse, share and commit need a pushed image: left out too unless given =true)
+  rehearse=false   commit without replaying a challenge on the pushed image (Score's spot check, rehearsed)
   share=false      do not add Score's account to the repository
   commit=false     do not publish the commitment on chain
   start=false      do not start the container here
@@ -57,15 +62,19 @@ export function planDeploy(words: readonly string[]): DeployPlan {
     } else if ((STEPS as readonly string[]).includes(name) && name !== 'build') {
       if (value !== 'true' && value !== 'false') throw new UsageError(`${name}=${value}: expected ${name}=true or ${name}=false`);
       switches[name as StepName] = value === 'true';
-    } else throw new UsageError(`unknown word ${JSON.stringify(word)}`, 'the words are tag=, push=, share=, commit=, start= and from=');
+    } else
+      throw new UsageError(
+        `unknown word ${JSON.stringify(word)}`,
+        'the words are tag=, env=, push=, rehearse=, share=, commit=, start= and from=',
+      );
   }
   if (!tag) throw new UsageError('tag= is required', 'e.g. just deploy tag=v1.0.0');
-  // Share and commit work on the pushed image: without a push they have nothing new to work on.
+  // Rehearse, share and commit work on the pushed image: without a push they have nothing new to work on.
   const withoutPush = switches.push === false;
   const steps = STEPS.map((step) => {
     if (STEPS.indexOf(step) < STEPS.indexOf(from)) return { step, run: false, reason: `before from=${from}` };
     if (switches[step] === false) return { step, run: false, reason: `${step}=false` };
-    if (withoutPush && (step === 'share' || step === 'commit') && switches[step] !== true)
+    if (withoutPush && (step === 'rehearse' || step === 'share' || step === 'commit') && switches[step] !== true)
       return { step, run: false, reason: 'push=false' };
     return { step, run: true };
   });
@@ -78,8 +87,18 @@ export const main = defineTask<Record<string, never>, ChainTaskDeps>({
   positionals: true,
   async run({ flags, env, out, err, deps, positionals: words }) {
     const plan = planDeploy(words);
-    const { stateDir } = loadConfig(env).deploy;
-    return runDeploy({ plan, words, stateDir, mains: STEP_MAINS, deps: { ...deps, env, out, err }, verbose: flags.verbose });
+    const { deploy } = loadConfig(env);
+    const where = { host: deployEngine(deploy.host).label, profile: deploy.profile };
+    return runDeploy({
+      plan,
+      // runIfEntryPoint took env=NAME off the command line: put it back so the rerun command keeps the profile
+      words: deploy.profile ? [...words, `env=${deploy.profile}`] : words,
+      lockHome: lockHome(deploy),
+      where,
+      mains: STEP_MAINS,
+      deps: { ...deps, env, out, err },
+      verbose: flags.verbose,
+    });
   },
 });
 

@@ -14,6 +14,7 @@ import { MinerError } from '../lib/core/errors.ts';
 import { log } from '../lib/core/log.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { imageIdCommand, loginCommand, pushCommand } from '../lib/deploy/docker.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
 import { ensurePrivateRepository, hubLogin } from '../lib/deploy/hub.ts';
 import { checkTag, readRemoteDigest } from '../lib/deploy/registry.ts';
 import { docker, dockerProbe } from '../lib/deploy/run-docker.ts';
@@ -53,7 +54,7 @@ export const main = defineTask({
     const say = flags.json ? err : out;
     let reference = '';
     let digest = '';
-    await runStep({ step: 'push', stateDir: deploy.stateDir, env, out: say, tag }, `push ${target.image}:${tag}`, async () => {
+    await runStep({ step: 'push', lockHome: lockHome(deploy), out: say, tag }, `push ${target.image}:${tag}`, async () => {
       const state = readState(deploy.stateDir, target.repo, tag);
       const built = requireStep(state, 'build', 'built image');
       reference = built.reference;

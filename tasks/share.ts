@@ -11,6 +11,7 @@
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
 import { addCollaborator, hubLogin, listCollaborators } from '../lib/deploy/hub.ts';
 import { isPullableAnonymously } from '../lib/deploy/registry.ts';
 import { readState, requireStep, resolveTag, writeState } from '../lib/deploy/state.ts';
@@ -41,7 +42,7 @@ export const main = defineTask({
     const collaborator = deploy.scoreHubUser;
     let share: NonNullable<ReturnType<typeof readState>['share']> | undefined;
     await runStep(
-      { step: 'share', stateDir: deploy.stateDir, env, out: say, tag },
+      { step: 'share', lockHome: lockHome(deploy), out: say, tag },
       `give ${collaborator} read access to ${target.repo}`,
       async () => {
         const state = readState(deploy.stateDir, target.repo, tag);

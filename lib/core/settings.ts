@@ -555,7 +555,7 @@ export const SETTINGS = {
   },
   DEPLOY_HOST: {
     group: 'deploy',
-    doc: 'the Docker engine that rehearses, starts and rolls back the miner: ssh://user@host[:port] or a docker context name (default: this machine\'s engine; build and push stay here)',
+    doc: "the Docker engine that rehearses, starts and rolls back the miner: ssh://user@host[:port] or a docker context name (default: this machine's engine; build and push stay here)",
     parse: deployHost,
     example: 'ssh://miner@gpu-box.example',
   },

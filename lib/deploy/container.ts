@@ -4,7 +4,17 @@
  * not, and removal. The polling itself is shared with scripts/miner-process.ts, which starts a local process.
  */
 import net from 'node:net';
-import { type ContainerState, containerLogsCommand, containerStateCommand, parseContainerState, removeContainerCommand } from './docker.ts';
+import { MinerError } from '../core/errors.ts';
+import {
+  type ContainerState,
+  containerLogsCommand,
+  containerStateCommand,
+  healthcheckCommand,
+  healthcheckExec,
+  parseContainerState,
+  removeContainerCommand,
+} from './docker.ts';
+import type { DeployEngine } from './engine.ts';
 import { type DockerRunOptions, docker, dockerProbe } from './run-docker.ts';
 
 /** A port nothing listens on at 127.0.0.1 now (the kernel picks it). */
@@ -41,6 +51,8 @@ export async function answers200(url: string, timeoutMs = 3000): Promise<boolean
 export interface PollOptions<S> {
   /** Every one must answer 200. */
   urls: readonly string[];
+  /** And this must say yes (a check run through the engine, for a container on another machine). */
+  probe?: () => Promise<boolean>;
   timeoutMs: number;
   /** Between rounds (default 500). */
   intervalMs?: number;
@@ -63,6 +75,7 @@ export async function pollUntilServing<S>(options: PollOptions<S>): Promise<Poll
       answered = await answers200(url, Math.min(3000, deadline - performance.now()));
       if (!answered) break;
     }
+    if (answered && options.probe) answered = await options.probe();
     if (answered) return { ready: true, ms: performance.now() - startedAt };
     const stopped = await options.stopped?.();
     if (stopped !== undefined) return { ready: false, stopped };
@@ -96,8 +109,10 @@ export async function removeContainer(name: string, run: DockerRunOptions): Prom
 export interface ServingOptions {
   /** The container's name. */
   name: string;
-  /** Where it listens, on 127.0.0.1. */
+  /** Where it listens: on 127.0.0.1, or on the remote engine's host. */
   port: number;
+  /** A remote engine (DEPLOY_HOST): readiness from the engine, not from 127.0.0.1 here. */
+  engine?: DeployEngine;
   timeoutMs: number;
   run: DockerRunOptions;
   /** Paths that must answer 200 (default `/docs`, what Score's harness waits for). */
@@ -125,8 +140,10 @@ export type Serving =
  */
 export async function waitUntilServing(options: ServingOptions): Promise<Serving> {
   const { name, port, run } = options;
+  const remote = options.engine?.remote ? await remoteReadiness(name, port, options.engine, run) : undefined;
   const outcome = await pollUntilServing({
-    urls: (options.paths ?? ['/docs']).map((p) => `http://127.0.0.1:${port}${p}`),
+    urls: remote ? remote.urls : (options.paths ?? ['/docs']).map((p) => `http://127.0.0.1:${port}${p}`),
+    probe: remote?.probe,
     timeoutMs: options.timeoutMs,
     startedAt: options.startedAt,
     stopped: async () => {
@@ -139,6 +156,26 @@ export async function waitUntilServing(options: ServingOptions): Promise<Serving
   const logs = await containerLogs(name, options.logLines ?? 20, run);
   if (outcome.stopped) return { ok: false, reason: 'exited', exitCode: outcome.stopped.exitCode, logs };
   return { ok: false, reason: 'timeout', logs };
+}
+
+/**
+ * How a container on another machine shows it is ready: its image's own HEALTHCHECK command, run now in the
+ * container through the engine (`docker exec`: nothing to wait for docker's health interval, no port to reach
+ * from here); an image without one, on an ssh:// engine, by GET /docs on the host's published port.
+ */
+async function remoteReadiness(
+  name: string,
+  port: number,
+  engine: DeployEngine,
+  run: DockerRunOptions,
+): Promise<{ urls: string[]; probe?: () => Promise<boolean> }> {
+  const inspected = await dockerProbe(healthcheckCommand(name), run);
+  const check = inspected.ok ? healthcheckExec(inspected.stdout) : undefined;
+  if (check) return { urls: [], probe: async () => (await dockerProbe(['exec', name, ...check], run)).ok };
+  if (engine.hostname) return { urls: [`http://${engine.hostname}:${port}/docs`] };
+  throw new MinerError(`the image has no HEALTHCHECK, so readiness on ${engine.label} cannot be seen from here`, {
+    hint: "keep Dockerfile.miner's HEALTHCHECK in your image, or use DEPLOY_HOST=ssh://user@host so its port can be asked",
+  });
 }
 
 /**

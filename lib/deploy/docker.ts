@@ -65,6 +65,29 @@ export function containerStateCommand(name: string): string[] {
   return ['container', 'inspect', '--format', CONTAINER_STATE_FORMAT, name];
 }
 
+/** The container's HEALTHCHECK (from its image), as JSON: `{"Test":["CMD",...]}`, or null. */
+export function healthcheckCommand(name: string): string[] {
+  return ['container', 'inspect', '--format', '{{json .Config.Healthcheck}}', name];
+}
+
+/**
+ * healthcheckCommand's output -> the argv `docker exec` runs to check the container now: `CMD` as given,
+ * `CMD-SHELL` through /bin/sh; undefined without a usable check (none, `NONE`, or not that JSON).
+ */
+export function healthcheckExec(output: string): string[] | undefined {
+  let test: unknown;
+  try {
+    test = (JSON.parse(output) as { Test?: unknown } | null)?.Test;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(test) || test.length < 2 || !test.every((part) => typeof part === 'string')) return undefined;
+  const [kind, ...rest] = test as string[];
+  if (kind === 'CMD') return rest;
+  if (kind === 'CMD-SHELL' && rest.length === 1) return ['/bin/sh', '-c', rest[0]];
+  return undefined;
+}
+
 export interface ContainerState {
   id: string;
   /** The image id (`sha256:...`) it runs. */

@@ -9,7 +9,7 @@
 import { describeError } from '../core/errors.ts';
 import type { TaskDeps } from '../core/task.ts';
 import { acquireLock, appendRecord, newOwner, releaseLock } from './lock.ts';
-import { summaryTable } from './report.ts';
+import { type SummaryWhere, summaryTable } from './report.ts';
 import { STEPS, type StepName, type StepRecord } from './state.ts';
 import { type DeployRecorder, errorCause, insideDeploy } from './step.ts';
 
@@ -27,7 +27,10 @@ export interface DeployOptions<D extends StepDeps> {
   plan: DeployPlan;
   /** The words as given, for the lock's holder and the rerun command. */
   words: string[];
-  stateDir: string;
+  /** The deploy lock's folder (lib/deploy/engine.ts lockHome: one per engine and container). */
+  lockHome: string;
+  /** Where the miner runs (the engine's label) and the profile, for the summary. */
+  where: SummaryWhere;
   /** Each step's task `main`, run with `--tag TAG` as `node tasks/<step>.ts --tag TAG` would be. */
   mains: Record<StepName, (argv: string[], deps: D) => Promise<number>>;
   deps: D;
@@ -37,11 +40,11 @@ export interface DeployOptions<D extends StepDeps> {
 
 /** The steps run, the summary printed and the lock released; resolves to the exit code of the step that failed, else 0. */
 export async function runDeploy<D extends StepDeps>(options: DeployOptions<D>): Promise<number> {
-  const { plan, words, stateDir, deps } = options;
+  const { plan, words, lockHome, deps } = options;
   const id = `deploy-${process.pid}-${Date.now()}`;
-  const { tookOver } = await acquireLock(stateDir, newOwner(id, process.pid, `just deploy ${words.join(' ')}`), words);
+  const { tookOver } = await acquireLock(lockHome, newOwner(id, process.pid, `just deploy ${words.join(' ')}`), words);
   if (tookOver) deps.err(`note: took over the deploy lock left by pid ${tookOver.pid} (no longer running)`);
-  const run = deployRun(stateDir, id, plan.tag);
+  const run = deployRun(lockHome, id, plan.tag, options.where);
   // Ctrl-C or a stop: the summary and the lock still, then the signal's own ending.
   const stop = (signal: NodeJS.Signals) => {
     void finish(`interrupted (${signal})`).finally(() => process.kill(process.pid, signal));
@@ -70,14 +73,14 @@ export async function runDeploy<D extends StepDeps>(options: DeployOptions<D>): 
 }
 
 /** The records of one deploy, the step running now, and the summary at the end. */
-function deployRun(stateDir: string, id: string, tag: string) {
+function deployRun(lockHome: string, id: string, tag: string, where: SummaryWhere) {
   const records: StepRecord[] = [];
   let running: { step: StepName; started: number; cause?: string; code?: number } | undefined;
   const recorder: DeployRecorder = {
     async record(record) {
       records.push(record);
-      // a copy in the lock's run.json (.deploy/last-run.json once released)
-      await appendRecord(stateDir, id, record, tag);
+      // a copy in the lock's run.json (last-run.json beside it once released)
+      await appendRecord(lockHome, id, record, tag);
     },
   };
   return {
@@ -112,9 +115,10 @@ function deployRun(stateDir: string, id: string, tag: string) {
         summaryTable(
           [...records].sort((a, b) => STEPS.indexOf(a.step) - STEPS.indexOf(b.step)),
           words,
+          where,
         ),
       );
-      await releaseLock(stateDir, id);
+      await releaseLock(lockHome, id);
     },
   };
 }

@@ -23,11 +23,17 @@ export function rerunCommand(words: readonly string[], from: StepName): string {
   return ['just', 'deploy', ...kept, ...(from === 'build' ? [] : [`from=${from}`])].join(' ');
 }
 
+/** Where the deploy's miner runs: the engine (this machine, or DEPLOY_HOST) and the profile, if any. */
+export interface SummaryWhere {
+  host: string;
+  profile?: string;
+}
+
 /**
  * The summary of one `just deploy`: every step in order — what it recorded, or `not run` for the steps after a
  * failure — the total time, and for a failure the command that resumes there.
  */
-export function summaryTable(records: readonly StepRecord[], words: readonly string[]): string {
+export function summaryTable(records: readonly StepRecord[], words: readonly string[], where: SummaryWhere): string {
   const byStep = new Map(records.map((record) => [record.step, record]));
   const failed = records.find((record) => record.result === 'failed');
   const rows = STEPS.map((step) => {
@@ -43,7 +49,13 @@ export function summaryTable(records: readonly StepRecord[], words: readonly str
       .join('  ')
       .trimEnd();
   const total = records.reduce((sum, record) => sum + record.seconds, 0);
-  const lines = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line), '', `total ${total.toFixed(1)} s`];
+  const lines = [
+    line(header),
+    line(widths.map((width) => '-'.repeat(width))),
+    ...rows.map(line),
+    '',
+    `miner on ${where.host}${where.profile ? ` (profile ${where.profile})` : ''}; total ${total.toFixed(1)} s`,
+  ];
   if (failed)
     lines.push(`deploy failed at ${failed.step}; after fixing the cause, rerun from there:`, `  ${rerunCommand(words, failed.step)}`);
   else lines.push('deploy finished');

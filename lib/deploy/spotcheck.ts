@@ -601,7 +601,10 @@ export function nextStep(failedRun: RunOutcome | undefined, compared: RehearsalR
 }
 
 /** The verdict as printed: scores, then PASS, or FAIL with the cause, the log lines, the diffs and the next step. */
-export function verdictLines(judgement: Judgement, options: { withTruth: boolean; sizeFailed: boolean; seconds: number }): string[] {
+export function verdictLines(
+  judgement: Judgement,
+  options: { withTruth: boolean; sizeFailed: boolean; seconds: number; next?: string },
+): string[] {
   const { verdict, compared, failedRun } = judgement;
   const lines = verdict ? scoreLines(verdict, options.withTruth) : [];
   if (judgement.pass) {
@@ -617,7 +620,7 @@ export function verdictLines(judgement: Judgement, options: { withTruth: boolean
     for (const line of failedRun.logs.split('\n')) lines.push(`    ${line}`);
   }
   for (const p of verdict?.pairs.filter((pair) => !pair.pass) ?? []) lines.push(...diffLines(p));
-  lines.push(`  next: ${options.sizeFailed ? SLIM_IMAGE : nextStep(failedRun, compared)}`);
+  lines.push(`  next: ${options.sizeFailed ? SLIM_IMAGE : (options.next ?? nextStep(failedRun, compared))}`);
   return lines;
 }
 
@@ -724,9 +727,6 @@ export interface ImageRunOptions<R extends ChallengeAnswer> {
   ask: (url: string) => Promise<R>;
 }
 
-/**
- * One run as Score's harness makes it: a fresh container on a free port, GET /docs 200 within the wait, one
- * challenge; the container removed after, its last log lines kept when the run failed.
 /** Why a run failed when its container stopped before GET /docs answered 200 (`code ?` when docker lost it). */
 export function exitedBeforeReadyCause(label: string, exitCode: number | undefined): string {
   return `${label}: the container exited (code ${exitCode ?? '?'}) before GET /docs answered 200`;
@@ -737,6 +737,9 @@ export function notReadyCause(label: string, readyTimeoutS: number): string {
   return `${label}: GET /docs did not answer 200 within ${readyTimeoutS} s (Score's harness gives up and fails the check)`;
 }
 
+/**
+ * One run as Score's harness makes it: a fresh container on a free port, GET /docs 200 within the wait, one
+ * challenge; the container removed after, its last log lines kept when the run failed.
  */
 export async function runImageOnce<R extends ChallengeAnswer>(options: ImageRunOptions<R>): Promise<RunOutcome<R>> {
   const { label, slot, run } = options;

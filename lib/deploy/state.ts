@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../core/atomic-write.ts';
 import { MinerError } from '../core/errors.ts';
 import { checkTag } from './registry.ts';
 
-export const STEPS = ['build', 'push', 'share', 'commit', 'start'] as const;
+export const STEPS = ['build', 'push', 'rehearse', 'share', 'commit', 'start'] as const;
 export type StepName = (typeof STEPS)[number];
 
 export interface DeployState {
@@ -20,8 +20,24 @@ export interface DeployState {
   build?: { imageId: string; reference: string; at: string };
   push?: { reference: string; digest: string; at: string };
   share?: { registry: string; collaborator?: string; result: string; detail: string; at: string };
+  /** The last rehearsal of the pushed digest (tasks/rehearse.ts); commit refuses a FAIL without --force. */
+  rehearse?: RehearseRecord;
+  /** Kept per profile (the profile's own state folder, config.deploy.profileDir): each hotkey commits itself. */
   commit?: { block: number; revealBlock: number; at: string };
-  start?: { containerId: string; name: string; port: number; at: string };
+  /** Kept per profile: each profile runs its own container. */
+  start?: { containerId: string; name: string; port: number; host?: string; at: string };
+}
+
+export interface RehearseRecord {
+  digest: string;
+  result: 'PASS' | 'FAIL';
+  /** The engine it ran on (lib/deploy/engine.ts label). */
+  host: string;
+  /** The image `start` runs there, rehearsed beside the digest. */
+  started: string;
+  difference?: number;
+  cause?: string;
+  at: string;
 }
 
 /** One line of the deploy summary: how a step ended, what it produced, how long it took. */
@@ -69,9 +85,9 @@ export function requireStep<K extends 'build' | 'push' | 'start'>(
   return value as NonNullable<DeployState[K]>;
 }
 
-/** Tags started on this machine, newest last: what `just rollback` goes back to. */
+/** Tags started by this profile, newest last: what `just rollback` goes back to (on the same engine). */
 export interface StartHistory {
-  started: { tag: string; digest?: string; containerId: string; at: string }[];
+  started: { tag: string; digest?: string; containerId: string; host?: string; at: string }[];
 }
 
 export function readHistory(dir: string, repo: string): StartHistory {

@@ -25,8 +25,8 @@ export function insideDeploy<T>(deploy: DeployRecorder, body: () => Promise<T>):
 
 export interface StepContext {
   step: StepName;
-  stateDir: string;
-  env: Record<string, string | undefined>;
+  /** The folder of the deploy lock this step takes when run alone (lib/deploy/engine.ts lockHome). */
+  lockHome: string;
   out: (line: string) => void;
   tag?: string;
 }
@@ -39,10 +39,10 @@ export interface StepOutcome {
 }
 
 export async function runStep(context: StepContext, what: string, body: () => Promise<StepOutcome>): Promise<StepOutcome> {
-  const { step, stateDir, out } = context;
+  const { step, lockHome, out } = context;
   const deploy = currentDeploy.getStore();
   const ownId = `${step}-${process.pid}`;
-  if (!deploy) await acquireLock(stateDir, newOwner(ownId, process.pid, `tasks/${step}.ts`));
+  if (!deploy) await acquireLock(lockHome, newOwner(ownId, process.pid, `tasks/${step}.ts`));
   out(headline(step, what));
   const started = performance.now();
   const record = async (outcome: Omit<StepRecord, 'step' | 'seconds'>) => {
@@ -58,7 +58,7 @@ export async function runStep(context: StepContext, what: string, body: () => Pr
     out(resultLine(await record({ result: 'failed', produced: errorCause(describeError(error)) })));
     throw error;
   } finally {
-    if (!deploy) await releaseLock(stateDir, ownId);
+    if (!deploy) await releaseLock(lockHome, ownId);
   }
 }
 

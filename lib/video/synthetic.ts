@@ -21,6 +21,22 @@ export interface ClipSpec {
   markers?: Marker[];
 }
 
+/**
+ * The demo's clip (`npm run demo`, and the deploy's rehearsal when the miner names none): 10 s 1280x720 at
+ * 25 fps with a white flash at 3.0 s (the bundled model calls it a "goal") and a black cut at 7.0 s
+ * ("ball_out_of_play"), so the bundled model answers with events, not an empty list.
+ */
+export const DEMO_CLIP: ClipSpec = {
+  width: 1280,
+  height: 720,
+  fps: 25,
+  seconds: 10,
+  markers: [
+    { from: 75, to: 77, colour: 'white' },
+    { from: 175, to: 177, colour: 'black' },
+  ],
+};
+
 /** The argv that renders `spec` to an H.264 mp4 at `output`. */
 export function syntheticClipArgs(spec: ClipSpec, output: string): string[] {
   const boxes = (spec.markers ?? []).map(

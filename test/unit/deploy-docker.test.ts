@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MinerError } from '../../lib/core/errors.ts';
-import { buildCommand, dockerFailure, loginCommand, modelSourceInContext, pushCommand, runCommand } from '../../lib/deploy/docker.ts';
+import {
+  buildCommand,
+  dockerFailure,
+  healthcheckCommand,
+  healthcheckExec,
+  loginCommand,
+  modelSourceInContext,
+  pushCommand,
+  runCommand,
+} from '../../lib/deploy/docker.ts';
 import { assertMinerError } from '../support/assertions.ts';
 import { DIGEST } from '../support/deploy-unit.ts';
 
@@ -286,4 +295,12 @@ test('dockerFailure: a very long cause line is cut to 300 characters', () => {
   const long = `error: ${'x'.repeat(400)}`;
   const error = dockerFailure(['build'], long);
   assert.equal(error.message, `docker build failed: error: ${'x'.repeat(293)}`);
+});
+
+test('healthcheckExec: the image HEALTHCHECK as docker exec argv (CMD as given, CMD-SHELL through sh); none, NONE or junk -> undefined', () => {
+  assert.deepEqual(healthcheckCommand('m'), ['container', 'inspect', '--format', '{{json .Config.Healthcheck}}', 'm']);
+  assert.deepEqual(healthcheckExec('{"Test":["CMD","node","-e","x"],"Interval":30000000000}'), ['node', '-e', 'x']);
+  assert.deepEqual(healthcheckExec('{"Test":["CMD-SHELL","curl -f localhost"]}'), ['/bin/sh', '-c', 'curl -f localhost']);
+  for (const output of ['null', '{"Test":["NONE"]}', '{"Test":["CMD"]}', '{"Test":"CMD x"}', '{"Test":["CMD",1]}', 'not json', ''])
+    assert.equal(healthcheckExec(output), undefined, output);
 });

@@ -25,7 +25,7 @@ function stepMains(dir: string, calls: string[], behaviour: Partial<Record<StepN
       return 2;
     }
     if (what === 'throw') throw new Error(`${step} blew up`);
-    await runStep({ step, stateDir: dir, env: {}, out: () => undefined, tag: 'v1' }, step, async () => {
+    await runStep({ step, lockHome: dir, out: () => undefined, tag: 'v1' }, step, async () => {
       if (what === 'fail') throw new MinerError(`${step} was refused`);
       return { produced: `${step} made` };
     }).catch((error) => {
@@ -33,7 +33,14 @@ function stepMains(dir: string, calls: string[], behaviour: Partial<Record<StepN
     });
     return what === 'fail' ? 1 : 0;
   };
-  return { build: main('build'), push: main('push'), share: main('share'), commit: main('commit'), start: main('start') };
+  return {
+    build: main('build'),
+    push: main('push'),
+    rehearse: main('rehearse'),
+    share: main('share'),
+    commit: main('commit'),
+    start: main('start'),
+  };
 }
 
 async function deployWith(words: string[], behaviour: Partial<Record<StepName, 'exit 2' | 'throw' | 'fail'>>) {
@@ -42,7 +49,14 @@ async function deployWith(words: string[], behaviour: Partial<Record<StepName, '
   const out: string[] = [];
   const err: string[] = [];
   const deps = { env: {}, out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
-  const result = runDeploy({ plan: planDeploy(words), words, stateDir: dir, mains: stepMains(dir, calls, behaviour), deps });
+  const result = runDeploy({
+    plan: planDeploy(words),
+    words,
+    lockHome: dir,
+    where: { host: 'this machine' },
+    mains: stepMains(dir, calls, behaviour),
+    deps,
+  });
   return { dir, calls, out, err, result };
 }
 
@@ -50,23 +64,24 @@ const rows = (out: string[]) =>
   out
     .join('\n')
     .split('\n')
-    .filter((line) => /^(build|push|share|commit|start) /.test(line))
+    .filter((line) => /^(build|push|rehearse|share|commit|start) /.test(line))
     .map((line) => line.replace(/\s{2,}/g, ' | ').replace(/\d+\.\d s$/, 'T'));
 
 test('runDeploy: the planned steps in order with --tag, the skipped ones recorded with their reason; exit 0, lock released', async () => {
   const run = await deployWith(['tag=v1', 'share=false', 'commit=false'], {});
   assert.equal(await run.result, 0);
-  assert.deepEqual(run.calls, ['build --tag v1', 'push --tag v1', 'start --tag v1']);
+  assert.deepEqual(run.calls, ['build --tag v1', 'push --tag v1', 'rehearse --tag v1', 'start --tag v1']);
   assert.deepEqual(rows(run.out), [
     'build | ok | build made | T',
     'push | ok | push made | T',
+    'rehearse | ok | rehearse made | T',
     'share | skipped | share=false | T',
     'commit | skipped | commit=false | T',
     'start | ok | start made | T',
   ]);
   assert.equal(run.out.at(-1)?.split('\n').at(-1), 'deploy finished');
   assert.ok(!existsSync(path.join(run.dir, 'lock')));
-  assert.equal(JSON.parse(readFileSync(path.join(run.dir, 'last-run.json'), 'utf8')).records.length, 5);
+  assert.equal(JSON.parse(readFileSync(path.join(run.dir, 'last-run.json'), 'utf8')).records.length, 6);
 });
 
 test('runDeploy: a step that records its failure stops the deploy there with its exit code; the later steps are not run', async () => {
@@ -76,6 +91,7 @@ test('runDeploy: a step that records its failure stops the deploy there with its
   assert.deepEqual(rows(run.out), [
     'build | ok | build made | T',
     'push | failed | push was refused | T',
+    'rehearse | not run',
     'share | not run',
     'commit | not run',
     'start | not run',
@@ -91,7 +107,7 @@ test('runDeploy: a step that records its failure stops the deploy there with its
 test('runDeploy: a step that exits without a record is named with the first error it printed, and its exit code kept', async () => {
   const run = await deployWith(['tag=v1', 'from=share'], { commit: 'exit 2' });
   assert.equal(await run.result, 2);
-  assert.deepEqual(rows(run.out).slice(2, 4), ['share | ok | share made | T', 'commit | failed | --tag is odd | T']);
+  assert.deepEqual(rows(run.out).slice(3, 5), ['share | ok | share made | T', 'commit | failed | --tag is odd | T']);
   assert.ok(!existsSync(path.join(run.dir, 'lock')));
 });
 
@@ -109,7 +125,14 @@ test('runDeploy: a held lock refuses the deploy before any step runs and prints 
   const out: string[] = [];
   const deps = { env: {}, out: (line: string) => out.push(line), err: () => undefined };
   await assert.rejects(
-    runDeploy({ plan: planDeploy(['tag=v1']), words: ['tag=v1'], stateDir: dir, mains: stepMains(dir, calls, {}), deps }),
+    runDeploy({
+      plan: planDeploy(['tag=v1']),
+      words: ['tag=v1'],
+      lockHome: dir,
+      where: { host: 'this machine' },
+      mains: stepMains(dir, calls, {}),
+      deps,
+    }),
     /another deploy holds the lock: pid \d+ on .* \(`just deploy tag=v0`\)/,
   );
   assert.deepEqual([calls, out], [[], []]);

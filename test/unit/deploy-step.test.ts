@@ -15,14 +15,10 @@ test('runStep alone: its own lock (tasks/<step>.ts, this pid) while the body run
   const dir = path.join(tempDir(), 'state');
   const lines: string[] = [];
   let heldDuring: LockOwner | undefined;
-  const outcome = await runStep(
-    { step: 'push', stateDir: dir, env: {}, out: (line) => lines.push(line), tag: 'v1' },
-    'push x:v1',
-    async () => {
-      heldDuring = readRun(dir)?.owner;
-      return { produced: 'sha256:abc' };
-    },
-  );
+  const outcome = await runStep({ step: 'push', lockHome: dir, out: (line) => lines.push(line), tag: 'v1' }, 'push x:v1', async () => {
+    heldDuring = readRun(dir)?.owner;
+    return { produced: 'sha256:abc' };
+  });
   assert.deepEqual(outcome, { produced: 'sha256:abc' });
   assert.deepEqual([heldDuring?.id, heldDuring?.pid, heldDuring?.command], [`push-${process.pid}`, process.pid, 'tasks/push.ts']);
   assert.equal(readRun(dir), undefined);
@@ -37,7 +33,7 @@ test('runStep alone while a deploy holds the lock: refused naming the holder, th
   await acquireLock(dir, owner('deploy-1', process.pid, 'just deploy tag=v1'), ['tag=v1']);
   let ran = false;
   await assertRejectsMinerError(
-    runStep({ step: 'commit', stateDir: dir, env: {}, out: () => undefined }, 'commit', async () => {
+    runStep({ step: 'commit', lockHome: dir, out: () => undefined }, 'commit', async () => {
       ran = true;
       return { produced: '' };
     }),
@@ -61,7 +57,7 @@ test('runStep inside a deploy: no lock of its own; the deploy gets each record w
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
   await insideDeploy(deploy, () =>
-    runStep({ step: 'build', stateDir: dir, env: {}, out, tag: 'v2' }, 'docker build', async () => ({
+    runStep({ step: 'build', lockHome: dir, out, tag: 'v2' }, 'docker build', async () => ({
       produced: 'img',
       result: 'skipped',
     })),
@@ -69,7 +65,7 @@ test('runStep inside a deploy: no lock of its own; the deploy gets each record w
   const failure = new MinerError('the registry refused', { hint: 'log in' });
   await assert.rejects(
     insideDeploy(deploy, () =>
-      runStep({ step: 'push', stateDir: dir, env: {}, out, tag: 'v2' }, 'push', async () => {
+      runStep({ step: 'push', lockHome: dir, out, tag: 'v2' }, 'push', async () => {
         throw failure;
       }),
     ),
@@ -90,7 +86,7 @@ test('runStep inside a deploy: no lock of its own; the deploy gets each record w
   );
   // Outside insideDeploy the same step takes the lock for itself again, and is refused by the deploy's.
   await assert.rejects(
-    runStep({ step: 'push', stateDir: dir, env: {}, out }, 'push', async () => ({ produced: '' })),
+    runStep({ step: 'push', lockHome: dir, out }, 'push', async () => ({ produced: '' })),
     /another deploy holds the lock/,
   );
 });

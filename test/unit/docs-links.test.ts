@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { summaryTable } from '../../lib/deploy/report.ts';
+import { type SummaryWhere, summaryTable } from '../../lib/deploy/report.ts';
 import { STEPS, type StepName, type StepRecord } from '../../lib/deploy/state.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -173,7 +173,7 @@ test('README.md: every justfile recipe and every tasks/*.ts is listed', () => {
 });
 
 /** The rows of a printed summary table, back to the records that print them (column widths from the dashes). */
-function parseSummary(block: string): { records: StepRecord[]; words: string[] } {
+function parseSummary(block: string): { records: StepRecord[]; words: string[]; where: SummaryWhere } {
   const lines = block.split('\n');
   const starts = [...lines[1].matchAll(/-+/g)].map((match) => match.index);
   const cell = (line: string, column: number) => line.slice(starts[column], starts[column + 1]).trim();
@@ -187,7 +187,9 @@ function parseSummary(block: string): { records: StepRecord[]; words: string[] }
   }
   const rerun = lines.at(-1)?.trim() ?? '';
   const words = rerun.startsWith('just deploy ') ? rerun.split(' ').slice(2) : [];
-  return { records, words };
+  const miner = /^miner on (.+?)(?: \(profile (.+)\))?; total /m.exec(block);
+  assert.ok(miner, `no "miner on HOST; total" line in:\n${block}`);
+  return { records, words, where: { host: miner[1], ...(miner[2] ? { profile: miner[2] } : {}) } };
 }
 
 test('the deploy summaries shown in README.md and docs/deploy.md are what lib/deploy/report.ts prints', () => {
@@ -196,7 +198,7 @@ test('the deploy summaries shown in README.md and docs/deploy.md are what lib/de
   );
   assert.ok(shown.length >= 2, `summaries found: ${shown.length}`);
   for (const block of shown) {
-    const { records, words } = parseSummary(block);
-    assert.equal(block.trimEnd(), summaryTable(records, words));
+    const { records, words, where } = parseSummary(block);
+    assert.equal(block.trimEnd(), summaryTable(records, words, where));
   }
 });

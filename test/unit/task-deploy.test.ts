@@ -12,6 +12,7 @@ test('planDeploy: tag=v1.0.0 -> every step runs, from build', () => {
     steps: [
       { step: 'build', run: true },
       { step: 'push', run: true },
+      { step: 'rehearse', run: true },
       { step: 'share', run: true },
       { step: 'commit', run: true },
       { step: 'start', run: true },
@@ -19,10 +20,11 @@ test('planDeploy: tag=v1.0.0 -> every step runs, from build', () => {
   });
 });
 
-test('planDeploy: push=false leaves out share and commit (reason push=false) unless they are given =true', () => {
+test('planDeploy: push=false leaves out rehearse, share and commit (reason push=false) unless they are given =true', () => {
   assert.deepEqual(planDeploy(['tag=v1', 'push=false']).steps, [
     { step: 'build', run: true },
     { step: 'push', run: false, reason: 'push=false' },
+    { step: 'rehearse', run: false, reason: 'push=false' },
     { step: 'share', run: false, reason: 'push=false' },
     { step: 'commit', run: false, reason: 'push=false' },
     { step: 'start', run: true },
@@ -30,6 +32,7 @@ test('planDeploy: push=false leaves out share and commit (reason push=false) unl
   assert.deepEqual(planDeploy(['push=false', 'share=true', 'tag=v1']).steps, [
     { step: 'build', run: true },
     { step: 'push', run: false, reason: 'push=false' },
+    { step: 'rehearse', run: false, reason: 'push=false' },
     { step: 'share', run: true },
     { step: 'commit', run: false, reason: 'push=false' },
     { step: 'start', run: true },
@@ -37,6 +40,7 @@ test('planDeploy: push=false leaves out share and commit (reason push=false) unl
   assert.deepEqual(planDeploy(['tag=v1', 'push=false', 'commit=true', 'start=false']).steps, [
     { step: 'build', run: true },
     { step: 'push', run: false, reason: 'push=false' },
+    { step: 'rehearse', run: false, reason: 'push=false' },
     { step: 'share', run: false, reason: 'push=false' },
     { step: 'commit', run: true },
     { step: 'start', run: false, reason: 'start=false' },
@@ -50,6 +54,7 @@ test('planDeploy: share=false commit=false', () => {
     steps: [
       { step: 'build', run: true },
       { step: 'push', run: true },
+      { step: 'rehearse', run: true },
       { step: 'share', run: false, reason: 'share=false' },
       { step: 'commit', run: false, reason: 'commit=false' },
       { step: 'start', run: true },
@@ -64,6 +69,7 @@ test('planDeploy: from=commit -> the earlier steps left out "before from=commit"
     steps: [
       { step: 'build', run: false, reason: 'before from=commit' },
       { step: 'push', run: false, reason: 'before from=commit' },
+      { step: 'rehearse', run: false, reason: 'before from=commit' },
       { step: 'share', run: false, reason: 'before from=commit' },
       { step: 'commit', run: true },
       { step: 'start', run: true },
@@ -74,6 +80,7 @@ test('planDeploy: from=commit -> the earlier steps left out "before from=commit"
     [
       ['build', false, 'before from=push'],
       ['push', true, undefined],
+      ['rehearse', true, undefined],
       ['share', true, undefined],
       ['commit', true, undefined],
       ['start', false, 'start=false'],
@@ -82,10 +89,10 @@ test('planDeploy: from=commit -> the earlier steps left out "before from=commit"
 });
 
 // Every wrong word is a UsageError (exit 2) naming the word, with the hint that fixes it.
-const WORDS_HINT = 'the words are tag=, push=, share=, commit=, start= and from=';
+const WORDS_HINT = 'the words are tag=, env=, push=, rehearse=, share=, commit=, start= and from=';
 const SHAPE_HINT = 'write the words as in: just deploy tag=v1.0.0 share=false';
 const OPTIONS_HINT = 'run with --help for the options';
-const STEPS_HINT = 'use one of build, push, share, commit, start';
+const STEPS_HINT = 'use one of build, push, rehearse, share, commit, start';
 const TAG_REQUIRED_HINT = 'e.g. just deploy tag=v1.0.0';
 const TAG_HINT = 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")';
 const wrongWords: [string[], string, string][] = [
@@ -120,4 +127,22 @@ test('planDeploy: the longest tag docker takes is fine, case kept', () => {
 test('planDeploy: a bad tag is a UsageError (exit 2), like every other wrong word', () => {
   assert.throws(() => planDeploy(['tag=-v1']), UsageError);
   assert.throws(() => planDeploy(['tag=']), UsageError);
+});
+
+test('planDeploy: rehearse=false leaves the rehearsal out; from=rehearse resumes there', () => {
+  assert.deepEqual(
+    planDeploy(['tag=v1', 'rehearse=false']).steps.find((s) => s.step === 'rehearse'),
+    { step: 'rehearse', run: false, reason: 'rehearse=false' },
+  );
+  assert.deepEqual(
+    planDeploy(['tag=v1', 'from=rehearse']).steps.map((s) => [s.step, s.run]),
+    [
+      ['build', false],
+      ['push', false],
+      ['rehearse', true],
+      ['share', true],
+      ['commit', true],
+      ['start', true],
+    ],
+  );
 });
