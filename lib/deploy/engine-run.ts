@@ -148,9 +148,12 @@ export function readiness(probe: ExecAnswer, state: ContainerState | undefined):
   if (!state) return { kind: 'exited' };
   if (!state.running) return { kind: 'exited', exitCode: state.exitCode };
   if (state.restarts > 0) return { kind: 'exited' };
-  if (lastLine(probe.stdout) === 'not-ready') return { kind: 'timeout' };
+  if (saidNotReady(probe)) return { kind: 'timeout' };
   return { kind: 'probe-failed', said: saidBy(probe) };
 }
+
+/** The readiness probe said `not-ready`: the wait ran out with the container up. */
+export const saidNotReady = (probe: ExecAnswer) => lastLine(probe.stdout) === 'not-ready';
 
 /** The readiness probe saw GET /docs answer 200. */
 export const saidReady = (probe: ExecAnswer) => probe.exitCode === 0 && lastLine(probe.stdout) === 'ready';
@@ -173,6 +176,20 @@ export function probeFailedCause(label: string, said: string): string {
 export function noReplyLineCause(label: string, state: ContainerState | undefined, said: string): string {
   if (!state?.running) return `${label}: the container exited (code ${state?.exitCode ?? '?'}) during the challenge, before it answered`;
   return `${label}: the challenge sent inside the container gave no reply line (docker exec ${said})`;
+}
+
+/**
+ * The container's state once a `docker exec` in it ended without its script's last word: a container whose
+ * main process just exited kills the exec at once, while the engine may report it running for a moment
+ * longer, so it is asked again (every 250 ms, for up to 2 s) until it is gone or stopped.
+ */
+async function stateAfterBrokenExec(name: string, run: DockerRunOptions): Promise<ContainerState | undefined> {
+  let state = await containerState(name, run);
+  for (let tries = 0; tries < 8 && state?.running && state.restarts === 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    state = await containerState(name, run);
+  }
+  return state;
 }
 
 /**
@@ -209,7 +226,12 @@ export async function runInEngine(options: EngineRunOptions): Promise<RunOutcome
     const remainingMs = Math.max(0, startedAt + options.readyTimeoutS * 1000 - performance.now());
     const probe = await dockerProbe(readyProbeCommand(slot.name, script, remainingMs), run, { timeoutMs: remainingMs + EXEC_MARGIN_MS });
     const readyS = (performance.now() - startedAt) / 1000;
-    const ready = readiness(probe, saidReady(probe) ? undefined : await containerState(slot.name, run));
+    const state = saidReady(probe)
+      ? undefined
+      : saidNotReady(probe)
+        ? await containerState(slot.name, run)
+        : await stateAfterBrokenExec(slot.name, run);
+    const ready = readiness(probe, state);
     if (ready.kind === 'exited') return await failed(exitedBeforeReadyCause(label, ready.exitCode));
     if (ready.kind === 'timeout') return await failed(notReadyCause(label, options.readyTimeoutS));
     if (ready.kind === 'probe-failed') return await failed(probeFailedCause(label, ready.said));
@@ -220,7 +242,7 @@ export async function runInEngine(options: EngineRunOptions): Promise<RunOutcome
       timeoutMs: options.challengeTimeoutS * 1000 + EXEC_MARGIN_MS,
     });
     const reply = parseProbeReply(asked.stdout);
-    if (!reply) return await failed(noReplyLineCause(label, await containerState(slot.name, run), saidBy(asked)), readyS);
+    if (!reply) return await failed(noReplyLineCause(label, await stateAfterBrokenExec(slot.name, run), saidBy(asked)), readyS);
     const result = judgeProbeReply(reply, challengeId, options.challengeTimeoutS, options.warn);
     if (!result.predictions) return await failed(`${label}: ${result.cause}`, readyS);
     return { label, ok: true, readyS, result };
