@@ -18,7 +18,7 @@ test:
 bench:
     npm run bench
 
-# Build, push, share, commit, start: just deploy tag=v1.0.0 [push=false] [share=false] [commit=false] [start=false] [from=STEP]
+# Build, push, rehearse, share, commit, start: just deploy tag=v1.0.0 [env=NAME] [push=false] [rehearse=false] [share=false] [commit=false] [start=false] [from=STEP]
 deploy *words:
     @node tasks/deploy.ts "$@"
 
@@ -30,6 +30,10 @@ build tag *args:
 push tag *args:
     node tasks/push.ts --tag "${1#tag=}" "${@:2}"
 
+# Replay one challenge on the pushed image as Score's spot check would (twice, and on the image start runs), before commit
+rehearse *args:
+    node tasks/rehearse.ts "$@"
+
 # Give Score's account read access (Docker Hub collaborator; GHCR: the manual steps)
 share *args:
     node tasks/share.ts "$@"
@@ -38,7 +42,7 @@ share *args:
 commit *args:
     node tasks/commit.ts "$@"
 
-# Run the image here: replaces this miner's container, waits for /docs, rolls back on failure
+# Run the image on its engine (here, or DEPLOY_HOST): replaces this miner's container, waits until it answers, rolls back on failure
 start *args:
     node tasks/start.ts "$@"
 

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { PROJECT_ROOT } from '../lib/core/config.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
 import { readRun } from '../lib/deploy/lock.ts';
 import { writeState } from '../lib/deploy/state.ts';
 import { freePort } from '../scripts/miner-process.ts';
@@ -75,7 +76,9 @@ async function deployEnv(name: string, dockerPort: number, extra: Record<string,
     tag: 'v1',
     build: { imageId: IMAGE_ID, reference, at: '2026-01-01T00:00:00.000Z' },
   });
-  return { env, stateDir, reference };
+  // The deploy lock of this engine and the default container (lib/deploy/engine.ts lockHome).
+  const lock = lockHome({ stateDir, containerName: 'score-miner' });
+  return { env, stateDir, lock, reference };
 }
 
 function sink(): { lines: string[]; write: (line: string) => void; text: () => string } {
@@ -94,13 +97,13 @@ const WORDS = ['tag=v1', 'from=push', 'share=false', 'commit=false', 'start=fals
 
 test('a push that fails mid-deploy: the summary names push, the lock is released, exit 1; meanwhile a second deploy is refused', async () => {
   const daemon = await silentDaemon();
-  const { env, stateDir, reference } = await deployEnv('mid-deploy', daemon.port);
+  const { env, lock, reference } = await deployEnv('mid-deploy', daemon.port);
   const first = { out: sink(), err: sink() };
   const running = deploy(WORDS, { env, out: first.out.write, err: first.err.write });
   try {
     // push is asking the (hung) engine for the built image: the deploy holds the lock, as this process
     await daemon.connected;
-    const held = readRun(stateDir);
+    const held = readRun(lock);
     assert.deepEqual(
       [held?.owner.pid, held?.owner.host, held?.owner.command, held?.words],
       [process.pid, os.hostname(), `just deploy ${WORDS.join(' ')}`, WORDS],
@@ -111,10 +114,10 @@ test('a push that fails mid-deploy: the summary names push, the lock is released
     assert.equal(await deploy(['tag=v2'], { env, out: second.out.write, err: second.err.write }), 1);
     assert.deepEqual(second.err.lines, [
       `error: another deploy holds the lock: pid ${process.pid} on ${os.hostname()} (\`just deploy ${WORDS.join(' ')}\`) since ${held?.owner.since}\n` +
-        `  next: wait for it to finish; if it is gone, remove ${path.join(stateDir, 'lock')} and rerun`,
+        `  next: wait for it to finish; if it is gone, remove ${path.join(lock, 'lock')} and rerun`,
     ]);
     assert.deepEqual(second.out.lines, [], 'a refused deploy prints no summary');
-    assert.equal(readRun(stateDir)?.owner.id, held?.owner.id, 'the refused deploy left the lock alone');
+    assert.equal(readRun(lock)?.owner.id, held?.owner.id, 'the refused deploy left the lock alone');
   } finally {
     await daemon.close();
   }
@@ -133,8 +136,8 @@ test('a push that fails mid-deploy: the summary names push, the lock is released
   ]);
   assert.deepEqual(first.err.lines, [`error: ${cause}\n  next: run tasks/build.ts --tag v1 first`]);
   // the lock is gone; what the run recorded is kept
-  assert.ok(!existsSync(path.join(stateDir, 'lock')));
-  const last = JSON.parse(readFileSync(path.join(stateDir, 'last-run.json'), 'utf8')) as { records: { step: string; result: string }[] };
+  assert.ok(!existsSync(path.join(lock, 'lock')));
+  const last = JSON.parse(readFileSync(path.join(lock, 'last-run.json'), 'utf8')) as { records: { step: string; result: string }[] };
   assert.deepEqual(
     last.records.map((record) => [record.step, record.result]),
     [
@@ -148,7 +151,7 @@ test('a push that fails mid-deploy: the summary names push, the lock is released
 });
 
 test('a step that fails before it records (a missing setting): the summary names it with the cause it printed', async () => {
-  const { env, stateDir } = await deployEnv('missing-setting', await freePort(), { DOCKERHUB_TOKEN: '' });
+  const { env, lock } = await deployEnv('missing-setting', await freePort(), { DOCKERHUB_TOKEN: '' });
   const out = sink();
   const err = sink();
   assert.equal(await deploy(WORDS, { env, out: out.write, err: err.write }), 1);
@@ -157,11 +160,11 @@ test('a step that fails before it records (a missing setting): the summary names
   ]);
   assert.match(row(out.text(), 'push'), /^push \| failed \| DOCKERHUB_TOKEN is not set \| \d+\.\d s$/);
   assert.equal(out.text().split('\n').at(-1), '  just deploy tag=v1 share=false commit=false start=false from=push');
-  assert.ok(!existsSync(path.join(stateDir, 'lock')));
+  assert.ok(!existsSync(path.join(lock, 'lock')));
 });
 
 test('just deploy: the recipe runs tasks/deploy.ts; a push whose engine is down fails at push, exit 1, the lock released', async () => {
-  const { env, stateDir } = await deployEnv('recipe', await freePort());
+  const { env, lock } = await deployEnv('recipe', await freePort());
   const run = await execa('just', ['deploy', ...WORDS], {
     cwd: PROJECT_ROOT,
     env,
@@ -176,18 +179,18 @@ test('just deploy: the recipe runs tasks/deploy.ts; a push whose engine is down 
     /^push \| failed \| the image docker\.io\/alice\/pt-solution:v1 recorded by tasks\/build\.ts is not/,
   );
   assert.match(run.stdout, /^ {2}just deploy tag=v1 share=false commit=false start=false from=push$/m);
-  assert.ok(!existsSync(path.join(stateDir, 'lock')));
+  assert.ok(!existsSync(path.join(lock, 'lock')));
   assert.ok(!/DEPLOY_RUN|node tasks\/deploy\.ts/.test(run.all ?? ''), run.all);
 
   const help = await execa('just', ['deploy', 'tag=v1', '--help'], { cwd: PROJECT_ROOT, env, extendEnv: false, reject: false });
   assert.equal(help.exitCode, 0);
-  assert.match(help.stdout, /^usage: just deploy tag=TAG \[push=false\]/);
-  assert.ok(!existsSync(path.join(stateDir, 'lock')));
+  assert.match(help.stdout, /^usage: just deploy tag=TAG \[env=NAME\] \[push=false\] \[rehearse=false\]/);
+  assert.ok(!existsSync(path.join(lock, 'lock')));
 });
 
 test('a deploy stopped by a signal prints the summary naming the step it was in, releases the lock and ends by that signal', async () => {
   const daemon = await silentDaemon();
-  const { env, stateDir } = await deployEnv('signal', daemon.port);
+  const { env, lock } = await deployEnv('signal', daemon.port);
   try {
     const child = execa(process.execPath, ['tasks/deploy.ts', ...WORDS], {
       cwd: PROJECT_ROOT,
@@ -197,13 +200,13 @@ test('a deploy stopped by a signal prints the summary naming the step it was in,
       all: true,
     });
     await daemon.connected;
-    assert.equal(readRun(stateDir)?.owner.pid, child.pid);
+    assert.equal(readRun(lock)?.owner.pid, child.pid);
     child.kill('SIGTERM');
     const result = await child;
     assert.equal(result.signal, 'SIGTERM', result.all);
     assert.match(row(result.stdout, 'push'), /^push \| failed \| interrupted \(SIGTERM\) \| \d+\.\d s$/);
     assert.match(result.stdout, /^ {2}just deploy tag=v1 share=false commit=false start=false from=push$/m);
-    assert.ok(!existsSync(path.join(stateDir, 'lock')));
+    assert.ok(!existsSync(path.join(lock, 'lock')));
   } finally {
     await daemon.close();
   }

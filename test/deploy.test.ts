@@ -25,6 +25,7 @@ import { execa } from 'execa';
 import { readRevealed } from '../lib/chain/neuron.ts';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { type FileServer, serveFiles } from '../lib/core/fileserver.ts';
+import { lockHome } from '../lib/deploy/engine.ts';
 import { acquireLock, newOwner, releaseLock } from '../lib/deploy/lock.ts';
 import { readRemoteDigest } from '../lib/deploy/registry.ts';
 import { type DeployState, stateFile } from '../lib/deploy/state.ts';
@@ -35,7 +36,9 @@ import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support
 import { type HubStandin, startHubStandin } from './support/hub-standin.ts';
 import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
 import { flashAndCutClip } from './support/media.ts';
+import { writeNoisyModel } from './support/models.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
+import { startSshd } from './support/sshd.ts';
 
 const TOKEN = 'dckr_pat_alice_0123456789';
 const CONTAINER = `score-miner-deploy-test-${process.pid}`;
@@ -52,6 +55,7 @@ let baseImage: string;
 let minerPort: number;
 let hotkeyAddress: string;
 let clipUrl: string;
+let rehearsalClip: string;
 let expectedPredictions: unknown;
 
 function writeHotkey(name: string): string {
@@ -68,8 +72,8 @@ function writeHotkey(name: string): string {
 }
 
 /** What a miner's .env would hold, pointed at this test's engine, registry, Hub stand-in and chain. */
-function minerEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
+function minerEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
     PATH: `${path.join(work, 'bin')}:${process.env.PATH ?? ''}`,
     HOME: process.env.HOME ?? '/root',
     DOTENV_DISABLE: '1',
@@ -97,11 +101,15 @@ function minerEnv(extra: Record<string, string> = {}): Record<string, string> {
     BITTENSOR_WALLET_PATH: path.join(work, 'wallets'),
     BITTENSOR_WALLET_COLD: 'cold',
     BITTENSOR_WALLET_HOT: 'miner',
+    // The flash-and-cut clip: short, so the rehearse step of every deploy stays quick (the first test uses the default).
+    REHEARSAL_CLIP: rehearsalClip,
     ...extra,
   };
+  // undefined in `extra` leaves a variable out (a profile's .env files must then give it)
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-async function just(words: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+async function just(words: string[], extra: Record<string, string | undefined> = {}): Promise<{ code: number; output: string }> {
   const result = await execa('just', words, {
     cwd: PROJECT_ROOT,
     env: minerEnv(extra),
@@ -113,7 +121,11 @@ async function just(words: string[], extra: Record<string, string> = {}): Promis
   return { code: result.exitCode ?? -1, output: result.all ?? '' };
 }
 
-async function task(name: string, args: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+async function task(
+  name: string,
+  args: string[],
+  extra: Record<string, string | undefined> = {},
+): Promise<{ code: number; output: string }> {
   const result = await execa(process.execPath, [`tasks/${name}.ts`, ...args], {
     cwd: PROJECT_ROOT,
     env: minerEnv(extra),
@@ -126,6 +138,8 @@ async function task(name: string, args: string[], extra: Record<string, string> 
 }
 
 const repo = () => `${registry.host}/alice/pt-solution`;
+/** The deploy lock's folder for this test's engine and container (one per engine and container). */
+const deployLock = () => lockHome({ stateDir: path.join(work, 'state'), containerName: CONTAINER });
 const state = (tag: string): DeployState =>
   JSON.parse(readFileSync(stateFile(path.join(work, 'state'), repo(), tag), 'utf8')) as DeployState;
 
@@ -156,6 +170,7 @@ before(async () => {
   await symlink(dockerCli() === 'docker' ? '/usr/local/bin/docker' : dockerCli(), path.join(work, 'bin', 'docker'));
   minerPort = await freePort();
   const clip = await flashAndCutClip('clip.mp4');
+  rehearsalClip = clip;
   files = await serveFiles([clip]);
   clipUrl = files.urlFor(clip);
   const local = await startMiner(loadConfig({ MINER_PORT: '0', MINER_HOST: '127.0.0.1', DOWNLOAD_ALLOW_PRIVATE: 'true' }));
@@ -182,7 +197,14 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [CONTAINER, `${CONTAINER}-verify`, `${CONTAINER}-guide`, `${CONTAINER}-aliases`])
+  for (const name of [
+    CONTAINER,
+    `${CONTAINER}-verify`,
+    `${CONTAINER}-guide`,
+    `${CONTAINER}-aliases`,
+    `${CONTAINER}-hk1`,
+    `${CONTAINER}-hk2`,
+  ])
     await dockerd?.docker(['rm', '-f', name]).catch(() => undefined);
   await stopReveal?.();
   await ws?.close();
@@ -194,10 +216,12 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-test('just deploy tag=v1.0.0: built, pushed (digest read back), shared, committed (reveal seen), started', async () => {
-  const run = await just(['deploy', 'tag=v1.0.0']);
+test('just deploy tag=v1.0.0: built, pushed (digest read back), rehearsed, shared, committed (reveal seen), started', async () => {
+  // No REHEARSAL_CLIP: the rehearsal renders its own synthetic clip.
+  const run = await just(['deploy', 'tag=v1.0.0'], { REHEARSAL_CLIP: undefined });
   assert.equal(run.code, 0, run.output);
-  for (const step of ['build', 'push', 'share', 'commit', 'start']) assert.match(row(run.output, step), /^\w+ \| ok \| /, run.output);
+  for (const step of ['build', 'push', 'rehearse', 'share', 'commit', 'start'])
+    assert.match(row(run.output, step), /^\w+ \| ok \| /, run.output);
   assert.match(run.output, /deploy finished/);
   assert.match(run.output, /Miner running: [0-9a-f]{64}/);
   assert.match(run.output, new RegExp(`docker logs -f ${CONTAINER}`));
@@ -224,6 +248,20 @@ test('just deploy tag=v1.0.0: built, pushed (digest read back), shared, committe
     [repo(), 'v1.0.0', digest, 'private', hotkeyAddress],
   );
   assert.ok((recorded.commit?.revealBlock ?? 0) > (recorded.commit?.block ?? 0), JSON.stringify(recorded.commit));
+
+  // The rehearsal: the digest twice and the image start runs here, each answered, Score's rule applied, kept.
+  assert.match(row(run.output, 'rehearse'), /\| ok \| PASS on this machine: 3 answers within 0\.02 \(largest difference 0\.0000\)/);
+  for (const label of ['run 1', 'run 2', 'to start'])
+    assert.match(run.output, new RegExp(`${label} +ready in [\\d.]+ s \\(GET /docs 200\\); \\d+ predictions`), run.output);
+  assert.match(run.output, /clip \/.*score-miner-rehearse-.*\/rehearsal\.mp4/);
+  assert.deepEqual(
+    { ...recorded.rehearse, at: undefined },
+    { digest, result: 'PASS', host: 'this machine', started: `${repo()}:v1.0.0`, difference: 0, at: undefined },
+  );
+  const spotchecks = JSON.parse(readFileSync(path.join(work, 'state', 'spotcheck.json'), 'utf8'));
+  assert.deepEqual([spotchecks[digest].result, spotchecks[digest].compared, spotchecks[digest].readySeconds.length], ['PASS', 'runs', 3]);
+  assert.equal((await dockerd.docker(['ps', '-a', '-q', '--filter', 'label=score-miner-spotcheck=1'])).trim(), '');
+  assert.match(run.output, /^miner on this machine; total [\d.]+ s$/m);
 
   const reply = await challengeContainer();
   assert.equal(reply.status, 200);
@@ -258,6 +296,7 @@ test('a rerun resumes without redoing: push, share, commit and start see their w
   assert.equal(run.code, 0, run.output);
   assert.match(row(run.output, 'build'), /\| ok \| .*\(unchanged\)/);
   assert.match(row(run.output, 'push'), /\| skipped \| sha256:[0-9a-f]{64} \(already in the registry\)/);
+  assert.match(row(run.output, 'rehearse'), /\| skipped \| PASS recorded for sha256:[0-9a-f]{12} on this machine at /);
   assert.match(row(run.output, 'share'), /\| skipped \| scorevision already a collaborator/);
   assert.match(row(run.output, 'commit'), /\| skipped \| already revealed in block \d+/);
   assert.match(row(run.output, 'start'), /\| skipped \| .* already runs this image/);
@@ -344,7 +383,7 @@ test('failures name their cause and next step', async (t) => {
     assert.match(row(deployed.output, 'push'), /^push \| failed \| docker login failed: .*(refused|connect)/i);
     assert.match(deployed.output, /^deploy failed at push;/m);
     assert.match(deployed.output, /^ {2}just deploy tag=v1\.0\.0 share=false commit=false start=false from=push$/m);
-    assert.ok(!existsSync(path.join(work, 'state', 'lock')));
+    assert.ok(!existsSync(path.join(deployLock(), 'lock')));
   });
 
   await t.test('missing settings are named', async () => {
@@ -392,15 +431,16 @@ test('failures name their cause and next step', async (t) => {
     }
   });
 
-  await t.test('two deploys at once: the second is refused, naming the holder', async () => {
-    const stateDir = path.join(work, 'state');
-    await acquireLock(stateDir, newOwner('other-deploy', process.pid, 'just deploy tag=other'));
+  await t.test('two deploys at once: the second is refused, naming the holder; another container (a profile) is not held up', async () => {
+    await acquireLock(deployLock(), newOwner('other-deploy', process.pid, 'just deploy tag=other'));
     try {
       const run = await just(['deploy', 'tag=v1.0.0']);
       assert.equal(run.code, 1, run.output);
       assert.match(run.output, new RegExp(`another deploy holds the lock: pid ${process.pid} on .* \\(\`just deploy tag=other\`\\)`));
+      const other = await task('build', ['--tag', 'v1.0.0'], { MINER_CONTAINER: `${CONTAINER}-hk2` });
+      assert.equal(other.code, 0, other.output);
     } finally {
-      await releaseLock(stateDir, 'other-deploy');
+      await releaseLock(deployLock(), 'other-deploy');
     }
   });
 });
@@ -594,4 +634,143 @@ test("the guide's docker run with the wallet mounted read-only still works: the 
   assert.equal((await fiberChallenge(port, hotkeyAddress)).status, 200);
   assert.deepEqual(await fiberChallenge(port, OTHER_HOTKEY), { status: 401, body: { detail: 'Invalid signature' } });
   await dockerd.docker(['rm', '-f', name]);
+});
+
+test('a rehearsal that fails (a non-deterministic model) stops the deploy before commit, commit refuses the digest; fixed and pushed, from=rehearse passes and commits', async () => {
+  // The model folder must lie inside the build context (the project); removed after.
+  const noisyDir = path.join(PROJECT_ROOT, 'models', `test-noisy-${process.pid}`);
+  writeNoisyModel(noisyDir);
+  try {
+    const revealedBefore = (await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).length;
+    const words = ['tag=noisy', 'share=false', 'start=false'];
+    const failed = await just(['deploy', ...words], { MODEL_SRC: path.relative(PROJECT_ROOT, noisyDir) });
+    assert.equal(failed.code, 1, failed.output);
+    const noisyDigest = state('noisy').push?.digest as string;
+    assert.match(noisyDigest, /^sha256:[0-9a-f]{64}$/);
+    assert.match(
+      row(failed.output, 'rehearse'),
+      /\| failed \| rehearsal FAIL on this machine: (run 2|to start) scores [\d.]+ where run 1 scores [\d.]+ \(difference [\d.]+ > 0\.02\)/,
+    );
+    assert.match(row(failed.output, 'commit'), /^commit \| not run$/);
+    // The predictions diff, the spot check's advice and the rerun commands.
+    assert.match(failed.output, /predictions of (run 2|to start) against run 1: \d+ added, \d+ removed, \d+ changed, \d+ the same/);
+    assert.match(failed.output, /next: the image answers the same challenge differently from run to run: make inference deterministic/);
+    assert.match(failed.output, /rehearse alone: npx tsx tasks\/rehearse\.ts --tag noisy$/m);
+    assert.match(failed.output, /^ {2}just deploy tag=noisy share=false start=false from=rehearse$/m);
+    assert.deepEqual(
+      [state('noisy').rehearse?.result, state('noisy').rehearse?.digest, state('noisy').commit],
+      ['FAIL', noisyDigest, undefined],
+    );
+    assert.equal((await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).length, revealedBefore);
+    assert.equal((await dockerd.docker(['ps', '-a', '-q', '--filter', 'label=score-miner-spotcheck=1'])).trim(), '');
+
+    // commit alone refuses the digest; --force is the way past it
+    const refused = await task('commit', ['--tag', 'noisy']);
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(refused.output, new RegExp(`error: the rehearsal of ${noisyDigest.slice(0, 19)} at \\S+ failed: `));
+    assert.match(refused.output, /next: Score's spot check would find the same: .*or commit anyway with --force/);
+    assert.equal((await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).length, revealedBefore);
+
+    // the fix: the bundled model again, built and pushed under the same tag; then the deploy resumes at rehearse
+    const rebuilt = await task('build', ['--tag', 'noisy']);
+    assert.equal(rebuilt.code, 0, rebuilt.output);
+    const repushed = await task('push', ['--tag', 'noisy']);
+    assert.equal(repushed.code, 0, repushed.output);
+    assert.notEqual(state('noisy').push?.digest, noisyDigest);
+    const resumed = await just(['deploy', ...words, 'from=rehearse']);
+    assert.equal(resumed.code, 0, resumed.output);
+    assert.match(row(resumed.output, 'rehearse'), /\| ok \| PASS on this machine/);
+    assert.match(row(resumed.output, 'commit'), /\| ok \| block \d+, revealed in \d+/);
+    const payload = JSON.parse((await readRevealed(chain.api, TEST_NETUID, hotkeyAddress)).at(-1)?.text ?? '{}');
+    assert.deepEqual([payload.image_tag, payload.image_digest], ['noisy', state('noisy').push?.digest]);
+  } finally {
+    await rm(noisyDir, { recursive: true, force: true });
+  }
+});
+
+test('two profiles on one engine (env=hk2 reads .env.hk2 over .env): each its own container, port, hotkey address and commit; the image shared', async () => {
+  const hk2Address = writeHotkey('hk2');
+  await chain.registerHotkey(TEST_NETUID, hk2Address);
+  const [hk1Port, hk2Port] = [await freePort(), await freePort()];
+  const envDir = path.join(work, 'profiles-env');
+  mkdirSync(envDir, { recursive: true });
+  writeFileSync(path.join(envDir, '.env'), `MINER_CONTAINER=${CONTAINER}-hk1\nMINER_PORT=${hk1Port}\nBITTENSOR_WALLET_HOT=miner\n`);
+  writeFileSync(path.join(envDir, '.env.hk2'), `MINER_CONTAINER=${CONTAINER}-hk2\nMINER_PORT=${hk2Port}\nBITTENSOR_WALLET_HOT=hk2\n`);
+  // What the profiles set comes from their files only; VERIFY on, so each container gets its hotkey's address.
+  const files = {
+    DOTENV_DISABLE: undefined,
+    DOTENV_DIR: envDir,
+    MINER_CONTAINER: undefined,
+    MINER_PORT: undefined,
+    BITTENSOR_WALLET_HOT: undefined,
+    VERIFY_ENABLED: 'true',
+  };
+  const first = await just(['deploy', 'tag=v1.0.0', 'share=false'], files);
+  assert.equal(first.code, 0, first.output);
+  const second = await just(['deploy', 'tag=v1.0.0', 'env=hk2', 'share=false'], files);
+  assert.equal(second.code, 0, second.output);
+  // the image is shared: the second profile finds it built, pushed and rehearsed
+  assert.match(row(second.output, 'push'), /\| skipped \| sha256:.*already in the registry/);
+  assert.match(row(second.output, 'rehearse'), /\| skipped \| PASS recorded/);
+  assert.match(row(second.output, 'commit'), /\| ok \| block \d+/);
+  assert.match(second.output, /^miner on this machine \(profile hk2\); total [\d.]+ s$/m);
+
+  for (const [name, port, address] of [
+    [`${CONTAINER}-hk1`, hk1Port, hotkeyAddress],
+    [`${CONTAINER}-hk2`, hk2Port, hk2Address],
+  ] as const) {
+    const env = JSON.parse(await dockerd.docker(['container', 'inspect', '--format', '{{json .Config.Env}}', name])) as string[];
+    assert.ok(env.includes(`MINER_HOTKEY_SS58=${address}`), `${name}: ${env.join(' ')}`);
+    assert.ok(env.includes(`MINER_PORT=${port}`), `${name}: ${env.join(' ')}`);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/docs`)).status, 200);
+    const payload = JSON.parse((await readRevealed(chain.api, TEST_NETUID, address)).at(-1)?.text ?? '{}');
+    assert.deepEqual([payload.hotkey, payload.image_tag, payload.image_digest], [address, 'v1.0.0', state('v1.0.0').push?.digest]);
+  }
+  // each profile's commit and container in its own state; the image's build and push records stay shared
+  const hk2State = JSON.parse(
+    readFileSync(stateFile(path.join(work, 'state', 'profiles', 'hk2'), repo(), 'v1.0.0'), 'utf8'),
+  ) as DeployState;
+  assert.deepEqual(
+    [hk2State.start?.name, hk2State.start?.port, hk2State.build, hk2State.push],
+    [`${CONTAINER}-hk2`, hk2Port, undefined, undefined],
+  );
+  assert.ok(hk2State.commit && hk2State.commit.block > 0);
+  assert.equal(state('v1.0.0').start?.name, `${CONTAINER}-hk1`);
+
+  // just status env=hk2: the profile's hotkey
+  const status = await just(['status', 'env=hk2'], files);
+  assert.match(status.output, new RegExp(`^hotkey +${hk2Address} on netuid ${TEST_NETUID}`, 'm'));
+  // the committed digest's rehearsal, as the deploy's rehearse step recorded it
+  const digest = state('v1.0.0').push?.digest as string;
+  assert.match(
+    status.output,
+    new RegExp(`^spotcheck PASS for ${digest.slice(0, 19)} at \\S+ \\(run against run, largest score difference 0\\.0000\\)$`, 'm'),
+  );
+});
+
+test('DEPLOY_HOST=ssh://...: the rehearsal runs on that engine through docker over ssh (the digest pulled there is also what start runs)', async () => {
+  const sshd = await startSshd(dockerd);
+  try {
+    const run = await task('rehearse', ['--tag', 'v1.0.0', '--force'], {
+      DEPLOY_HOST: sshd.url,
+      // the test-made ssh first; DOCKER_HOST still names the unix socket: DEPLOY_HOST must win
+      PATH: `${sshd.env.PATH.split(':')[0]}:${minerEnv().PATH}`,
+    });
+    assert.equal(run.code, 0, run.output);
+    const digest = state('v1.0.0').push?.digest as string;
+    assert.match(
+      run.output,
+      new RegExp(`==> rehearse: replay one challenge on ${repo()}:v1\\.0\\.0 as Score's spot check would, on ${sshd.url}`),
+    );
+    assert.match(run.output, new RegExp(`pulled ${repo()}@${digest} on ${sshd.url}`));
+    assert.match(run.output, new RegExp(`the image start runs there: ${repo()}@${digest}`));
+    assert.match(run.output, new RegExp(`done: PASS on ${sshd.url}: 3 answers within 0\\.02`));
+    assert.deepEqual(
+      { ...state('v1.0.0').rehearse, at: undefined },
+      { digest, result: 'PASS', host: sshd.url, started: `${repo()}@${digest}`, difference: 0, at: undefined },
+    );
+    assert.equal((await dockerd.docker(['ps', '-a', '-q', '--filter', 'label=score-miner-spotcheck=1'])).trim(), '');
+  } finally {
+    await sshd.stop();
+  }
 });

@@ -14,19 +14,17 @@ import { after, before, test } from 'node:test';
 import { u8aToHex } from '@polkadot/util';
 import { encodeAddress, mnemonicGenerate, mnemonicToMiniSecret, sr25519PairFromSeed } from '@polkadot/util-crypto';
 import { execa } from 'execa';
-import onnxProto from 'onnx-proto';
 import { loadConfig, PROJECT_ROOT } from '../lib/core/config.ts';
 import { readRemoteDigest } from '../lib/deploy/registry.ts';
 import type { RehearsalRecord } from '../lib/deploy/spotcheck.ts';
-import { buildDefaultOnnx, manifestText } from '../scripts/build-model.ts';
 import { startMiner } from '../server/app.ts';
 import { createGuard } from '../server/guard.ts';
 import { type Dockerd, dockerCli, importNodeBase, startDockerd } from './support/docker.ts';
 import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localchain.ts';
 import { flashAndCutClip } from './support/media.ts';
+import { writeNoisyModel } from './support/models.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
 
-const { onnx } = onnxProto;
 const TOKEN = 'registry_token_alice_0123456789';
 
 let dockerd: Dockerd;
@@ -109,29 +107,6 @@ function writeHotkey(name: string): string {
     mode: 0o600,
   });
   return address;
-}
-
-/** The bundled model plus uniform noise in [0, 10) on every logit: false events, different on every run. */
-function writeNoisyModel(dir: string): void {
-  const model = onnx.ModelProto.decode(buildDefaultOnnx());
-  const graph = model.graph!;
-  const last = graph.node!.find((node) => node.output?.[0] === 'scores')!;
-  last.output = ['clean_scores'];
-  last.name = 'clean_scores';
-  const float = (name: string, f: number) => ({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f });
-  graph.node!.push(
-    {
-      opType: 'RandomUniformLike',
-      input: ['clean_scores'],
-      output: ['noise'],
-      name: 'noise',
-      attribute: [float('low', 0), float('high', 10)],
-    },
-    { opType: 'Add', input: ['clean_scores', 'noise'], output: ['scores'], name: 'scores' },
-  );
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'model.onnx'), onnx.ModelProto.encode(model).finish());
-  writeFileSync(path.join(dir, 'model.json'), manifestText());
 }
 
 function rehearsals(): Record<string, RehearsalRecord> {

@@ -21,6 +21,9 @@ const EXTERNAL = [
   'TMPDIR',
   // the placeholder in `NAME=VALUE` usage lines
   'NAME',
+  // the docker CLI's own: how DEPLOY_HOST reaches the engine (lib/deploy/engine.ts)
+  'DOCKER_HOST',
+  'DOCKER_CONTEXT',
 ];
 
 const NAME = '[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*';

@@ -30,7 +30,9 @@ test('the import scan sees static, re-exported and dynamic imports, and tells ta
 });
 
 /** The one exception: `just deploy` runs the five steps' own `main`s in-process, in order (tasks/deploy.ts). */
-const ALLOWED: Record<string, string[]> = { 'deploy.ts': ['./build.ts', './commit.ts', './push.ts', './share.ts', './start.ts'] };
+const ALLOWED: Record<string, string[]> = {
+  'deploy.ts': ['./build.ts', './commit.ts', './push.ts', './rehearse.ts', './share.ts', './start.ts'],
+};
 
 test('no task imports another task', () => {
   const files = readdirSync(TASKS).filter((name) => name.endsWith('.ts'));
