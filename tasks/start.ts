@@ -20,7 +20,15 @@ import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { answers200, containerState, portIsFree, removeContainer, type Serving, waitUntilServing } from '../lib/deploy/container.ts';
 import { type ContainerState, containerEnv, imageIdCommand, removeContainerCommand, runCommand } from '../lib/deploy/docker.ts';
-import { type DeployEngine, deployEngine, engineRun, LOCAL_ENGINE, lockHome, startReference } from '../lib/deploy/engine.ts';
+import {
+  type DeployEngine,
+  deployEngine,
+  engineRun,
+  engineUnreachable,
+  LOCAL_ENGINE,
+  lockHome,
+  startReference,
+} from '../lib/deploy/engine.ts';
 import { type DockerRunOptions, docker, dockerProbe } from '../lib/deploy/run-docker.ts';
 import { loginToPull, pullImage, registryOf } from '../lib/deploy/spotcheck.ts';
 import {
@@ -154,6 +162,9 @@ async function imageOnEngine(start: Start, state: DeployState): Promise<{ refere
   else requireStep(state, 'build', 'built image');
   const reference = startReference(state, engine) as string;
   let local = await dockerProbe(imageIdCommand(reference), run);
+  // The first docker call on that engine: one that cannot reach it says so, with ssh's words (not a login failure).
+  const unreachable = local.ok ? undefined : engineUnreachable(engine, local.output);
+  if (unreachable) throw unreachable;
   if (!local.ok && engine.remote) {
     await loginToPull(registryOf(state.repo), deploy, run);
     await pullImage(reference, run);

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { MinerConfig } from '../core/config.ts';
+import { MinerError } from '../core/errors.ts';
 import type { Env } from '../core/settings.ts';
 import type { DockerRunOptions } from './run-docker.ts';
 import type { DeployState } from './state.ts';
@@ -58,4 +59,25 @@ export function lockHome(deploy: Pick<MinerConfig['deploy'], 'stateDir' | 'host'
 export function startReference(state: DeployState, engine: DeployEngine): string | undefined {
   const pushed = state.push && `${state.repo}@${state.push.digest}`;
   return engine.remote ? pushed : (state.build?.reference ?? pushed);
+}
+
+/**
+ * docker's output when its CLI could not reach a remote `engine` at all ("error during connect": ssh refused, timed
+ * out or denied the key; a context's daemon down) -> the cause, with ssh's own words, and the next step; undefined
+ * for any other output. docker's line is long and ssh's words come last, past where a cause is otherwise cut.
+ */
+export function engineUnreachable(engine: DeployEngine, output: string): MinerError | undefined {
+  if (!engine.remote || !/error during connect/i.test(output)) return undefined;
+  const lines = (text: string) =>
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+  const sshSaid = /stderr=([\s\S]*)$/.exec(output)?.[1];
+  const said = sshSaid ? lines(sshSaid).join('; ') : (lines(output).find((line) => /error during connect/i.test(line)) as string);
+  const ssh = /^ssh:\/\/(.+?)(?::(\d+))?$/.exec(engine.label);
+  const hint = ssh
+    ? `check that \`ssh ${ssh[2] ? `-p ${ssh[2]} ` : ''}${ssh[1]} docker version\` works from this machine without a prompt (the host up, your key loaded, its host key known), then rerun`
+    : `check that \`docker --context ${engine.dockerEnv.DOCKER_CONTEXT} version\` works from this machine, then rerun`;
+  return new MinerError(`cannot reach the Docker engine on ${engine.label}: ${said.slice(0, 300)}`, { hint });
 }

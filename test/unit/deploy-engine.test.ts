@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../lib/core/config.ts';
-import { deployEngine, engineRun, LOCAL_ENGINE, lockHome, startReference } from '../../lib/deploy/engine.ts';
+import { deployEngine, engineRun, engineUnreachable, LOCAL_ENGINE, lockHome, startReference } from '../../lib/deploy/engine.ts';
 import type { DeployState } from '../../lib/deploy/state.ts';
 import { assertMinerError } from '../support/assertions.ts';
 import { DIGEST } from '../support/deploy-unit.ts';
@@ -75,4 +75,45 @@ test('startReference: this machine runs the build, a remote engine the pushed di
   assert.equal(startReference(state, remote), `alice/pt@${DIGEST}`);
   assert.equal(startReference({ ...state, build: undefined }, LOCAL_ENGINE), `alice/pt@${DIGEST}`);
   assert.equal(startReference({ ...state, push: undefined }, remote), undefined);
+});
+
+/** What Debian's docker 20.10 writes when ssh to the engine fails (ssh's own line ends in \r\n), after `[]` on stdout. */
+const sshFailed = (said: string) =>
+  '[]\nerror during connect: Get "http://docker.example.com/v1.24/images/x/json": command [ssh -l miner -p 2222 -- gpu-box.example docker system dial-stdio] has exited with exit status 255, please make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: ' +
+  `stderr=${said}\r\n`;
+
+test("engineUnreachable: ssh refused or the key denied -> the cause in ssh's words, and the ssh command to check", () => {
+  const engine = deployEngine('ssh://miner@gpu-box.example:2222');
+  const hint = (check: string) =>
+    `check that \`${check}\` works from this machine without a prompt (the host up, your key loaded, its host key known), then rerun`;
+  assertMinerError(
+    () => {
+      throw engineUnreachable(engine, sshFailed('ssh: connect to host gpu-box.example port 2222: Connection refused'));
+    },
+    'cannot reach the Docker engine on ssh://miner@gpu-box.example:2222: ssh: connect to host gpu-box.example port 2222: Connection refused',
+    hint('ssh -p 2222 miner@gpu-box.example docker version'),
+  );
+  assertMinerError(
+    () => {
+      throw engineUnreachable(
+        deployEngine('ssh://gpu-box.example'),
+        sshFailed('Warning: x\r\nminer@gpu-box.example: Permission denied (publickey).'),
+      );
+    },
+    'cannot reach the Docker engine on ssh://gpu-box.example: Warning: x; miner@gpu-box.example: Permission denied (publickey).',
+    hint('ssh gpu-box.example docker version'),
+  );
+});
+
+test("engineUnreachable: a context whose daemon is down -> docker's line; this machine's engine or another failure -> undefined", () => {
+  const down = 'error during connect: Get "http://10.0.0.5:2375/v1.24/images/x/json": dial tcp 10.0.0.5:2375: connect: connection refused';
+  assertMinerError(
+    () => {
+      throw engineUnreachable(deployEngine('gpu-box'), `[]\n${down}\n`);
+    },
+    `cannot reach the Docker engine on context gpu-box: ${down}`,
+    'check that `docker --context gpu-box version` works from this machine, then rerun',
+  );
+  assert.equal(engineUnreachable(LOCAL_ENGINE, down), undefined);
+  assert.equal(engineUnreachable(deployEngine('gpu-box'), '[]\nError: No such image: x@sha256:0'), undefined);
 });
