@@ -47,6 +47,7 @@ export function renderEnvExample(): string {
   const out = [
     '# score-miner configuration. Copy to .env and edit; every variable is optional.',
     '# The server and the tasks read .env / .env.local (dotenv-flow); real environment variables win.',
+    '# A profile (just deploy tag=v1.0.0 env=hk2) reads .env.hk2 over this file: one hotkey each.',
     '# Generated from lib/core/settings.ts by `node scripts/settings-docs.ts --write`: edit the table there, not this file.',
     '# docs/configuration.md has the same settings as a table, and which of them the miner container gets.',
   ];
@@ -76,7 +77,8 @@ export function renderConfigurationDoc(): string {
     'Every setting is an environment variable, read from `.env` / `.env.local` in the project root (dotenv-flow) or',
     "from the real environment, which wins. Invalid values stop the program at start-up with the variable's name,",
     'the value and the expected form. [`env.example`](../env.example) lists the same settings with their defaults:',
-    'copy it to `.env` and edit.',
+    'copy it to `.env` and edit. A profile (`env=NAME` on a recipe, `--env NAME` on a task) reads `.env.NAME` and',
+    '`.env.NAME.local` over them: one hotkey each (README, "One box, two boxes, two hotkeys").',
     '',
     'Names in brackets are aliases (the spot-check harness sets `VERIFY` and `BLACKLIST`, btcli users write',
     '`WALLET_NAME`): each reads exactly as the first name. **container**: `tasks/start.ts` passes the setting to',

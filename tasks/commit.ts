@@ -96,7 +96,11 @@ export const main = defineTask<typeof FLAGS, CommitDeps>({
         { step: 'commit', lockHome: lockHome(deploy), out: say, tag },
         `commit ${image}:${tag}@${digest.slice(0, 19)} on chain`,
         async () => {
-          const gate = rehearsalGate(digest, readRehearsals(deploy.stateDir)[digest], { force: Boolean(flags.force), tag });
+          const gate = rehearsalGate(digest, readRehearsals(deploy.stateDir)[digest], {
+            force: Boolean(flags.force),
+            tag,
+            profile: deploy.profile,
+          });
           if (gate) say(gate);
           committed = await commit(options, { ...deps, env });
           const block = committed.commit_block ?? 0;

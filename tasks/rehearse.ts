@@ -22,10 +22,11 @@ import { loadConfig, type MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { containerSlot } from '../lib/deploy/container.ts';
-import { type DeployEngine, deployEngine, engineRun, lockHome, startReference } from '../lib/deploy/engine.ts';
+import { dockerFailure } from '../lib/deploy/docker.ts';
+import { type DeployEngine, deployEngine, engineRun, engineUnreachable, lockHome, startReference } from '../lib/deploy/engine.ts';
 import { runInEngine } from '../lib/deploy/engine-run.ts';
 import { alreadyPassed, passedLine, REHEARSAL_LABELS, rehearsalNext, rehearseCommand, rehearseRecord } from '../lib/deploy/rehearse.ts';
-import type { DockerRunOptions } from '../lib/deploy/run-docker.ts';
+import { type DockerRunOptions, dockerProbe } from '../lib/deploy/run-docker.ts';
 import {
   digestReference,
   imageSize,
@@ -82,6 +83,17 @@ async function rehearsalClip(given: string | undefined): Promise<{ clip: string;
   return { clip: await makeSyntheticClip(ffmpeg.path, DEMO_CLIP, path.join(scratch, 'rehearsal.mp4')), scratch };
 }
 
+/**
+ * A remote engine answers before anything is asked of it: unreachable (ssh refused, a key denied) is named as such
+ * with ssh's words, not as a registry that refused the login or the pull.
+ */
+async function reachEngine(engine: DeployEngine, run: DockerRunOptions): Promise<void> {
+  if (!engine.remote) return;
+  const probe = await dockerProbe(['version', '--format', '{{.Server.Version}}'], run);
+  if (probe.ok) return;
+  throw engineUnreachable(engine, probe.output) ?? dockerFailure(['version'], probe.output);
+}
+
 /** The three runs, each a fresh container; stops at the first that fails. */
 async function runAll(
   references: Record<(typeof REHEARSAL_LABELS)[number], string>,
@@ -99,7 +111,12 @@ async function runAll(
         reference: references[label],
         slot,
         clip,
-        harness: { netuid: config.chain.netuid, walletName: config.wallet.coldkey, hotkeyName: config.wallet.hotkey },
+        harness: {
+          netuid: config.chain.netuid,
+          walletName: config.wallet.coldkey,
+          hotkeyName: config.wallet.hotkey,
+          gpus: config.deploy.gpus,
+        },
         readyTimeoutS: config.deploy.rehearsalReadyTimeoutMs / 1000,
         challengeTimeoutS: SPOTCHECK_CHALLENGE_TIMEOUT_S,
         run,
@@ -142,6 +159,7 @@ async function rehearse(r: Rehearsal): Promise<StepOutcome> {
     return { result: 'skipped', produced: `PASS recorded for ${pushed.digest.slice(0, 19)} on ${engine.label} at ${state.rehearse?.at}` };
 
   const t0 = performance.now();
+  await reachEngine(engine, run);
   const login = await loginToPull(registryOf(repo), deploy, run);
   const pullS = await pullImage(reference, run);
   const bytes = await imageSize(reference, run);

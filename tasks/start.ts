@@ -53,10 +53,10 @@ answers; on failure show the container's last log lines and restart the previous
   --tag TAG     the tag to run (built by tasks/build.ts)
   --rollback    start the tag that ran before the current one (on the same engine)
   --env NAME    the profile: .env.NAME over .env
-  --json        print {"container", "name", "tag", "port"} on stdout
+  --json        print {"container", "name", "tag", "port", "host"} on stdout
   --verbose     show docker's output
 
-Reads DEPLOY_HOST, MINER_PORT, MINER_CONTAINER (default score-miner), MINER_NETWORK, START_TIMEOUT_S, the wallet settings,
+Reads DEPLOY_HOST, MINER_PORT, MINER_CONTAINER (default score-miner), MINER_NETWORK, MINER_GPUS, START_TIMEOUT_S, the wallet settings,
 and passes only the server's own variables to the container; with VERIFY_ENABLED, the hotkey's public address
 (MINER_HOTKEY_SS58, else read from the wallet on this machine). No wallet is mounted.`;
 
@@ -120,7 +120,10 @@ function notServing(serving: Extract<Serving, { ok: false }>, start: Start, time
 async function launch(start: Start, reference: string, hotkeyAddress?: string): Promise<string> {
   const { env, deploy, engine, run, say, port, name } = start;
   const environment = containerEnv(env, { port, walletMounted: false, hotkeyAddress });
-  const id = await docker(runCommand({ name, image: reference, port, network: deploy.runNetwork, env: environment }), run);
+  const id = await docker(
+    runCommand({ name, image: reference, port, network: deploy.runNetwork, gpus: deploy.gpus, env: environment }),
+    run,
+  );
   const timeoutMs = deploy.startTimeoutMs;
   const serving = await waitUntilServing({ name, port, timeoutMs, run, engine, paths: ['/docs', '/health'], logLines: 30 });
   if (serving.ok) return id;

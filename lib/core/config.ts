@@ -120,6 +120,8 @@ export interface MinerConfig {
     containerName: string;
     /** `docker run --network`, e.g. host; default: publish MINER_PORT. */
     runNetwork?: string;
+    /** `docker run --gpus` (MINER_GPUS), for start and the rehearsal. */
+    gpus?: string;
     startTimeoutMs: number;
     /** DEPLOY_HOST as given: ssh://user@host[:port] or a docker context name; undefined for this machine's engine. */
     host?: string;
@@ -229,6 +231,7 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       buildNetwork: v.BUILD_NETWORK,
       containerName: v.MINER_CONTAINER,
       runNetwork: v.MINER_NETWORK,
+      gpus: v.MINER_GPUS,
       startTimeoutMs: ms(v.START_TIMEOUT_S),
       host: v.DEPLOY_HOST,
       profile: v.DEPLOY_PROFILE,

@@ -535,6 +535,12 @@ export const SETTINGS = {
     example: 'host',
   },
   MINER_CONTAINER: { group: 'deploy', doc: "the miner container's fixed name", parse: text, default: 'score-miner' },
+  MINER_GPUS: {
+    group: 'deploy',
+    doc: "docker run --gpus for the miner container and the rehearsal's runs (e.g. all, on a GPU host with NVIDIA's container toolkit)",
+    parse: text,
+    example: 'all',
+  },
   MINER_NETWORK: {
     group: 'deploy',
     doc: 'docker run --network for the miner container (default: publish MINER_PORT)',
@@ -549,7 +555,7 @@ export const SETTINGS = {
   },
   DEPLOY_STATE_DIR: {
     group: 'deploy',
-    doc: 'what each deploy step produced (for reruns) and the deploy lock; git-ignored',
+    doc: "what each deploy step produced (for reruns), the profiles' own records (profiles/NAME) and the deploy locks (locks/ENGINE--CONTAINER); git-ignored",
     parse: text,
     default: '.deploy',
   },
@@ -589,7 +595,7 @@ export const SETTINGS = {
   // ---- Process: read by glibc, dotenv-flow's caller and the wallet loader, not by loadConfig
   DEPLOY_PROFILE: {
     group: 'process',
-    doc: 'the profile (`env=NAME` on a recipe, `--env NAME` on a task): `.env.NAME` is read over `.env`, and the commit, container and start history are kept per profile',
+    doc: 'the profile (`env=NAME` on a recipe, `--env NAME` on a task): `.env.NAME` is read over `.env` (its own hotkey, MINER_PORT, MINER_CONTAINER), and its commit, start and start history are kept in DEPLOY_STATE_DIR/profiles/NAME',
     parse: profileName,
     docsOnly: true,
   },

@@ -118,6 +118,8 @@ export interface RunSpec {
   port: number;
   /** `host`: share the host's network (no -p); otherwise publish `port` on the host. */
   network?: string;
+  /** docker's --gpus (e.g. all): the GPU host's cards for the model. */
+  gpus?: string;
   env: Record<string, string>;
   /** Host wallet folder, mounted read-only at WALLET_MOUNT. */
   walletDir?: string;
@@ -133,6 +135,7 @@ export function runCommand(spec: RunSpec): string[] {
   const args = ['run', '-d', '--name', spec.name, '--restart', 'unless-stopped', '--stop-timeout', '30', '--label', 'score-miner=1'];
   if (spec.network) args.push('--network', spec.network);
   else args.push('-p', `${spec.port}:${spec.port}`);
+  if (spec.gpus) args.push('--gpus', spec.gpus);
   if (spec.user) args.push('--user', spec.user);
   if (spec.walletDir) args.push('-v', `${spec.walletDir}:${WALLET_MOUNT}:ro`);
   for (const [name, value] of Object.entries(spec.env)) args.push('-e', `${name}=${value}`);

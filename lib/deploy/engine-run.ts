@@ -29,7 +29,7 @@ export interface EngineRunOptions {
   /** An mp4 file on this machine. */
   clip: string;
   /** Score's harness environment (spotcheckRunCommand). */
-  harness: { netuid: number; walletName: string; hotkeyName: string };
+  harness: { netuid: number; walletName: string; hotkeyName: string; gpus?: string };
   /** Score's harness wait for GET /docs 200, counted from before `docker run`. */
   readyTimeoutS: number;
   challengeTimeoutS: number;

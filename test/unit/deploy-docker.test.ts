@@ -304,3 +304,10 @@ test('healthcheckExec: the image HEALTHCHECK as docker exec argv (CMD as given, 
   for (const output of ['null', '{"Test":["NONE"]}', '{"Test":["CMD"]}', '{"Test":"CMD x"}', '{"Test":["CMD",1]}', 'not json', ''])
     assert.equal(healthcheckExec(output), undefined, output);
 });
+
+test("runCommand: MINER_GPUS reaches docker run as --gpus (the GPU host's cards for the model)", () => {
+  const args = runCommand({ name: 'm', image: 'i', port: 8000, gpus: 'all', env: {} });
+  assert.deepEqual(args.slice(args.indexOf('--gpus'), args.indexOf('--gpus') + 2), ['--gpus', 'all']);
+  assert.equal(args.at(-1), 'i');
+  assert.ok(!runCommand({ name: 'm', image: 'i', port: 8000, env: {} }).includes('--gpus'));
+});
