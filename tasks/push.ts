@@ -73,8 +73,9 @@ export const main = defineTask({
         else log.info(`Docker Hub repository ${target.repo}: ${repository.outcome}, private`);
       }
 
-      // A rerun: the registry already holds this tag at the digest recorded for this very image.
-      if (state.push && state.build?.imageId === built.imageId) {
+      // A rerun: the registry already holds this tag at the digest recorded when this very image was pushed (a
+      // rebuilt image — a fix — is pushed again even though the registry still answers the old digest).
+      if (state.push?.imageId === built.imageId) {
         const remote = await readRemoteDigest({ image: target.image, tag, username: target.username, password: token }).catch(
           () => undefined,
         );
@@ -93,7 +94,7 @@ export const main = defineTask({
           hint: 'another push to the same tag raced this one: push a new tag',
         });
       }
-      await writeState(deploy.stateDir, { ...state, push: { reference, digest, at: new Date().toISOString() } });
+      await writeState(deploy.stateDir, { ...state, push: { reference, digest, imageId: built.imageId, at: new Date().toISOString() } });
       return { produced: digest };
     });
     if (flags.json) out(JSON.stringify({ reference, digest }));

@@ -18,7 +18,8 @@ export interface DeployState {
   repo: string;
   tag: string;
   build?: { imageId: string; reference: string; at: string };
-  push?: { reference: string; digest: string; at: string };
+  /** imageId: the local image pushed (absent in state from before it was kept: pushed again on a rerun). */
+  push?: { reference: string; digest: string; imageId?: string; at: string };
   share?: { registry: string; collaborator?: string; result: string; detail: string; at: string };
   /** The last rehearsal of the pushed digest (tasks/rehearse.ts); commit refuses a FAIL without --force. */
   rehearse?: RehearseRecord;
