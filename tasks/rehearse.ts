@@ -22,7 +22,7 @@ import { loadConfig, type MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
 import { defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
 import { containerSlot } from '../lib/deploy/container.ts';
-import { dockerFailure } from '../lib/deploy/docker.ts';
+import { dockerFailure, imageIdCommand } from '../lib/deploy/docker.ts';
 import { type DeployEngine, deployEngine, engineRun, engineUnreachable, lockHome, startReference } from '../lib/deploy/engine.ts';
 import { runInEngine } from '../lib/deploy/engine-run.ts';
 import { alreadyPassed, passedLine, REHEARSAL_LABELS, rehearsalNext, rehearseCommand, rehearseRecord } from '../lib/deploy/rehearse.ts';
@@ -43,7 +43,7 @@ import {
   verdictLines,
 } from '../lib/deploy/spotcheck.ts';
 import { readState, requireStep, resolveTag, writeState } from '../lib/deploy/state.ts';
-import { runStep, type StepOutcome } from '../lib/deploy/step.ts';
+import { holdIfStopping, runStep, type StepOutcome, undoOnSignal } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
 import type { ChallengeResult } from '../lib/protocol/validator-client.ts';
 import { resolveFfmpeg } from '../lib/video/ffmpeg.ts';
@@ -94,6 +94,12 @@ async function reachEngine(engine: DeployEngine, run: DockerRunOptions): Promise
   throw engineUnreachable(engine, probe.output) ?? dockerFailure(['version'], probe.output);
 }
 
+/** The image id of `reference` on the engine, if it is there. */
+async function imageIdOn(reference: string, run: DockerRunOptions): Promise<string | undefined> {
+  const inspected = await dockerProbe(imageIdCommand(reference), run);
+  return inspected.ok ? inspected.stdout : undefined;
+}
+
 /** The three runs, each a fresh container; stops at the first that fails. */
 async function runAll(
   references: Record<(typeof REHEARSAL_LABELS)[number], string>,
@@ -103,6 +109,8 @@ async function runAll(
   say: Say,
 ): Promise<RunOutcome<ChallengeResult>[]> {
   const slot = containerSlot(`score-miner-rehearse-${process.pid}`, run);
+  // Ctrl-C (or the deploy stopped): the container goes before the process does.
+  const forget = undoOnSignal(() => slot.cleanUp());
   const outcomes: RunOutcome<ChallengeResult>[] = [];
   try {
     for (const label of REHEARSAL_LABELS) {
@@ -121,6 +129,7 @@ async function runAll(
         challengeTimeoutS: SPOTCHECK_CHALLENGE_TIMEOUT_S,
         run,
       });
+      await holdIfStopping();
       outcomes.push(outcome);
       if (!outcome.ok) break;
       const answer = outcome.result as ChallengeResult;
@@ -129,6 +138,7 @@ async function runAll(
       );
     }
   } finally {
+    forget();
     await slot.cleanUp();
   }
   return outcomes;
@@ -154,7 +164,9 @@ async function rehearse(r: Rehearsal): Promise<StepOutcome> {
   const image = { repo, digest: pushed.digest, tag };
   const reference = digestReference(image);
   const started = startReference(state, engine) as string;
-  const now = { digest: pushed.digest, started, host: engine.label };
+  // The image start runs, by its id where it is a local build (a rebuild without a push is another image).
+  const startedImageId = started === reference ? undefined : await imageIdOn(started, run);
+  const now = { digest: pushed.digest, started, host: engine.label, ...(startedImageId ? { startedImageId } : {}) };
   if (!r.force && alreadyPassed(state.rehearse, now))
     return { result: 'skipped', produced: `PASS recorded for ${pushed.digest.slice(0, 19)} on ${engine.label} at ${state.rehearse?.at}` };
 
@@ -165,7 +177,7 @@ async function rehearse(r: Rehearsal): Promise<StepOutcome> {
   const bytes = await imageSize(reference, run);
   const sizeCause = imageSizeCause(bytes, SCORE_IMAGE_LIMIT_GB);
   say(`    pulled ${reference} on ${engine.label} ${login}: ${pullS.toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB`);
-  if (started !== reference) say(`    the image start runs there: ${started}`);
+  say(`    start runs ${started === reference ? 'the pushed digest' : started} there`);
 
   const { clip, scratch } = await rehearsalClip(r.clip ?? deploy.rehearsalClip);
   let outcomes: RunOutcome<ChallengeResult>[] = [];
@@ -176,6 +188,7 @@ async function rehearse(r: Rehearsal): Promise<StepOutcome> {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 
+  await holdIfStopping();
   const judgement = judgeRehearsal({ compared: 'runs', sizeCause, outcomes });
   const seconds = (performance.now() - t0) / 1000;
   await recordRehearsal(deploy.stateDir, rehearsalRecord(image, judgement, outcomes, seconds));

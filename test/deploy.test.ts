@@ -256,7 +256,7 @@ test('just deploy tag=v1.0.0: built, pushed (digest read back), rehearsed, share
   assert.match(run.output, /clip \/.*score-miner-rehearse-.*\/rehearsal\.mp4/);
   assert.deepEqual(
     { ...recorded.rehearse, at: undefined },
-    { digest, result: 'PASS', host: 'this machine', started: `${repo()}:v1.0.0`, difference: 0, at: undefined },
+    { digest, result: 'PASS', host: 'this machine', started: `${repo()}:v1.0.0`, startedImageId: imageId, difference: 0, at: undefined },
   );
   const spotchecks = JSON.parse(readFileSync(path.join(work, 'state', 'spotcheck.json'), 'utf8'));
   assert.deepEqual([spotchecks[digest].result, spotchecks[digest].compared, spotchecks[digest].readySeconds.length], ['PASS', 'runs', 3]);
@@ -763,7 +763,7 @@ test('DEPLOY_HOST=ssh://...: the rehearsal runs on that engine through docker ov
       new RegExp(`==> rehearse: replay one challenge on ${repo()}:v1\\.0\\.0 as Score's spot check would, on ${sshd.url}`),
     );
     assert.match(run.output, new RegExp(`pulled ${repo()}@${digest} on ${sshd.url}`));
-    assert.match(run.output, new RegExp(`the image start runs there: ${repo()}@${digest}`));
+    assert.match(run.output, /^ {4}start runs the pushed digest there$/m);
     assert.match(run.output, new RegExp(`done: PASS on ${sshd.url}: 3 answers within 0\\.02`));
     assert.deepEqual(
       { ...state('v1.0.0').rehearse, at: undefined },
@@ -773,4 +773,27 @@ test('DEPLOY_HOST=ssh://...: the rehearsal runs on that engine through docker ov
   } finally {
     await sshd.stop();
   }
+});
+
+test('a rehearsal stopped by a signal removes its container, records no verdict and releases the lock', async () => {
+  const before = state('v1.0.0').rehearse;
+  const child = execa(process.execPath, ['tasks/rehearse.ts', '--tag', 'v1.0.0', '--force'], {
+    cwd: PROJECT_ROOT,
+    env: minerEnv(),
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
+  // stopped while its first container is up
+  const deadline = Date.now() + 120_000;
+  while (!(await dockerd.docker(['ps', '-q', '--filter', 'label=score-miner-spotcheck=1'])).trim()) {
+    assert.ok(Date.now() < deadline && child.exitCode === null, 'no rehearsal container came up');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill('SIGTERM');
+  const result = await child;
+  assert.equal(result.signal, 'SIGTERM', result.all);
+  assert.equal((await dockerd.docker(['ps', '-a', '-q', '--filter', 'label=score-miner-spotcheck=1'])).trim(), '');
+  assert.deepEqual(state('v1.0.0').rehearse, before);
+  assert.ok(!existsSync(path.join(deployLock(), 'lock')));
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import dotenvFlow from 'dotenv-flow';
 import { MinerError } from './errors.ts';
 import type { LogLevel } from './log.ts';
-import { type Env, type GraphOptimization, PROFILE_NAME, readSetting, readSettings } from './settings.ts';
+import { type Env, type GraphOptimization, profileNameProblem, readSetting, readSettings } from './settings.ts';
 
 export { GRAPH_OPTIMIZATIONS, type GraphOptimization, QUICKNET_PUBLIC_KEY } from './settings.ts';
 
@@ -240,16 +240,6 @@ export function loadConfig(env: Env = process.env): MinerConfig {
       rehearsalReadyTimeoutMs: ms(v.REHEARSAL_READY_TIMEOUT_S),
     },
   };
-}
-
-/**
- * A problem with a profile name, or undefined when it is one: it becomes a file name (.env.NAME) and a folder.
- * `local` and `defaults` are dotenv-flow's own files (.env.local, .env.defaults), read for every profile.
- */
-export function profileNameProblem(name: string): string | undefined {
-  if (!PROFILE_NAME.test(name)) return 'a profile name is lower-case letters, digits, - and _ (at most 32, e.g. hk2)';
-  if (name === 'local' || name === 'defaults') return `${name} is taken by dotenv-flow's own .env.${name}: choose another name`;
-  return undefined;
 }
 
 /**

@@ -105,11 +105,20 @@ function number(min: number, max: number): Parser<number> {
   };
 }
 
-/** A profile name: becomes a file name (.env.NAME) and a folder (.deploy/profiles/NAME). */
-export const PROFILE_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+/**
+ * A problem with a profile name, or undefined when it is one: it becomes a file name (.env.NAME) and a folder
+ * (.deploy/profiles/NAME). `local` and `defaults` are dotenv-flow's own files (.env.local, .env.defaults), read
+ * for every profile.
+ */
+export function profileNameProblem(name: string): string | undefined {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(name)) return 'a profile name is lower-case letters, digits, - and _ (at most 32, e.g. hk2)';
+  if (name === 'local' || name === 'defaults') return `${name} is taken by dotenv-flow's own .env.${name}: choose another name`;
+  return undefined;
+}
 
 const profileName: Parser<string> = (value, name) => {
-  if (!PROFILE_NAME.test(value)) throw invalid(name, value, 'a profile name: lower-case letters, digits, - and _ (e.g. hk2)');
+  if (profileNameProblem(value))
+    throw invalid(name, value, 'a profile name: lower-case letters, digits, - and _ (e.g. hk2), not local or defaults');
   return value;
 };
 

@@ -19,9 +19,10 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ProviderInterface } from '@polkadot/rpc-provider/types';
-import { type Env, loadEnvFiles, parseLogLevel, profileNameProblem } from './config.ts';
+import { type Env, loadEnvFiles, parseLogLevel } from './config.ts';
 import { describeError, MinerError } from './errors.ts';
 import { setLogLevel } from './log.ts';
+import { profileNameProblem } from './settings.ts';
 
 /** What every task lets a caller inject. */
 export interface TaskDeps {

@@ -11,7 +11,7 @@ import type { TaskDeps } from '../core/task.ts';
 import { acquireLock, appendRecord, newOwner, releaseLock } from './lock.ts';
 import { type SummaryWhere, summaryTable } from './report.ts';
 import { STEPS, type StepName, type StepRecord } from './state.ts';
-import { type DeployRecorder, errorCause, insideDeploy } from './step.ts';
+import { type DeployRecorder, errorCause, insideDeploy, STOP_SIGNALS, undoAll } from './step.ts';
 
 /** What `just deploy` will do with each step: run it, or why it is left out. */
 export interface DeployPlan {
@@ -45,17 +45,19 @@ export async function runDeploy<D extends StepDeps>(options: DeployOptions<D>): 
   const { tookOver } = await acquireLock(lockHome, newOwner(id, process.pid, `just deploy ${words.join(' ')}`), words);
   if (tookOver) deps.err(`note: took over the deploy lock left by pid ${tookOver.pid} (no longer running)`);
   const run = deployRun(lockHome, id, plan.tag, options.where);
-  // Ctrl-C or a stop: the summary and the lock still, then the signal's own ending.
+  // Ctrl-C or a stop: what the running step left on an engine removed, the summary and the lock still, then
+  // the signal's own ending.
   const stop = (signal: NodeJS.Signals) => {
-    void finish(`interrupted (${signal})`).finally(() => process.kill(process.pid, signal));
+    void undoAll(signal)
+      .then(() => finish(`interrupted (${signal})`))
+      .finally(() => process.kill(process.pid, signal));
   };
   let finished: Promise<void> | undefined;
   const finish = (failure?: string) => {
     finished ??= run.finish(words, deps.out, failure);
     return finished;
   };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const signal of signals) process.once(signal, stop);
+  for (const signal of STOP_SIGNALS) process.once(signal, stop);
   try {
     for (const { step, run: runs, reason } of plan.steps) {
       if (!runs) await run.record({ step, result: 'skipped', produced: reason ?? '', seconds: 0 });
@@ -67,7 +69,7 @@ export async function runDeploy<D extends StepDeps>(options: DeployOptions<D>): 
     }
     return 0;
   } finally {
-    for (const signal of signals) process.off(signal, stop);
+    for (const signal of STOP_SIGNALS) process.off(signal, stop);
     await finish();
   }
 }

@@ -17,17 +17,22 @@ export function rehearseCommand(tag: string, profile?: string): string {
   return `npx tsx tasks/rehearse.ts --tag ${tag}${profile ? ` --env ${profile}` : ''}`;
 }
 
-/** A rerun: this digest, with this image to start, already passed on this engine. */
-export function alreadyPassed(record: RehearseRecord | undefined, now: Pick<RehearseRecord, 'digest' | 'started' | 'host'>): boolean {
-  return record?.result === 'PASS' && record.digest === now.digest && record.started === now.started && record.host === now.host;
+/** What identifies one rehearsal: the digest, the image start runs (by id when it is a local build), the engine. */
+export type RehearsedImages = Pick<RehearseRecord, 'digest' | 'started' | 'startedImageId' | 'host'>;
+
+/** A rerun: this digest, with this very image to start, already passed on this engine. */
+export function alreadyPassed(record: RehearseRecord | undefined, now: RehearsedImages): boolean {
+  return (
+    record?.result === 'PASS' &&
+    record.digest === now.digest &&
+    record.started === now.started &&
+    record.startedImageId === now.startedImageId &&
+    record.host === now.host
+  );
 }
 
 /** What the deploy state keeps of a rehearsal. */
-export function rehearseRecord(
-  judgement: Judgement,
-  now: Pick<RehearseRecord, 'digest' | 'started' | 'host'>,
-  at = new Date(),
-): RehearseRecord {
+export function rehearseRecord(judgement: Judgement, now: RehearsedImages, at = new Date()): RehearseRecord {
   const difference = judgement.verdict?.difference;
   return {
     ...now,

@@ -36,6 +36,8 @@ export interface RehearseRecord {
   host: string;
   /** The image `start` runs there, rehearsed beside the digest. */
   started: string;
+  /** Its image id, when it is a local build (not the digest itself). */
+  startedImageId?: string;
   difference?: number;
   cause?: string;
   at: string;

@@ -23,6 +23,35 @@ export function insideDeploy<T>(deploy: DeployRecorder, body: () => Promise<T>):
   return currentDeploy.run(deploy, body);
 }
 
+// What running steps must undo when a signal stops the process (a rehearsal's container on the engine): the
+// deploy's signal handler (lib/deploy/pipeline.ts), or runStep's for a step run alone, runs it first.
+const undoers = new Set<() => Promise<void>>();
+let stoppingBy: NodeJS.Signals | undefined;
+
+/** Register `undo` to run if a signal stops the process; returns the function that forgets it. */
+export function undoOnSignal(undo: () => Promise<void>): () => void {
+  undoers.add(undo);
+  return () => undoers.delete(undo);
+}
+
+/** A signal came: run every registered undo once (their failures dropped: the process is ending anyway). */
+export async function undoAll(signal: NodeJS.Signals): Promise<void> {
+  stoppingBy = signal;
+  const pending = [...undoers];
+  undoers.clear();
+  await Promise.allSettled(pending.map((undo) => undo()));
+}
+
+/**
+ * Once a signal came, the step's own flow waits here for the end instead of going on: what it would record now
+ * (a rehearsal whose container was just removed) would be a failure of the cleanup, not of the image.
+ */
+export async function holdIfStopping(): Promise<void> {
+  if (stoppingBy) await new Promise<never>(() => undefined);
+}
+
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export interface StepContext {
   step: StepName;
   /** The folder of the deploy lock this step takes when run alone (lib/deploy/engine.ts lockHome). */
@@ -42,7 +71,16 @@ export async function runStep(context: StepContext, what: string, body: () => Pr
   const { step, lockHome, out } = context;
   const deploy = currentDeploy.getStore();
   const ownId = `${step}-${process.pid}`;
-  if (!deploy) await acquireLock(lockHome, newOwner(ownId, process.pid, `tasks/${step}.ts`));
+  // Run alone, a signal undoes what the step left running and releases its lock, then ends the process by it.
+  const stop = (signal: NodeJS.Signals) => {
+    void undoAll(signal)
+      .then(() => releaseLock(lockHome, ownId))
+      .finally(() => process.kill(process.pid, signal));
+  };
+  if (!deploy) {
+    await acquireLock(lockHome, newOwner(ownId, process.pid, `tasks/${step}.ts`));
+    for (const signal of STOP_SIGNALS) process.once(signal, stop);
+  }
   out(headline(step, what));
   const started = performance.now();
   const record = async (outcome: Omit<StepRecord, 'step' | 'seconds'>) => {
@@ -58,7 +96,10 @@ export async function runStep(context: StepContext, what: string, body: () => Pr
     out(resultLine(await record({ result: 'failed', produced: errorCause(describeError(error)) })));
     throw error;
   } finally {
-    if (!deploy) await releaseLock(lockHome, ownId);
+    if (!deploy) {
+      for (const signal of STOP_SIGNALS) process.off(signal, stop);
+      await releaseLock(lockHome, ownId);
+    }
   }
 }
 

@@ -61,6 +61,10 @@ test('alreadyPassed: only a PASS of the same digest, image to start and engine',
   assert.equal(alreadyPassed(passed, { ...now, digest: `sha256:${'0'.repeat(64)}` }), false);
   assert.equal(alreadyPassed(passed, { ...now, host: 'ssh://m@h' }), false);
   assert.equal(alreadyPassed(passed, { ...now, started: `alice/pt@${DIGEST}` }), false);
+  // the same tag rebuilt (without a push): another image to start, rehearsed again
+  const built = { ...passed, startedImageId: 'sha256:1' };
+  assert.equal(alreadyPassed(built, { ...now, startedImageId: 'sha256:1' }), true);
+  assert.equal(alreadyPassed(built, { ...now, startedImageId: 'sha256:2' }), false);
 });
 
 test('rehearseCommand keeps the profile', () => {

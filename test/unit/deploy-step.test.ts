@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { MinerError } from '../../lib/core/errors.ts';
 import { acquireLock, type LockOwner, readRun } from '../../lib/deploy/lock.ts';
 import type { StepRecord } from '../../lib/deploy/state.ts';
-import { errorCause, insideDeploy, runStep } from '../../lib/deploy/step.ts';
+import { errorCause, insideDeploy, runStep, undoAll, undoOnSignal } from '../../lib/deploy/step.ts';
 import { assertRejectsMinerError } from '../support/assertions.ts';
 import { owner, tempDir } from '../support/deploy-unit.ts';
 
@@ -94,4 +94,23 @@ test('runStep inside a deploy: no lock of its own; the deploy gets each record w
 test('errorCause: the first line of describeError without "error: "', () => {
   assert.equal(errorCause('error: DOCKERHUB_USERNAME is not set\n  next: set it'), 'DOCKERHUB_USERNAME is not set');
   assert.equal(errorCause('no prefix'), 'no prefix');
+});
+
+// Last in this file: undoAll marks the process as stopping by a signal.
+test('undoOnSignal / undoAll: each registered undo runs once, a forgotten one not; failures are dropped', async () => {
+  const ran: string[] = [];
+  undoOnSignal(async () => {
+    ran.push('container removed');
+  });
+  const forget = undoOnSignal(async () => {
+    ran.push('forgotten');
+  });
+  undoOnSignal(async () => {
+    ran.push('failing');
+    throw new Error('engine gone');
+  });
+  forget();
+  await undoAll('SIGTERM');
+  await undoAll('SIGTERM');
+  assert.deepEqual(ran, ['container removed', 'failing']);
 });
