@@ -39,6 +39,7 @@ import { flashAndCutClip } from './support/media.ts';
 import { writeNoisyModel } from './support/models.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
 import { startSshd } from './support/sshd.ts';
+import { runJust, runTask } from './support/tasks.ts';
 
 const TOKEN = 'dckr_pat_alice_0123456789';
 const CONTAINER = `score-miner-deploy-test-${process.pid}`;
@@ -109,33 +110,8 @@ function minerEnv(extra: Record<string, string | undefined> = {}): Record<string
   return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-async function just(words: string[], extra: Record<string, string | undefined> = {}): Promise<{ code: number; output: string }> {
-  const result = await execa('just', words, {
-    cwd: PROJECT_ROOT,
-    env: minerEnv(extra),
-    extendEnv: false,
-    reject: false,
-    all: true,
-    timeout: 600_000,
-  });
-  return { code: result.exitCode ?? -1, output: result.all ?? '' };
-}
-
-async function task(
-  name: string,
-  args: string[],
-  extra: Record<string, string | undefined> = {},
-): Promise<{ code: number; output: string }> {
-  const result = await execa(process.execPath, [`tasks/${name}.ts`, ...args], {
-    cwd: PROJECT_ROOT,
-    env: minerEnv(extra),
-    extendEnv: false,
-    reject: false,
-    all: true,
-    timeout: 300_000,
-  });
-  return { code: result.exitCode ?? -1, output: result.all ?? '' };
-}
+const just = (words: string[], extra: Record<string, string | undefined> = {}) => runJust(words, minerEnv(extra));
+const task = (name: string, args: string[], extra: Record<string, string | undefined> = {}) => runTask(name, args, minerEnv(extra));
 
 const repo = () => `${registry.host}/alice/pt-solution`;
 /** The deploy lock's folder for this test's engine and container (one per engine and container). */

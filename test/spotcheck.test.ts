@@ -24,6 +24,7 @@ import { type LocalChain, startLocalChain, TEST_NETUID } from './support/localch
 import { flashAndCutClip } from './support/media.ts';
 import { writeNoisyModel } from './support/models.ts';
 import { startRegistry, type TestRegistry } from './support/registry.ts';
+import { runTask } from './support/tasks.ts';
 
 const TOKEN = 'registry_token_alice_0123456789';
 
@@ -66,17 +67,7 @@ function minerEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-async function task(name: string, args: string[], extra: Record<string, string> = {}) {
-  const result = await execa(process.execPath, [`tasks/${name}.ts`, ...args], {
-    cwd: PROJECT_ROOT,
-    env: minerEnv(extra),
-    extendEnv: false,
-    reject: false,
-    all: true,
-    timeout: 300_000,
-  });
-  return { code: result.exitCode ?? -1, output: result.all ?? '', stdout: result.stdout ?? '' };
-}
+const task = (name: string, args: string[], extra: Record<string, string> = {}) => runTask(name, args, minerEnv(extra));
 
 /** The docker CLI with the test's own config (its login never touches the user's ~/.docker). */
 async function cli(args: string[], input?: string): Promise<string> {
