@@ -4,9 +4,17 @@ set dotenv-load := false
 set positional-arguments := true
 set shell := ["bash", "-c"]
 
-# Start the miner server here (reads .env; port MINER_PORT, default 8000)
-serve:
-    npm start
+# Start the miner server here (reads .env, and .env.NAME over it with env=NAME; port MINER_PORT, default 8000)
+serve *words:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for word in "$@"; do
+      case "$word" in
+        env=*) export DEPLOY_PROFILE="${word#env=}" ;;
+        *) echo "error: unknown word \"$word\"" >&2; echo "  next: just serve [env=NAME]" >&2; exit 2 ;;
+      esac
+    done
+    exec npm start
 
 # The whole miner on the bundled model against a synthetic clip
 demo:

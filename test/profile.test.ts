@@ -121,6 +121,13 @@ test('the server: DEPLOY_PROFILE=srv reads .env.srv over .env (a bad MINER_PORT 
   r = await run(process.execPath, ['server/main.ts'], { DEPLOY_PROFILE: 'srv2' });
   assert.equal(r.code, 1);
   assert.equal(r.stderr.split('\n')[0], `error: DEPLOY_PROFILE=srv2: there is no .env.srv2 in ${dotenvDir}`);
+  // just serve env=srv: the recipe word reaches the server; any other word is refused
+  r = await run('just', ['serve', 'env=srv']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /^error: MINER_PORT="eighty" is not valid: expected an integer from /m);
+  r = await run('just', ['serve', 'port=8001']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^error: unknown word "port=8001"\n {2}next: just serve \[env=NAME\]$/m);
 });
 
 test('just deploy tag=v1 env=hk2: a failed step offers the rerun command with the profile kept', async () => {
