@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type MinerConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { defineTask, type FlagSpec, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { defineTask, type FlagSpec, runIfEntryPoint } from '../lib/core/task.ts';
 import { containerSlot } from '../lib/deploy/container.ts';
 import { dockerFailure, imageIdCommand } from '../lib/deploy/docker.ts';
 import { type DeployEngine, deployEngine, engineRun, engineUnreachable, lockHome, startReference } from '../lib/deploy/engine.ts';
@@ -42,7 +42,7 @@ import {
   SPOTCHECK_CHALLENGE_TIMEOUT_S,
   verdictLines,
 } from '../lib/deploy/spotcheck.ts';
-import { readState, requireStep, resolveTag, writeState } from '../lib/deploy/state.ts';
+import { readState, requirePushedTag, requireStep, writeState } from '../lib/deploy/state.ts';
 import { holdIfStopping, runStep, type StepOutcome, undoOnSignal } from '../lib/deploy/step.ts';
 import { deployTarget } from '../lib/deploy/target.ts';
 import type { ChallengeResult } from '../lib/protocol/validator-client.ts';
@@ -212,8 +212,7 @@ export const main = defineTask({
     const config = loadConfig(env);
     const { deploy } = config;
     const target = deployTarget(deploy);
-    const tag = resolveTag(deploy.stateDir, target.repo, flags.tag);
-    if (!tag) throw new UsageError(`no pushed tag of ${target.repo} in the deploy state`, 'run tasks/push.ts first, or give --tag');
+    const tag = requirePushedTag(deploy.stateDir, target.repo, flags.tag);
     const engine = deployEngine(deploy.host);
     const say = flags.json ? err : out;
     const rehearsal: Rehearsal = {

@@ -10,11 +10,11 @@
  */
 import { loadConfig } from '../lib/core/config.ts';
 import { MinerError } from '../lib/core/errors.ts';
-import { defineTask, runIfEntryPoint, UsageError } from '../lib/core/task.ts';
+import { defineTask, runIfEntryPoint } from '../lib/core/task.ts';
 import { lockHome } from '../lib/deploy/engine.ts';
 import { addCollaborator, hubLogin, listCollaborators } from '../lib/deploy/hub.ts';
 import { isPullableAnonymously } from '../lib/deploy/registry.ts';
-import { readState, requireStep, resolveTag, writeState } from '../lib/deploy/state.ts';
+import { readState, requirePushedTag, requireStep, writeState } from '../lib/deploy/state.ts';
 import { runStep, type StepOutcome } from '../lib/deploy/step.ts';
 import { deployTarget, requireToken } from '../lib/deploy/target.ts';
 
@@ -36,8 +36,7 @@ export const main = defineTask({
     const config = loadConfig(env);
     const { deploy } = config;
     const target = deployTarget(deploy);
-    const tag = resolveTag(deploy.stateDir, target.repo, flags.tag);
-    if (!tag) throw new UsageError(`no pushed image of ${target.repo} in the deploy state`, 'run tasks/push.ts first, or give --tag');
+    const tag = requirePushedTag(deploy.stateDir, target.repo, flags.tag);
     const say = flags.json ? err : out;
     const collaborator = deploy.scoreHubUser;
     let share: NonNullable<ReturnType<typeof readState>['share']> | undefined;

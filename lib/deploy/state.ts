@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import { MinerError } from '../core/errors.ts';
+import { UsageError } from '../core/task.ts';
 import { checkTag } from './registry.ts';
 
 export const STEPS = ['build', 'push', 'rehearse', 'share', 'commit', 'start'] as const;
@@ -106,6 +107,13 @@ export async function writeHistory(dir: string, repo: string, history: StartHist
 /** The tag a deploy step works on: --tag as given (checked), else the one pushed last; undefined when neither. */
 export function resolveTag(dir: string, repo: string, given: string | undefined): string | undefined {
   return given ? checkTag(given) : latestPushedTag(dir, repo);
+}
+
+/** resolveTag for a step that works on the pushed image (share, rehearse): the tag, or the push to run first. */
+export function requirePushedTag(dir: string, repo: string, given: string | undefined): string {
+  const tag = resolveTag(dir, repo, given);
+  if (!tag) throw new UsageError(`no pushed image of ${repo} in the deploy state`, 'run tasks/push.ts first, or give --tag');
+  return tag;
 }
 
 /** The tag pushed most recently for `repo` (what a step run without --tag works on), if any. */

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { UsageError } from '../../lib/core/task.ts';
 import {
   type DeployState,
   latestPushedTag,
   readHistory,
   readState,
+  requirePushedTag,
   requireStep,
   stateFile,
   writeHistory,
@@ -122,4 +124,19 @@ test('readHistory / writeHistory: empty when missing, round trip otherwise', asy
   await writeHistory(dir, 'host:5000/alice/repo', history);
   assert.deepEqual(readHistory(dir, 'host:5000/alice/repo'), history);
   assert.deepEqual(readdirSync(path.join(dir, 'host_5000_alice_repo')), ['started.json']);
+});
+
+test('requirePushedTag: --tag as given (checked), else the tag pushed last; none -> the push to run first (exit 2)', async () => {
+  const dir = tempDir();
+  const repo = 'alice/repo';
+  assertMinerError(
+    () => requirePushedTag(dir, repo, undefined),
+    'no pushed image of alice/repo in the deploy state',
+    'run tasks/push.ts first, or give --tag',
+    UsageError,
+  );
+  assert.equal(requirePushedTag(dir, repo, 'v7'), 'v7');
+  await writeState(dir, { repo, tag: 'v1', push: { reference: `docker.io/${repo}:v1`, digest: DIGEST, at: '2025-01-02T00:00:00.000Z' } });
+  assert.equal(requirePushedTag(dir, repo, undefined), 'v1');
+  assert.throws(() => requirePushedTag(dir, repo, '-v1'), /tag "-v1" is not a valid image tag/);
 });
