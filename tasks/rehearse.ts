@@ -69,7 +69,7 @@ const FLAGS = { tag: { type: 'string' }, clip: { type: 'string' }, force: { type
 type Say = (line: string) => void;
 
 /** The clip to replay, and the folder to remove after (a synthetic clip's). */
-async function rehearsalClip(given: string | undefined): Promise<{ clip: string; scratch?: string }> {
+async function rehearsalClip(given: string | undefined, ffmpegPath: string | undefined): Promise<{ clip: string; scratch?: string }> {
   if (given) {
     const clip = path.resolve(given);
     if (!existsSync(clip) || !statSync(clip).isFile())
@@ -79,7 +79,7 @@ async function rehearsalClip(given: string | undefined): Promise<{ clip: string;
     return { clip };
   }
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'score-miner-rehearse-'));
-  const ffmpeg = resolveFfmpeg(process.env.FFMPEG_PATH);
+  const ffmpeg = resolveFfmpeg(ffmpegPath);
   return { clip: await makeSyntheticClip(ffmpeg.path, DEMO_CLIP, path.join(scratch, 'rehearsal.mp4')), scratch };
 }
 
@@ -151,6 +151,8 @@ interface Rehearsal {
   repo: string;
   tag: string;
   clip?: string;
+  /** FFMPEG_PATH from the task's environment (a task reads deps.env, never process.env). */
+  ffmpegPath?: string;
   force: boolean;
   say: Say;
 }
@@ -179,7 +181,7 @@ async function rehearse(r: Rehearsal): Promise<StepOutcome> {
   say(`    pulled ${reference} on ${engine.label} ${login}: ${pullS.toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB`);
   say(`    start runs ${started === reference ? 'the pushed digest' : started} there`);
 
-  const { clip, scratch } = await rehearsalClip(r.clip ?? deploy.rehearsalClip);
+  const { clip, scratch } = await rehearsalClip(r.clip ?? deploy.rehearsalClip, r.ffmpegPath);
   let outcomes: RunOutcome<ChallengeResult>[] = [];
   try {
     say(`    clip ${clip}`);
@@ -222,6 +224,7 @@ export const main = defineTask({
       repo: target.repo,
       tag,
       clip: flags.clip,
+      ffmpegPath: env.FFMPEG_PATH,
       force: Boolean(flags.force),
       say,
     };
